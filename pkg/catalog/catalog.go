@@ -1,0 +1,182 @@
+// Package catalog holds the domain types of a university class search — terms,
+// courses and sections — the Source interface every university adapter
+// implements, and the change detection rules that turn two observations of a
+// section into events. It imports no infrastructure.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// CourseKey names a course within a term. One upstream request serves every
+// section of a course, so checks are coalesced by CourseKey.
+type CourseKey struct {
+	Term       string `json:"term"`
+	Subject    string `json:"subject"`
+	CatalogNbr string `json:"catalog_nbr"`
+}
+
+func (k CourseKey) String() string { return k.Term + ":" + k.Subject + ":" + k.CatalogNbr }
+
+// SectionKey names one section. A class number is unique only within a term, so
+// a section is always keyed by both.
+type SectionKey struct {
+	Term     string `json:"term"`
+	ClassNbr string `json:"class_nbr"`
+}
+
+func (k SectionKey) String() string { return k.Term + ":" + k.ClassNbr }
+
+// Term is a registrar term such as {Code: "2267", Name: "Fall 2026"}.
+type Term struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+// Instructor is a named instructor. ID is the university's stable identifier
+// when the source gives one (ASU: the asurite after "~").
+type Instructor struct {
+	Name string `json:"name"`
+	ID   string `json:"id,omitempty"`
+}
+
+// Meeting is one meeting pattern of a section.
+type Meeting struct {
+	Days      string `json:"days"`       // "M W", "T Th"
+	StartTime string `json:"start_time"` // "1:30 PM"
+	EndTime   string `json:"end_time"`
+}
+
+// Status is the registrar's view of a section.
+type Status string
+
+// Section statuses.
+const (
+	StatusOpen      Status = "open"
+	StatusClosed    Status = "closed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Section is one observation of a class section.
+type Section struct {
+	Term        string `json:"term"`
+	ClassNbr    string `json:"class_nbr"`
+	Subject     string `json:"subject"`
+	CatalogNbr  string `json:"catalog_nbr"`
+	SectionCode string `json:"section"`
+	Title       string `json:"title"`
+
+	// Instructors is empty when the registrar lists none ("Staff").
+	Instructors []Instructor `json:"instructors"`
+
+	Capacity int    `json:"capacity"`
+	Enrolled int    `json:"enrolled"`
+	Status   Status `json:"status"`
+	// HasReservedSeats is the registrar's flag that some seats are reserved.
+	HasReservedSeats bool `json:"has_reserved_seats"`
+	// NonReservedOpen is the number of open seats anyone may take, when the
+	// source reports it; nil when unknown.
+	NonReservedOpen *int `json:"non_reserved_open,omitempty"`
+
+	Campus   string    `json:"campus,omitempty"`
+	Location string    `json:"location,omitempty"`
+	Online   bool      `json:"online"`
+	Mode     string    `json:"mode,omitempty"`
+	Session  string    `json:"session,omitempty"`
+	Meetings []Meeting `json:"meetings,omitempty"`
+}
+
+// Course returns the key of the course the section belongs to.
+func (s Section) Course() CourseKey {
+	return CourseKey{Term: s.Term, Subject: s.Subject, CatalogNbr: s.CatalogNbr}
+}
+
+// Key returns the section's key.
+func (s Section) Key() SectionKey { return SectionKey{Term: s.Term, ClassNbr: s.ClassNbr} }
+
+// Source is a university's class search.
+type Source interface {
+	// Course returns every section of a course. A course that does not exist
+	// yields an empty slice, not an error.
+	Course(ctx context.Context, key CourseKey) ([]Section, error)
+	// Section returns one section, or an error of KindNotFound.
+	Section(ctx context.Context, key SectionKey) (Section, error)
+	// Terms lists the terms the catalog offers.
+	Terms(ctx context.Context) ([]Term, error)
+}
+
+// Kind classifies a Source failure; the worker's outcome depends on it.
+type Kind int
+
+// Failure kinds.
+const (
+	KindServer       Kind = iota // 5xx or a transport failure: counts toward the breaker
+	KindNotFound                 // no such section: not retried, not a breaker failure
+	KindRateLimited              // 429: back off, not a breaker failure
+	KindUnauthorized             // 401/403: the source changed its auth; a breaker failure
+	KindTimeout                  // no answer in time: a breaker failure
+	KindMalformed                // a body we cannot parse: a breaker failure
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindNotFound:
+		return "not_found"
+	case KindRateLimited:
+		return "rate_limited"
+	case KindUnauthorized:
+		return "unauthorized"
+	case KindTimeout:
+		return "timeout"
+	case KindMalformed:
+		return "malformed"
+	default:
+		return "server_error"
+	}
+}
+
+// Error is a classified Source failure.
+type Error struct {
+	Kind       Kind
+	Status     int           // HTTP status when there was one
+	RetryAfter time.Duration // for KindRateLimited, when the source said
+	Err        error
+}
+
+func (e *Error) Error() string {
+	msg := e.Kind.String()
+	if e.Status != 0 {
+		msg = fmt.Sprintf("%s (status %d)", msg, e.Status)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of a Source error; errors that are not *Error are
+// KindServer.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindServer
+}
+
+// CountsAsFailure reports whether err should count toward a circuit breaker.
+func CountsAsFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch KindOf(err) {
+	case KindNotFound, KindRateLimited:
+		return false
+	}
+	return true
+}

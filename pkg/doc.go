@@ -1,0 +1,2 @@
+// Package pkg holds the libraries shared by the PickMyClass services.
+package pkg
