@@ -1,0 +1,59 @@
+package breaker
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	state       *prometheus.GaugeVec
+	transitions *prometheus.CounterVec
+	fallback    *prometheus.GaugeVec
+}
+
+// newMetrics registers the collectors with reg, or reuses the ones a breaker
+// for another upstream already registered there.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pickmyclass_breaker_state",
+			Help: "Circuit breaker state as this process last saw it: 0 closed, 1 half-open, 2 open.",
+		}, []string{"upstream"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pickmyclass_breaker_transitions_total",
+			Help: "Circuit breaker transitions made by this process.",
+		}, []string{"upstream", "from", "to"}),
+		fallback: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pickmyclass_breaker_fallback",
+			Help: "1 while this process uses its local circuit breaker because Redis is unreachable.",
+		}, []string{"upstream"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.state, err = register(reg, m.state); err != nil {
+		return nil, err
+	}
+	if m.transitions, err = register(reg, m.transitions); err != nil {
+		return nil, err
+	}
+	if m.fallback, err = register(reg, m.fallback); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}

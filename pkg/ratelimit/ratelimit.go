@@ -1,0 +1,204 @@
+// Package ratelimit is a token bucket kept in Redis, so that every worker
+// process draws on one budget: the politeness budget toward a university's
+// servers, or the rate at which email is sent.
+//
+// The bucket refills from the Redis server's clock (TIME) inside one Lua
+// script, so workers with skewed clocks share it fairly. An idle bucket's
+// key expires once it would have refilled completely, since a missing key
+// and a full bucket mean the same thing.
+//
+// When Redis cannot be reached, Wait falls back to an in-process limiter at
+// the same rate: an outage slows the service down (each process then has the
+// whole budget to itself) but neither stops it nor lets it flood.
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// takeScript takes one token if there is one.
+//
+// The hash holds tokens (a float) and ts (server time in µs of the last
+// refill). ARGV: rate (tokens per second), burst, ttl_ms.
+// Returns {1, 0} when a token was taken, or {0, wait_µs} with the time until
+// one will be there.
+var takeScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local h = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(h[1] or '')
+local ts = tonumber(h[2] or '')
+if tokens == nil or ts == nil then
+	tokens = burst
+	ts = now
+end
+if now > ts then
+	tokens = math.min(burst, tokens + (now - ts) * rate / 1000000)
+end
+local ok, wait = 0, 0
+if tokens >= 1 then
+	tokens = tokens - 1
+	ok = 1
+else
+	wait = math.ceil((1 - tokens) * 1000000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {ok, wait}
+`)
+
+// Option configures a Bucket.
+type Option func(*Bucket)
+
+// WithLogger makes the bucket log when it falls back to its local limiter
+// and when it returns to Redis.
+func WithLogger(log zerolog.Logger) Option {
+	return func(b *Bucket) { b.log = log }
+}
+
+// WithFallbackRetry sets how long Wait keeps using the local limiter after
+// a Redis error before it tries Redis again; the default is 5 seconds. It
+// keeps an outage from adding a failed round trip to every Wait.
+func WithFallbackRetry(d time.Duration) Option {
+	return func(b *Bucket) { b.retry = d }
+}
+
+// Bucket is one process's handle on a token bucket shared through Redis.
+// It is safe for concurrent use.
+type Bucket struct {
+	rdb   redis.UniversalClient
+	key   string
+	rate  float64
+	burst int
+	ttl   time.Duration
+	log   zerolog.Logger
+	retry time.Duration
+	local *rate.Limiter
+
+	mu            sync.Mutex
+	fallback      bool
+	fallbackUntil time.Time
+}
+
+// New returns the bucket stored at key, refilling at r tokens per second
+// up to burst tokens (at least 1). Every Bucket on the same key must use the
+// same rate and burst. New panics if r is not positive, which is a
+// programming error like a non-positive time.NewTicker period.
+func New(rdb redis.UniversalClient, key string, r float64, burst int, opts ...Option) *Bucket {
+	if !(r > 0) || math.IsInf(r, 0) {
+		panic(fmt.Sprintf("ratelimit: rate must be positive and finite, got %v", r))
+	}
+	burst = max(burst, 1)
+	b := &Bucket{
+		rdb:   rdb,
+		key:   key,
+		rate:  r,
+		burst: burst,
+		// A key left alone this long holds a full bucket, the same as no
+		// key at all; the extra second absorbs rounding.
+		ttl:   time.Duration(float64(burst)/r*float64(time.Second)) + time.Second,
+		log:   zerolog.Nop(),
+		retry: 5 * time.Second,
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	b.local = rate.NewLimiter(rate.Limit(r), burst)
+	return b
+}
+
+// Take takes one token if the bucket has one. When it has none, ok is false
+// and wait is how long until it will. Take only asks Redis and returns its
+// errors; Wait is the call that survives an outage.
+func (b *Bucket) Take(ctx context.Context) (ok bool, wait time.Duration, err error) {
+	res, err := takeScript.Run(ctx, b.rdb, []string{b.key},
+		b.rate, b.burst, b.ttl.Milliseconds()).Int64Slice()
+	if err != nil {
+		return false, 0, fmt.Errorf("take token from %s: %w", b.key, err)
+	}
+	if len(res) != 2 {
+		return false, 0, fmt.Errorf("take token from %s: unexpected reply %v", b.key, res)
+	}
+	return res[0] == 1, time.Duration(res[1]) * time.Microsecond, nil
+}
+
+// Wait blocks until it has taken a token or ctx ends, in which case it
+// returns ctx's error. If Redis cannot be reached it waits on the local
+// limiter instead and returns nil.
+func (b *Bucket) Wait(ctx context.Context) error {
+	for {
+		if b.usingFallback() {
+			return b.waitLocal(ctx)
+		}
+		ok, wait, err := b.Take(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("wait for token from %s: %w", b.key, ctx.Err())
+			}
+			b.redisFailed(err)
+			return b.waitLocal(ctx)
+		}
+		b.redisAnswered()
+		if ok {
+			return nil
+		}
+		// Workers that found the bucket empty together would otherwise
+		// come back together and mostly find it empty again.
+		timer := time.NewTimer(wait + jitter(wait))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("wait for token from %s: %w", b.key, ctx.Err())
+		case <-timer.C:
+		}
+	}
+}
+
+// jitter returns up to a tenth of wait plus a millisecond.
+func jitter(wait time.Duration) time.Duration {
+	return time.Duration(rand.Int64N(int64(wait/10) + int64(time.Millisecond)))
+}
+
+func (b *Bucket) waitLocal(ctx context.Context) error {
+	if err := b.local.Wait(ctx); err != nil {
+		return fmt.Errorf("wait for local token for %s: %w", b.key, err)
+	}
+	return nil
+}
+
+func (b *Bucket) usingFallback() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fallback && time.Now().Before(b.fallbackUntil)
+}
+
+func (b *Bucket) redisFailed(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fallbackUntil = time.Now().Add(b.retry)
+	if !b.fallback {
+		b.fallback = true
+		b.log.Error().Err(err).Str("key", b.key).Dur("retry_in", b.retry).
+			Msg("redis unreachable; rate limiter using local fallback")
+	}
+}
+
+func (b *Bucket) redisAnswered() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fallback {
+		b.fallback = false
+		b.log.Info().Str("key", b.key).Msg("redis answers again; rate limiter back on shared bucket")
+	}
+}

@@ -1,0 +1,177 @@
+package ratelimit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/pickmyclass/pickmyclass/pkg/ratelimit"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestSharedBucketAdmitsAtRate(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	ctx := testenv.Context(t, 20*time.Second)
+	const (
+		rate   = 50.0
+		burst  = 5
+		window = time.Second
+	)
+	// Two buckets on one key stand for two worker processes.
+	buckets := []*ratelimit.Bucket{
+		ratelimit.New(rdb, prefix+"asu", rate, burst),
+		ratelimit.New(rdb, prefix+"asu", rate, burst),
+	}
+
+	wctx, cancel := context.WithTimeout(ctx, window)
+	defer cancel()
+	start := time.Now()
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 6 {
+		b := buckets[i%2]
+		wg.Go(func() {
+			for {
+				if err := b.Wait(wctx); err != nil {
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("Wait: %v", err)
+					}
+					return
+				}
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	// The bucket starts full, then refills at rate. Nothing can beat that
+	// (one token of slack for the refill in flight at the deadline); a slow
+	// CI machine may fall well short of it.
+	limit := burst + int64(rate*elapsed.Seconds()) + 1
+	if got := admitted.Load(); got > limit || got < limit/2 {
+		t.Fatalf("admitted %d tokens in %s, want between %d and %d", got, elapsed, limit/2, limit)
+	}
+}
+
+func TestTakeReportsWaitWhenEmpty(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	ctx := testenv.Context(t, 10*time.Second)
+	key := prefix + "mail"
+	a := ratelimit.New(rdb, key, 1, 2)
+	b := ratelimit.New(rdb, key, 1, 2)
+
+	for i, bk := range []*ratelimit.Bucket{a, b} {
+		ok, wait, err := bk.Take(ctx)
+		if err != nil || !ok || wait != 0 {
+			t.Fatalf("Take %d = %v, %s, %v; want true, 0, nil", i+1, ok, wait, err)
+		}
+	}
+	ok, wait, err := a.Take(ctx)
+	if err != nil || ok {
+		t.Fatalf("Take on empty bucket = %v, %v; want false, nil", ok, err)
+	}
+	if wait <= 0 || wait > time.Second {
+		t.Fatalf("wait = %s, want in (0, 1s]", wait)
+	}
+
+	// An idle bucket's key goes away once it would be full again.
+	pttl, err := rdb.PTTL(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pttl <= 0 || pttl > 3*time.Second {
+		t.Fatalf("PTTL = %s, want in (0, 3s]", pttl)
+	}
+}
+
+func TestWaitReturnsPromptlyOnCancel(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	ctx := testenv.Context(t, 10*time.Second)
+	b := ratelimit.New(rdb, prefix+"slow", 0.1, 1) // next token in 10 s
+
+	if err := b.Wait(ctx); err != nil {
+		t.Fatalf("first Wait: %v", err)
+	}
+	// The deadline falls while Wait sleeps toward a token 10 s away.
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := b.Wait(wctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait past its deadline = %v, want context.DeadlineExceeded", err)
+	}
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Fatalf("Wait returned %s after its 200ms deadline, want promptly", elapsed)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := b.Wait(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+// syncBuffer is a log sink safe for the goroutines of a test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func TestWaitFallsBackWhenRedisUnreachable(t *testing.T) {
+	t.Parallel()
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = dead.Close() })
+	ctx := testenv.Context(t, 10*time.Second)
+	var logs syncBuffer
+	b := ratelimit.New(dead, "unreachable", 50, 5,
+		ratelimit.WithLogger(zerolog.New(&logs)), ratelimit.WithFallbackRetry(10*time.Millisecond))
+
+	if _, _, err := b.Take(ctx); err == nil {
+		t.Fatal("Take with Redis unreachable returned no error")
+	}
+	const n = 15
+	start := time.Now()
+	for range n {
+		if err := b.Wait(ctx); err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	}
+	// The local limiter starts full (5) and refills at 50/s, so 15 tokens
+	// take at least 10/50 s: an outage slows callers down, it does not
+	// unleash them.
+	if elapsed, least := time.Since(start), 180*time.Millisecond; elapsed < least {
+		t.Fatalf("%d Waits took %s, want at least %s", n, elapsed, least)
+	}
+	if got := strings.Count(logs.String(), "local fallback"); got != 1 {
+		t.Fatalf("fallback logged %d times, want once:\n%s", got, logs.String())
+	}
+}

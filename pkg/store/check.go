@@ -1,0 +1,422 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+)
+
+// eligibleUser is the condition, on users aliased u, for an account that can
+// receive mail. Checks are scheduled only for such users too: a user who can
+// get no mail needs no checks.
+const eligibleUser = `(u.disabled_at IS NULL AND u.deleted_at IS NULL AND u.notify_email
+	AND u.unsubscribed_at IS NULL AND u.bounced_at IS NULL AND u.complained_at IS NULL
+	AND u.verified_at IS NOT NULL)`
+
+// DueCourse is a course to check and the watched sections the check is for.
+type DueCourse struct {
+	Course    catalog.CourseKey
+	ClassNbrs []string // sorted, distinct
+}
+
+const dueCoursesSQL = `
+SELECT w.term, w.subject, w.catalog_nbr, array_agg(DISTINCT w.class_nbr ORDER BY w.class_nbr)
+FROM class_watches w
+JOIN users u ON u.id = w.user_id
+WHERE w.not_found_at IS NULL AND ` + eligibleUser + `
+GROUP BY w.term, w.subject, w.catalog_nbr
+ORDER BY w.term, w.subject, w.catalog_nbr`
+
+// DueCourses returns every course with at least one watch of an eligible user
+// that is not marked not found, ordered by term, subject and catalog number.
+func (db *DB) DueCourses(ctx context.Context) ([]DueCourse, error) {
+	rows, err := db.pool.Query(ctx, dueCoursesSQL)
+	if err != nil {
+		return nil, fmt.Errorf("due courses: %w", err)
+	}
+	courses, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DueCourse, error) {
+		var c DueCourse
+		err := row.Scan(&c.Course.Term, &c.Course.Subject, &c.Course.CatalogNbr, &c.ClassNbrs)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("due courses: %w", err)
+	}
+	return courses, nil
+}
+
+// CourseObservation is the outcome of one upstream check of a course.
+type CourseObservation struct {
+	Course catalog.CourseKey
+	// ObservedAt is when the source answered; it orders observations, so a
+	// redelivered or overtaken check cannot overwrite a newer one.
+	ObservedAt time.Time
+	// Sections is what the source returned for the course.
+	Sections []catalog.Section
+	// Wanted lists the class numbers the check was for. Only these are
+	// stored; a wanted one missing from Sections is marked not found.
+	Wanted []string
+}
+
+// ApplyResult says what ApplyCourse did.
+type ApplyResult struct {
+	Applied  int // wanted sections whose observation was stored
+	Stale    int // wanted sections skipped because a newer observation is stored
+	NotFound int // wanted sections missing from the source's answer
+	Claims   int // notification claims created
+	// Changed lists sections whose user-visible state changed, including
+	// first observations and sections that reappeared.
+	Changed []catalog.SectionKey
+	// Notify lists sections that got new claims, for ClaimPending.
+	Notify []catalog.SectionKey
+}
+
+// sectionLockSpace is the first key of the two-key advisory locks taken on
+// sections; it keeps them apart from every other advisory lock.
+const sectionLockSpace int32 = 0x706d6373 // "pmcs"
+
+// lockSectionsSQL locks each wanted section, in a stable order so two workers
+// never deadlock. Row locks alone would not do: a section seen for the first
+// time has no row yet, and two concurrent first observations must still be
+// ordered so the later one sees the earlier one as prev.
+const lockSectionsSQL = `
+SELECT count(pg_advisory_xact_lock($3::int, hashtext($1 || ':' || nbr)))
+FROM (SELECT DISTINCT unnest($2::text[]) AS nbr ORDER BY 1) AS s`
+
+const readStatesSQL = `SELECT ` + stateColumns + `
+FROM section_states s WHERE s.term = $1 AND s.class_nbr = ANY($2::text[])`
+
+// upsertStatesSQL's WHERE repeats the staleness rule ApplyCourse already
+// applied under the lock, so no code path can overwrite a newer observation.
+const upsertStatesSQL = `
+INSERT INTO section_states AS st (term, class_nbr, subject, catalog_nbr, section, title, instructors,
+	capacity, enrolled, open_seats, status, has_reserved_seats, non_reserved_open,
+	campus, location, online, mode, session, meetings,
+	observed_at, changed_at, seat_epoch, instructor_epoch, not_found_at)
+SELECT $1, x.class_nbr, x.subject, x.catalog_nbr, x.section, x.title, x.instructors::jsonb,
+	x.capacity, x.enrolled, x.open_seats, x.status, x.has_reserved, x.non_reserved,
+	x.campus, x.location, x.online, x.mode, x.session, x.meetings::jsonb,
+	$2, x.changed_at, x.seat_epoch, x.instructor_epoch, NULL
+FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+	$9::int[], $10::int[], $11::int[], $12::text[], $13::bool[], $14::int[],
+	$15::text[], $16::text[], $17::bool[], $18::text[], $19::text[], $20::text[],
+	$21::timestamptz[], $22::int[], $23::int[])
+	AS x(class_nbr, subject, catalog_nbr, section, title, instructors,
+	capacity, enrolled, open_seats, status, has_reserved, non_reserved,
+	campus, location, online, mode, session, meetings,
+	changed_at, seat_epoch, instructor_epoch)
+ON CONFLICT (term, class_nbr) DO UPDATE SET
+	subject = EXCLUDED.subject, catalog_nbr = EXCLUDED.catalog_nbr, section = EXCLUDED.section,
+	title = EXCLUDED.title, instructors = EXCLUDED.instructors,
+	capacity = EXCLUDED.capacity, enrolled = EXCLUDED.enrolled, open_seats = EXCLUDED.open_seats,
+	status = EXCLUDED.status, has_reserved_seats = EXCLUDED.has_reserved_seats,
+	non_reserved_open = EXCLUDED.non_reserved_open, campus = EXCLUDED.campus,
+	location = EXCLUDED.location, online = EXCLUDED.online, mode = EXCLUDED.mode,
+	session = EXCLUDED.session, meetings = EXCLUDED.meetings,
+	observed_at = EXCLUDED.observed_at, changed_at = EXCLUDED.changed_at,
+	seat_epoch = EXCLUDED.seat_epoch, instructor_epoch = EXCLUDED.instructor_epoch,
+	not_found_at = NULL
+WHERE st.observed_at < EXCLUDED.observed_at`
+
+const insertSeatHistorySQL = `
+INSERT INTO seat_history (term, class_nbr, observed_at, open_seats, capacity, enrolled)
+SELECT $1, x.class_nbr, $2, x.open_seats, x.capacity, x.enrolled
+FROM unnest($3::text[], $4::int[], $5::int[], $6::int[]) AS x(class_nbr, open_seats, capacity, enrolled)
+ON CONFLICT DO NOTHING`
+
+const clearWatchNotFoundSQL = `
+UPDATE class_watches SET not_found_at = NULL
+WHERE term = $1 AND class_nbr = ANY($2::text[]) AND not_found_at IS NOT NULL`
+
+const insertClaimsSQL = `
+INSERT INTO notifications (watch_id, user_id, term, class_nbr, event, epoch)
+SELECT w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
+FROM unnest($2::text[], $3::text[], $4::int[]) AS e(class_nbr, event, epoch)
+JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
+JOIN users u ON u.id = w.user_id
+WHERE ` + eligibleUser + `
+ON CONFLICT (watch_id, event, epoch) DO NOTHING
+RETURNING class_nbr`
+
+// Not-found marks are limited to the checked course: a watch that names the
+// section under another course was not part of this check.
+const (
+	markStateNotFoundSQL = `
+UPDATE section_states SET not_found_at = COALESCE(not_found_at, $2), observed_at = $2
+WHERE term = $1 AND class_nbr = ANY($3::text[]) AND subject = $4 AND catalog_nbr = $5 AND observed_at < $2`
+	markWatchNotFoundSQL = `
+UPDATE class_watches SET not_found_at = $2
+WHERE term = $1 AND class_nbr = ANY($3::text[]) AND subject = $4 AND catalog_nbr = $5 AND not_found_at IS NULL`
+)
+
+// stateRows collects the columns of upsertStatesSQL.
+type stateRows struct {
+	classNbr, subject, catalogNbr, section, title, instructors []string
+	capacity, enrolled, openSeats                              []int32
+	status                                                     []string
+	hasReserved                                                []bool
+	nonReserved                                                []*int32
+	campus, location                                           []string
+	online                                                     []bool
+	mode, session, meetings                                    []string
+	changedAt                                                  []time.Time
+	seatEpoch, instructorEpoch                                 []int32
+}
+
+func (r *stateRows) add(s catalog.Section, changedAt time.Time, seatEpoch, instructorEpoch int) error {
+	instructors, err := json.Marshal(nonNil(s.Instructors))
+	if err != nil {
+		return fmt.Errorf("encode instructors of %s: %w", s.Key(), err)
+	}
+	meetings, err := json.Marshal(nonNil(s.Meetings))
+	if err != nil {
+		return fmt.Errorf("encode meetings of %s: %w", s.Key(), err)
+	}
+	var nonReserved *int32
+	if s.NonReservedOpen != nil {
+		n := int32(*s.NonReservedOpen)
+		nonReserved = &n
+	}
+	r.classNbr = append(r.classNbr, s.ClassNbr)
+	r.subject = append(r.subject, s.Subject)
+	r.catalogNbr = append(r.catalogNbr, s.CatalogNbr)
+	r.section = append(r.section, s.SectionCode)
+	r.title = append(r.title, s.Title)
+	r.instructors = append(r.instructors, string(instructors))
+	r.capacity = append(r.capacity, int32(s.Capacity))
+	r.enrolled = append(r.enrolled, int32(s.Enrolled))
+	r.openSeats = append(r.openSeats, int32(s.OpenSeats()))
+	r.status = append(r.status, string(s.Status))
+	r.hasReserved = append(r.hasReserved, s.HasReservedSeats)
+	r.nonReserved = append(r.nonReserved, nonReserved)
+	r.campus = append(r.campus, s.Campus)
+	r.location = append(r.location, s.Location)
+	r.online = append(r.online, s.Online)
+	r.mode = append(r.mode, s.Mode)
+	r.session = append(r.session, s.Session)
+	r.meetings = append(r.meetings, string(meetings))
+	r.changedAt = append(r.changedAt, changedAt)
+	r.seatEpoch = append(r.seatEpoch, int32(seatEpoch))
+	r.instructorEpoch = append(r.instructorEpoch, int32(instructorEpoch))
+	return nil
+}
+
+func (r *stateRows) args(term string, observedAt time.Time) []any {
+	return []any{term, observedAt, r.classNbr, r.subject, r.catalogNbr, r.section, r.title, r.instructors,
+		r.capacity, r.enrolled, r.openSeats, r.status, r.hasReserved, r.nonReserved,
+		r.campus, r.location, r.online, r.mode, r.session, r.meetings,
+		r.changedAt, r.seatEpoch, r.instructorEpoch}
+}
+
+// applyPlan is what ApplyCourse decided under the section locks.
+type applyPlan struct {
+	states                               stateRows
+	histNbr                              []string
+	histOpen, histCapacity, histEnrolled []int32
+	claimNbr, claimEvent                 []string
+	claimEpoch                           []int32
+	notFound                             []string
+	result                               ApplyResult
+}
+
+// ApplyCourse stores one check of a course and claims the notifications it
+// causes, all in one transaction (DESIGN §2.8): each wanted section's
+// observation is stored only if it is newer than the stored one, and events
+// are detected and claimed only for observations that were stored. Claims are
+// unique per (watch, event, epoch), so applying the same observation twice
+// creates nothing the second time.
+func (db *DB) ApplyCourse(ctx context.Context, obs CourseObservation) (ApplyResult, error) {
+	op := "apply course " + obs.Course.String()
+	if obs.Course.Term == "" || obs.ObservedAt.IsZero() {
+		return ApplyResult{}, fmt.Errorf("%s: term and observed-at are required", op)
+	}
+	wanted := slices.Clone(obs.Wanted)
+	slices.Sort(wanted)
+	wanted = slices.Compact(wanted)
+	if len(wanted) == 0 {
+		return ApplyResult{}, nil
+	}
+	// PostgreSQL keeps microseconds; comparing at that precision is what makes
+	// a redelivered observation equal to the stored one, hence stale.
+	observedAt := obs.ObservedAt.UTC().Truncate(time.Microsecond)
+
+	var plan applyPlan
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		prev, err := readLocked(ctx, tx, obs.Course.Term, wanted)
+		if err != nil {
+			return err
+		}
+		plan, err = planApply(obs, wanted, observedAt, prev)
+		if err != nil {
+			return err
+		}
+		return writePlan(ctx, tx, obs.Course, observedAt, &plan)
+	})
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return plan.result, nil
+}
+
+// readLocked locks the wanted sections and returns their stored states by
+// class number, in one round trip.
+func readLocked(ctx context.Context, tx pgx.Tx, term string, wanted []string) (map[string]*SectionState, error) {
+	prev := make(map[string]*SectionState, len(wanted))
+	var b pgx.Batch
+	b.Queue(lockSectionsSQL, term, wanted, sectionLockSpace)
+	b.Queue(readStatesSQL, term, wanted).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var n nullableState
+			if err := rows.Scan(n.dest()...); err != nil {
+				return err
+			}
+			st, err := n.state()
+			if err != nil {
+				return err
+			}
+			prev[st.Section.ClassNbr] = st
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, fmt.Errorf("read section states: %w", err)
+	}
+	return prev, nil
+}
+
+// planApply decides, in memory, every write of ApplyCourse.
+func planApply(obs CourseObservation, wanted []string, observedAt time.Time, prev map[string]*SectionState) (applyPlan, error) {
+	var p applyPlan
+	found := make(map[string]catalog.Section, len(obs.Sections))
+	for _, s := range obs.Sections {
+		if s.Term == obs.Course.Term {
+			found[s.ClassNbr] = s
+		}
+	}
+	for _, nbr := range wanted {
+		old := prev[nbr]
+		if old != nil && !old.ObservedAt.Before(observedAt) {
+			p.result.Stale++
+			continue
+		}
+		next, ok := found[nbr]
+		if !ok {
+			p.notFound = append(p.notFound, nbr)
+			continue
+		}
+		if next.Subject == "" {
+			next.Subject = obs.Course.Subject
+		}
+		if next.CatalogNbr == "" {
+			next.CatalogNbr = obs.Course.CatalogNbr
+		}
+		key := next.Key()
+		p.result.Applied++
+
+		var prevSection *catalog.Section
+		changed, changedAt, seatEpoch, instructorEpoch := true, observedAt, 0, 0
+		if old != nil {
+			prevSection = &old.Section
+			seatEpoch, instructorEpoch = old.SeatEpoch, old.InstructorEpoch
+			if old.NotFoundAt == nil && sameVisible(old.Section, next) {
+				changed, changedAt = false, old.ChangedAt
+			}
+		}
+		if changed {
+			p.result.Changed = append(p.result.Changed, key)
+		}
+		for _, ev := range catalog.Detect(prevSection, next) {
+			epoch := 0
+			switch ev {
+			case catalog.EventSeatAvailable:
+				seatEpoch++
+				epoch = seatEpoch
+			case catalog.EventInstructorAssigned:
+				instructorEpoch++
+				epoch = instructorEpoch
+			default:
+				return applyPlan{}, fmt.Errorf("section %s: unknown event %q", key, ev)
+			}
+			p.claimNbr = append(p.claimNbr, nbr)
+			p.claimEvent = append(p.claimEvent, string(ev))
+			p.claimEpoch = append(p.claimEpoch, int32(epoch))
+		}
+		if err := p.states.add(next, changedAt, seatEpoch, instructorEpoch); err != nil {
+			return applyPlan{}, err
+		}
+		if old == nil || old.Section.Capacity != next.Capacity || old.Section.Enrolled != next.Enrolled || old.OpenSeats != next.OpenSeats() {
+			p.histNbr = append(p.histNbr, nbr)
+			p.histOpen = append(p.histOpen, int32(next.OpenSeats()))
+			p.histCapacity = append(p.histCapacity, int32(next.Capacity))
+			p.histEnrolled = append(p.histEnrolled, int32(next.Enrolled))
+		}
+	}
+	p.result.NotFound = len(p.notFound)
+	return p, nil
+}
+
+// writePlan sends every write of ApplyCourse in one batch.
+func writePlan(ctx context.Context, tx pgx.Tx, course catalog.CourseKey, observedAt time.Time, p *applyPlan) error {
+	term := course.Term
+	var b pgx.Batch
+	if len(p.states.classNbr) > 0 {
+		b.Queue(upsertStatesSQL, p.states.args(term, observedAt)...)
+		b.Queue(clearWatchNotFoundSQL, term, p.states.classNbr)
+	}
+	if len(p.histNbr) > 0 {
+		b.Queue(insertSeatHistorySQL, term, observedAt, p.histNbr, p.histOpen, p.histCapacity, p.histEnrolled)
+	}
+	if len(p.claimNbr) > 0 {
+		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch).Query(func(rows pgx.Rows) error {
+			seen := map[string]bool{}
+			for rows.Next() {
+				var nbr string
+				if err := rows.Scan(&nbr); err != nil {
+					return err
+				}
+				p.result.Claims++
+				if !seen[nbr] {
+					seen[nbr] = true
+					p.result.Notify = append(p.result.Notify, catalog.SectionKey{Term: term, ClassNbr: nbr})
+				}
+			}
+			return rows.Err()
+		})
+	}
+	if len(p.notFound) > 0 {
+		b.Queue(markStateNotFoundSQL, term, observedAt, p.notFound, course.Subject, course.CatalogNbr)
+		b.Queue(markWatchNotFoundSQL, term, observedAt, p.notFound, course.Subject, course.CatalogNbr)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("write section states: %w", err)
+	}
+	slices.SortFunc(p.result.Notify, func(a, b catalog.SectionKey) int { return strings.Compare(a.ClassNbr, b.ClassNbr) })
+	return nil
+}
+
+// sameVisible reports whether two observations look the same to a user.
+func sameVisible(a, b catalog.Section) bool {
+	a.Instructors, b.Instructors = nonNil(a.Instructors), nonNil(b.Instructors)
+	a.Meetings, b.Meetings = nonNil(a.Meetings), nonNil(b.Meetings)
+	return reflect.DeepEqual(a, b)
+}
+
+// nonNil makes nil and empty slices compare and encode alike ("[]", not
+// "null").
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

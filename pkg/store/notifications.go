@@ -1,0 +1,208 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+)
+
+// MaxSendAttempts is how many times a notification is leased for sending
+// before it is marked failed.
+const MaxSendAttempts = 10
+
+// Notification statuses.
+const (
+	StatusPending = "pending"
+	StatusSent    = "sent"
+	StatusFailed  = "failed"
+	StatusSkipped = "skipped"
+)
+
+// Notification is a leased claim with everything its email needs.
+type Notification struct {
+	ID       int64
+	WatchID  int64
+	UserID   int64
+	Email    string
+	Event    catalog.Event
+	Epoch    int
+	Attempts int // including this lease
+	// CreatedAt is when the event was detected.
+	CreatedAt time.Time
+	// Section is the section's current state; it carries only the watch's
+	// key and course when the section was never observed.
+	Section   catalog.Section
+	OpenSeats int
+}
+
+// IdempotencyKey identifies the email of this claim, stable across retries,
+// for providers and Message-IDs that deduplicate.
+func (n Notification) IdempotencyKey() string {
+	return fmt.Sprintf("pmc-%d-%s-%d", n.WatchID, n.Event, n.Epoch)
+}
+
+// claimSQL leases pending claims in one statement. SKIP LOCKED lets several
+// senders claim at once without waiting on each other; the lease makes a
+// claim invisible until it is released, sent or abandoned long enough. The
+// user's eligibility is checked again because it may have changed since the
+// claim was made (an unsubscribe, a bounce): those claims are skipped, not
+// sent. claimHead and claimTail surround the candidate filter.
+const claimHead = `
+WITH cand AS (
+	SELECT n.id, n.user_id FROM notifications n
+	WHERE n.status = 'pending' AND (n.lease_until IS NULL OR n.lease_until < now())
+		AND n.attempts < $1 `
+
+const claimTail = `
+	ORDER BY n.id
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED
+), elig AS (
+	SELECT c.id, ` + eligibleUser + ` AS ok FROM cand c JOIN users u ON u.id = c.user_id
+), skipped AS (
+	UPDATE notifications n SET status = 'skipped', lease_until = NULL
+	FROM elig e WHERE n.id = e.id AND NOT e.ok
+), leased AS (
+	UPDATE notifications n SET lease_until = now() + make_interval(secs => $3), attempts = n.attempts + 1
+	FROM elig e WHERE n.id = e.id AND e.ok
+	RETURNING n.id, n.watch_id, n.user_id, n.term, n.class_nbr, n.event, n.epoch, n.attempts, n.created_at
+)
+SELECT l.id, l.watch_id, l.user_id, u.email, l.event, l.epoch, l.attempts, l.created_at,
+	l.term, l.class_nbr, w.subject, w.catalog_nbr, ` + stateColumns + `
+FROM leased l
+JOIN users u ON u.id = l.user_id
+JOIN class_watches w ON w.id = l.watch_id
+LEFT JOIN section_states s ON s.term = l.term AND s.class_nbr = l.class_nbr
+ORDER BY l.id`
+
+const (
+	claimPendingSQL = claimHead + `AND (n.term, n.class_nbr) IN (SELECT * FROM unnest($4::text[], $5::text[]))` + claimTail
+	claimDueSQL     = claimHead + claimTail
+)
+
+// failExhaustedSQL retires claims whose last lease ran out without a Release
+// (a sender that crashed) after their final attempt.
+const failExhaustedSQL = `
+UPDATE notifications SET status = 'failed', lease_until = NULL,
+	last_error = CASE WHEN last_error = '' THEN 'lease expired' ELSE last_error END
+WHERE status = 'pending' AND attempts >= $1 AND (lease_until IS NULL OR lease_until < now())`
+
+const markSentSQL = `
+UPDATE notifications SET status = 'sent', sent_at = now(), message_id = $2, lease_until = NULL
+WHERE id = $1 AND status <> 'sent'`
+
+const releaseSQL = `
+UPDATE notifications SET status = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'pending' END,
+	lease_until = NULL, last_error = $2
+WHERE id = $1 AND status = 'pending'`
+
+const markFailedSQL = `
+UPDATE notifications SET status = 'failed', lease_until = NULL, last_error = $2
+WHERE id = $1 AND status = 'pending'`
+
+const notificationExistsSQL = `SELECT EXISTS (SELECT 1 FROM notifications WHERE id = $1)`
+
+// ClaimPending leases up to limit pending notifications of the given sections
+// for lease. A leased notification is not returned again until lease passes
+// or it is released; the caller must MarkSent or Release each one.
+func (db *DB) ClaimPending(ctx context.Context, sections []catalog.SectionKey, lease time.Duration, limit int) ([]Notification, error) {
+	if len(sections) == 0 {
+		return nil, nil
+	}
+	terms := make([]string, len(sections))
+	nbrs := make([]string, len(sections))
+	for i, k := range sections {
+		terms[i], nbrs[i] = k.Term, k.ClassNbr
+	}
+	ns, err := db.claim(ctx, claimPendingSQL, MaxSendAttempts, limit, lease.Seconds(), terms, nbrs)
+	if err != nil {
+		return nil, fmt.Errorf("claim pending notifications of %d sections: %w", len(sections), err)
+	}
+	return ns, nil
+}
+
+// ClaimDue is ClaimPending for every section: the periodic sweep that sends
+// claims whose first send failed or whose sender died. It also marks failed
+// the claims that used their last attempt.
+func (db *DB) ClaimDue(ctx context.Context, lease time.Duration, limit int) ([]Notification, error) {
+	if _, err := db.pool.Exec(ctx, failExhaustedSQL, MaxSendAttempts); err != nil {
+		return nil, fmt.Errorf("claim due notifications: fail exhausted: %w", err)
+	}
+	ns, err := db.claim(ctx, claimDueSQL, MaxSendAttempts, limit, lease.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("claim due notifications: %w", err)
+	}
+	return ns, nil
+}
+
+func (db *DB) claim(ctx context.Context, sql string, args ...any) ([]Notification, error) {
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notification, error) {
+		var n Notification
+		var term, classNbr, subject, catalogNbr string
+		var st nullableState
+		dest := append([]any{&n.ID, &n.WatchID, &n.UserID, &n.Email, &n.Event, &n.Epoch, &n.Attempts, &n.CreatedAt,
+			&term, &classNbr, &subject, &catalogNbr}, st.dest()...)
+		if err := row.Scan(dest...); err != nil {
+			return Notification{}, err
+		}
+		s, err := st.state()
+		if err != nil {
+			return Notification{}, err
+		}
+		if s != nil {
+			n.Section, n.OpenSeats = s.Section, s.OpenSeats
+		} else {
+			n.Section = catalog.Section{Term: term, ClassNbr: classNbr, Subject: subject, CatalogNbr: catalogNbr}
+		}
+		return n, nil
+	})
+}
+
+// MarkSent records that notification id was sent as messageID. It is final:
+// a sent notification is never claimed or released again. Marking it sent
+// twice is not an error and keeps the first record.
+func (db *DB) MarkSent(ctx context.Context, id int64, messageID string) error {
+	return db.updateNotification(ctx, fmt.Sprintf("mark notification %d sent", id), markSentSQL, id, messageID)
+}
+
+// Release gives a leased notification back after a failed send, recording
+// sendErr, so a later claim retries it; after MaxSendAttempts attempts it is
+// marked failed instead. Releasing a notification that is no longer pending
+// (it was sent, skipped or failed) changes nothing.
+func (db *DB) Release(ctx context.Context, id int64, sendErr string) error {
+	return db.updateNotification(ctx, fmt.Sprintf("release notification %d", id), releaseSQL, id, sendErr, MaxSendAttempts)
+}
+
+// MarkFailed gives up on a notification that can never be sent (the mail
+// server rejected the address for good); it is not retried.
+func (db *DB) MarkFailed(ctx context.Context, id int64, sendErr string) error {
+	return db.updateNotification(ctx, fmt.Sprintf("fail notification %d", id), markFailedSQL, id, sendErr)
+}
+
+// updateNotification runs a conditional update, telling a notification that
+// does not exist (ErrNotFound) from one whose status made the update moot.
+func (db *DB) updateNotification(ctx context.Context, op, sql string, args ...any) error {
+	tag, err := db.pool.Exec(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	var exists bool
+	if err := db.pool.QueryRow(ctx, notificationExistsSQL, args[0]).Scan(&exists); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if !exists {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
+	"github.com/pickmyclass/pickmyclass/pkg/store/storetest"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv"
+)
+
+// openSection gives n verified watchers of term:nbr a pending seat claim each.
+func openSection(t *testing.T, db *store.DB, nbr string, n int) []store.User {
+	t.Helper()
+	users := make([]store.User, n)
+	for i := range users {
+		users[i] = storetest.User(t, db, fmt.Sprintf("w%d-%s@example.edu", i, nbr))
+		storetest.Watch(t, db, users[i].ID, term, nbr, subj, catNbr)
+	}
+	apply(t, db, course, at(0), []string{nbr}, sec(term, nbr, 30, "Staff"))
+	if res := apply(t, db, course, at(1), []string{nbr}, sec(term, nbr, 27, "Staff")); res.Claims != n {
+		t.Fatalf("open %s: %+v, want %d claims", nbr, res, n)
+	}
+	return users
+}
+
+func TestClaimPendingReturnsWhatTheEmailNeeds(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	users := openSection(t, db, "100", 1)
+	openSection(t, db, "200", 1) // another section: not claimed below
+
+	got, err := db.ClaimPending(context.Background(), []catalog.SectionKey{key(term, "100")}, time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("ClaimPending returned %d, want 1", len(got))
+	}
+	n := got[0]
+	want := store.Notification{
+		ID: n.ID, WatchID: n.WatchID, UserID: users[0].ID, Email: users[0].Email,
+		Event: catalog.EventSeatAvailable, Epoch: 1, Attempts: 1, CreatedAt: n.CreatedAt,
+		Section: sec(term, "100", 27, "Staff"), OpenSeats: 3,
+	}
+	if diff := cmp.Diff(want, n); diff != "" {
+		t.Errorf("notification (-want +got):\n%s", diff)
+	}
+	if n.IdempotencyKey() != fmt.Sprintf("pmc-%d-seat_available-1", n.WatchID) {
+		t.Errorf("IdempotencyKey = %q", n.IdempotencyKey())
+	}
+}
+
+func TestClaimPendingLeases(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	openSection(t, db, "100", 6)
+	sections := []catalog.SectionKey{key(term, "100")}
+
+	// Two concurrent claimers share the six claims without overlap.
+	var first, second []store.Notification
+	var g errgroup.Group
+	g.Go(func() (err error) { first, err = db.ClaimPending(ctx, sections, time.Minute, 4); return err })
+	g.Go(func() (err error) { second, err = db.ClaimPending(ctx, sections, time.Minute, 4); return err })
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[int64]bool{}
+	for _, n := range append(first, second...) {
+		if ids[n.ID] {
+			t.Errorf("notification %d leased twice", n.ID)
+		}
+		ids[n.ID] = true
+	}
+	if len(ids) != 6 {
+		t.Fatalf("leased %d distinct notifications, want 6", len(ids))
+	}
+	if again, err := db.ClaimPending(ctx, sections, time.Minute, 10); err != nil || len(again) != 0 {
+		t.Fatalf("ClaimPending while leased = %d, %v; want none", len(again), err)
+	}
+	if due, err := db.ClaimDue(ctx, time.Minute, 10); err != nil || len(due) != 0 {
+		t.Fatalf("ClaimDue while leased = %d, %v; want none", len(due), err)
+	}
+
+	// A released claim comes back, with its error recorded; a sent one
+	// never does, even if released afterwards.
+	all := append(first, second...)
+	released, sent := all[0], all[1]
+	if err := db.Release(ctx, released.ID, "smtp: 451 try later"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkSent(ctx, sent.ID, "<msg-1@pickmyclass>"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Release(ctx, sent.ID, "late failure"); err != nil {
+		t.Fatalf("Release after MarkSent: %v", err)
+	}
+	if err := db.MarkSent(ctx, sent.ID, "<msg-2@pickmyclass>"); err != nil {
+		t.Fatalf("MarkSent twice: %v", err)
+	}
+	again, err := db.ClaimPending(ctx, sections, time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 1 || again[0].ID != released.ID || again[0].Attempts != 2 {
+		t.Fatalf("after Release: %+v, want notification %d on attempt 2", again, released.ID)
+	}
+	var status, messageID, lastErr string
+	if err := db.Pool().QueryRow(ctx, `SELECT status, message_id FROM notifications WHERE id = $1`, sent.ID).Scan(&status, &messageID); err != nil {
+		t.Fatal(err)
+	}
+	if status != store.StatusSent || messageID != "<msg-1@pickmyclass>" {
+		t.Errorf("sent notification: status %q message %q, want sent with the first message id", status, messageID)
+	}
+	if err := db.Pool().QueryRow(ctx, `SELECT last_error FROM notifications WHERE id = $1`, released.ID).Scan(&lastErr); err != nil {
+		t.Fatal(err)
+	}
+	if lastErr != "smtp: 451 try later" {
+		t.Errorf("last_error = %q", lastErr)
+	}
+
+	if err := db.MarkSent(ctx, 1<<40, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("MarkSent of a missing notification: %v, want ErrNotFound", err)
+	}
+	if err := db.Release(ctx, 1<<40, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Release of a missing notification: %v, want ErrNotFound", err)
+	}
+}
+
+func TestClaimAfterLeaseExpires(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	openSection(t, db, "100", 1)
+	first, err := db.ClaimDue(ctx, 50*time.Millisecond, 10)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("ClaimDue = %d, %v; want 1", len(first), err)
+	}
+	// The sender "died": no Release. The sweeper picks it up once the
+	// lease has passed.
+	testenv.Eventually(t, 5*time.Second, func() error {
+		again, err := db.ClaimDue(ctx, time.Minute, 10)
+		if err != nil {
+			return err
+		}
+		if len(again) == 0 {
+			return testenv.ErrNotYet
+		}
+		if again[0].ID != first[0].ID || again[0].Attempts != 2 {
+			return fmt.Errorf("reclaimed %+v, want notification %d on attempt 2", again[0], first[0].ID)
+		}
+		return nil
+	})
+}
+
+func TestClaimSkipsUsersNoLongerEligible(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	users := openSection(t, db, "100", 3)
+	if err := db.MarkUnsubscribed(ctx, users[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkBounced(ctx, users[1].Email); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.ClaimPending(ctx, []catalog.SectionKey{key(term, "100")}, time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].UserID != users[2].ID {
+		t.Fatalf("claimed %+v, want only user %d", got, users[2].ID)
+	}
+	var statuses []string
+	for _, c := range claims(t, db) {
+		statuses = append(statuses, c.Status)
+	}
+	sort.Strings(statuses)
+	if diff := cmp.Diff([]string{"pending", "skipped", "skipped"}, statuses); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+}
+
+func TestReleaseFailsAfterMaxAttempts(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	openSection(t, db, "100", 1)
+	for i := 1; i <= store.MaxSendAttempts; i++ {
+		got, err := db.ClaimDue(ctx, time.Minute, 10)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("attempt %d: ClaimDue = %d, %v", i, len(got), err)
+		}
+		if err := db.Release(ctx, got[0].ID, "boom"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := db.ClaimDue(ctx, time.Minute, 10); err != nil || len(got) != 0 {
+		t.Fatalf("after %d attempts ClaimDue = %d, %v; want none", store.MaxSendAttempts, len(got), err)
+	}
+	if c := claims(t, db); len(c) != 1 || c[0].Status != store.StatusFailed {
+		t.Errorf("claims = %+v, want one failed", c)
+	}
+}
+
+func TestClaimPendingEmpty(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	got, err := db.ClaimPending(context.Background(), nil, time.Minute, 10)
+	if err != nil || len(got) != 0 {
+		t.Errorf("ClaimPending(nil) = %v, %v", got, err)
+	}
+}

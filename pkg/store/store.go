@@ -1,0 +1,81 @@
+// Package store is PickMyClass's PostgreSQL layer: the embedded schema
+// migrations and every query of the check pipeline — which courses are due,
+// applying an observation and claiming notifications in one transaction, and
+// leasing claims to the senders — plus the user and watch queries the seed,
+// the tests and the web app build on.
+//
+// Everything about a section is keyed by (term, class_nbr): class numbers are
+// reused across terms.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Sentinel errors callers match with errors.Is.
+var (
+	// ErrNotFound means the row does not exist or is not the caller's.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means the row already exists (a duplicate email or watch).
+	ErrConflict = errors.New("store: conflict")
+	// ErrLimitReached means the user already has as many watches as allowed.
+	ErrLimitReached = errors.New("store: limit reached")
+)
+
+// DB is the application's handle on PostgreSQL. It is safe for concurrent
+// use.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to the database at url and checks that it answers. The pool
+// holds at least 10 connections (more on bigger machines) unless url sets
+// pool_max_conns: pgxpool's default of max(4, CPUs) starves a worker whose
+// concurrency is I/O bound.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = int32(max(10, 4*runtime.NumCPU()))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create pool: %w", err)
+	}
+	db := &DB{pool: pool}
+	if err := db.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes every connection, waiting for borrowed ones to be returned.
+func (db *DB) Close() { db.pool.Close() }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Pool returns the underlying pool, for queries this package does not offer
+// (health checks, metrics collectors, tests).
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
