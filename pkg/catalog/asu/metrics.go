@@ -1,0 +1,60 @@
+package asu
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const upstreamLabel = "asu"
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration prometheus.Observer
+}
+
+// newMetrics registers the upstream metrics on reg. The metric names are
+// shared by every upstream adapter (told apart by the upstream label), so a
+// collector someone else already registered is reused rather than an error.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pickmyclass_upstream_requests_total",
+		Help: "Requests sent to a university catalog, by upstream and HTTP status code (or error/timeout).",
+	}, []string{"upstream", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "pickmyclass_upstream_request_duration_seconds",
+		Help:    "Duration of requests sent to a university catalog.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"upstream"})
+	if err := register(reg, &requests); err != nil {
+		return nil, err
+	}
+	if err := register(reg, &duration); err != nil {
+		return nil, err
+	}
+	return &metrics{
+		requests: requests.MustCurryWith(prometheus.Labels{"upstream": upstreamLabel}),
+		duration: duration.WithLabelValues(upstreamLabel),
+	}, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c *C) error {
+	err := reg.Register(*c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		existing, ok := are.ExistingCollector.(C)
+		if !ok {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+		*c = existing
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,380 @@
+package asu
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+)
+
+// Page is one parsed page of a class search.
+type Page struct {
+	// Sections holds the usable sections of the page, in upstream order.
+	Sections []catalog.Section `json:"sections"`
+	// ScrollID is the cursor for the next page; empty when none was given.
+	ScrollID string `json:"scroll_id,omitempty"`
+	// Total is the number of rows the whole search matches.
+	Total int `json:"total"`
+
+	// rows counts every row on the page, including skipped ones, so paging
+	// can tell "read everything" from "dropped a bad row" without asking
+	// upstream for one more, empty, page.
+	rows int
+}
+
+// ErrMalformed is wrapped by Parse's errors: the body is not a class search
+// response.
+var ErrMalformed = errors.New("malformed class search response")
+
+// envelope accepts both the public API's shape ({classes, scrollId, total})
+// and the raw Elasticsearch shape ({hits:{hits:[{_source}]}, _scroll_id})
+// that other deployments of the same API return.
+type envelope struct {
+	Classes    *[]json.RawMessage `json:"classes"`
+	ScrollID   flexString         `json:"scrollId"`
+	ESScrollID flexString         `json:"_scroll_id"`
+	Total      json.RawMessage    `json:"total"`
+	Hits       *esHits            `json:"hits"`
+}
+
+type esHits struct {
+	Total json.RawMessage `json:"total"`
+	Hits  []struct {
+		Source json.RawMessage `json:"_source"`
+	} `json:"hits"`
+}
+
+// row is one section as the API returns it: a summary plus the PeopleSoft
+// columns in CLAS.
+type row struct {
+	CLAS           *clas      `json:"CLAS"`
+	SubjectNumber  flexString `json:"SUBJECTNUMBER"`
+	SectionClassNo flexString `json:"SECTIONCLASSNUMBER"`
+	SeatInfo       *struct {
+		Cap flexInt `json:"ENRL_CAP"`
+		Tot flexInt `json:"ENRL_TOT"`
+	} `json:"seatInfo"`
+}
+
+type clas struct {
+	Strm            flexString  `json:"STRM"`
+	ClassNbr        flexString  `json:"CLASSNBR"`
+	Subject         flexString  `json:"SUBJECT"`
+	CatalogNbr      flexString  `json:"CATALOGNBR"`
+	ClassSection    flexString  `json:"CLASSSECTION"`
+	Title           flexString  `json:"TITLE"`
+	TitleLong       flexString  `json:"COURSETITLELONG"`
+	EnrlCap         flexInt     `json:"ENRLCAP"`
+	EnrlTot         flexInt     `json:"ENRLTOT"`
+	EnrlStat        flexString  `json:"ENRLSTAT"`
+	ClassStat       flexString  `json:"CLASSSTAT"`
+	Reserved        flexString  `json:"HASACTIVERESERVEDSEATS"`
+	Instructors     flexStrings `json:"INSTRUCTORSLIST"`
+	InstructorFirst flexStrings `json:"INSTRUCTORSFIRSTNAMELIST"`
+	InstructorLast  flexStrings `json:"INSTRUCTORSLASTNAMELIST"`
+	DayList         flexStrings `json:"DAYLIST"`
+	StartTime       flexString  `json:"STARTTIME"`
+	EndTime         flexString  `json:"ENDTIME"`
+	StartTimes      flexStrings `json:"STARTTIMES"`
+	EndTimes        flexStrings `json:"ENDTIMES"`
+	Mon             flexString  `json:"MON"`
+	Tues            flexString  `json:"TUES"`
+	Wed             flexString  `json:"WED"`
+	Thurs           flexString  `json:"THURS"`
+	Fri             flexString  `json:"FRI"`
+	Sat             flexString  `json:"SAT"`
+	Sun             flexString  `json:"SUN"`
+	Campus          flexString  `json:"CAMPUS"`
+	Location        flexString  `json:"LOCATION"`
+	FacilityID      flexString  `json:"FACILITYID"`
+	Mode            flexString  `json:"INSTRUCTIONMODE"`
+	Session         flexString  `json:"SESSIONCODE"`
+}
+
+// Parse decodes one page of GET /classes. It tolerates odd field types per
+// field, skips rows without a class number or term, and fails (wrapping
+// ErrMalformed) only when the body is not JSON or carries no class list.
+func Parse(body []byte) (Page, error) {
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return Page{}, errors.Join(ErrMalformed, err)
+	}
+	var (
+		rows  []json.RawMessage
+		total flexInt
+	)
+	switch {
+	case env.Classes != nil:
+		rows = *env.Classes
+		total = parseTotal(env.Total)
+	case env.Hits != nil:
+		for _, h := range env.Hits.Hits {
+			rows = append(rows, h.Source)
+		}
+		total = parseTotal(env.Hits.Total)
+	case hasNullClasses(body):
+		// "classes": null is how an empty result has been seen to look.
+	default:
+		return Page{}, errors.Join(ErrMalformed, errors.New(`no "classes" list`))
+	}
+
+	p := Page{ScrollID: string(env.ScrollID), rows: len(rows)}
+	if p.ScrollID == "" {
+		p.ScrollID = string(env.ESScrollID)
+	}
+	for _, raw := range rows {
+		if s, ok := parseRow(raw); ok {
+			p.Sections = append(p.Sections, s)
+		}
+	}
+	p.Total = len(rows)
+	if total.OK && total.N > p.Total {
+		p.Total = total.N
+	}
+	return p, nil
+}
+
+// hasNullClasses reports whether body is an object whose "classes" is null,
+// which json leaves indistinguishable from an absent key.
+func hasNullClasses(body []byte) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return false
+	}
+	v, ok := m["classes"]
+	return ok && bytes.Equal(bytes.TrimSpace(v), []byte("null"))
+}
+
+// parseTotal reads {"value": N} or a bare N.
+func parseTotal(raw json.RawMessage) flexInt {
+	var obj struct {
+		Value flexInt `json:"value"`
+	}
+	if json.Unmarshal(raw, &obj) == nil && obj.Value.OK {
+		return obj.Value
+	}
+	var n flexInt
+	_ = n.UnmarshalJSON(raw)
+	return n
+}
+
+func parseRow(raw json.RawMessage) (catalog.Section, bool) {
+	var r row
+	if json.Unmarshal(raw, &r) != nil {
+		return catalog.Section{}, false
+	}
+	c := r.CLAS
+	if c == nil {
+		// Some exports flatten CLAS into the row itself.
+		c = new(clas)
+		if json.Unmarshal(raw, c) != nil {
+			return catalog.Section{}, false
+		}
+	}
+	if c.ClassNbr == "" || c.Strm == "" {
+		return catalog.Section{}, false
+	}
+
+	s := catalog.Section{
+		Term:        string(c.Strm),
+		ClassNbr:    string(c.ClassNbr),
+		Subject:     string(c.Subject),
+		CatalogNbr:  string(c.CatalogNbr),
+		SectionCode: string(c.ClassSection),
+		Title:       string(c.TitleLong),
+		Campus:      string(c.Campus),
+		Mode:        string(c.Mode),
+		Session:     string(c.Session),
+	}
+	if s.Title == "" {
+		s.Title = string(c.Title)
+	}
+	if s.Subject == "" || s.CatalogNbr == "" {
+		if subj, nbr, ok := strings.Cut(string(r.SubjectNumber), " "); ok {
+			s.Subject, s.CatalogNbr = strings.TrimSpace(subj), strings.TrimSpace(nbr)
+		}
+	}
+	if s.SectionCode == "" {
+		s.SectionCode, _, _ = strings.Cut(string(r.SectionClassNo), "-")
+	}
+
+	// seatInfo holds ints and is preferred; CLAS's strings are the fallback,
+	// field by field. A negative count is as unusable as a missing one.
+	capacity, enrolled := c.EnrlCap, c.EnrlTot
+	if r.SeatInfo != nil {
+		if r.SeatInfo.Cap.OK && r.SeatInfo.Cap.N >= 0 {
+			capacity = r.SeatInfo.Cap
+		}
+		if r.SeatInfo.Tot.OK && r.SeatInfo.Tot.N >= 0 {
+			enrolled = r.SeatInfo.Tot
+		}
+	}
+	s.Capacity, s.Enrolled = max(capacity.N, 0), max(enrolled.N, 0)
+	s.Status = status(c, s.Capacity, s.Enrolled)
+	s.HasReservedSeats = yes(string(c.Reserved))
+	s.Instructors = instructors(c)
+
+	s.Online = isOnline(c)
+	if !s.Online {
+		s.Location = string(c.FacilityID)
+		s.Meetings = meetings(c)
+	}
+	return s, true
+}
+
+// status maps the registrar's flags. CLASSSTAT follows PeopleSoft: "X" is a
+// cancelled section and "S" stops further enrollment (closed). "C" is not a
+// PeopleSoft class status (it is ENRLSTAT's "closed"), so it is not read as
+// cancelled: calling a live section cancelled would silence its watchers,
+// while ENRLSTAT already says whether it is closed. ENRLSTAT wins over seat
+// arithmetic; only without it are seats used.
+func status(c *clas, capacity, enrolled int) catalog.Status {
+	switch strings.ToUpper(string(c.ClassStat)) {
+	case "X":
+		return catalog.StatusCancelled
+	case "S":
+		return catalog.StatusClosed
+	}
+	switch strings.ToUpper(string(c.EnrlStat)) {
+	case "O":
+		return catalog.StatusOpen
+	case "C":
+		return catalog.StatusClosed
+	}
+	if enrolled < capacity {
+		return catalog.StatusOpen
+	}
+	return catalog.StatusClosed
+}
+
+func yes(v string) bool {
+	switch strings.ToUpper(v) {
+	case "Y", "YES", "TRUE":
+		return true
+	}
+	return false
+}
+
+// instructors pairs INSTRUCTORSLIST names with the asurite after "~" in
+// INSTRUCTORSLASTNAMELIST. The lists are parallel when they have the same
+// length; otherwise an ID is matched by last name, and when no names are
+// listed at all they are rebuilt from the first/last name lists.
+func instructors(c *clas) []catalog.Instructor {
+	type tagged struct{ name, id string }
+	split := func(v string) tagged {
+		name, id, _ := strings.Cut(v, "~")
+		return tagged{strings.TrimSpace(name), strings.TrimSpace(id)}
+	}
+	last := make([]tagged, len(c.InstructorLast))
+	for i, v := range c.InstructorLast {
+		last[i] = split(v)
+	}
+
+	var out []catalog.Instructor
+	add := func(in catalog.Instructor) {
+		// "Staff" is the registrar's placeholder for nobody; an empty list
+		// says the same thing in one canonical form.
+		if in.Name == "" || strings.EqualFold(in.Name, "staff") {
+			return
+		}
+		for _, have := range out {
+			if have == in {
+				return
+			}
+		}
+		out = append(out, in)
+	}
+
+	names := c.Instructors
+	if len(names) == 0 && len(c.InstructorFirst) == len(last) {
+		for i, f := range c.InstructorFirst {
+			add(catalog.Instructor{Name: strings.TrimSpace(split(f).name + " " + last[i].name), ID: last[i].id})
+		}
+		return out
+	}
+	for i, n := range names {
+		in := catalog.Instructor{Name: strings.TrimSpace(n)}
+		if len(last) == len(names) {
+			in.ID = last[i].id
+		} else {
+			for _, l := range last {
+				if l.name != "" && (in.Name == l.name || strings.HasSuffix(in.Name, " "+l.name)) {
+					in.ID = l.id
+					break
+				}
+			}
+		}
+		add(in)
+	}
+	return out
+}
+
+// isOnline recognises ASU Online (LOCATION "ASUONLINE", campus "ONLNE") and
+// the online instruction modes; such sections have no room or meeting times.
+func isOnline(c *clas) bool {
+	if strings.EqualFold(string(c.Location), "ASUONLINE") || strings.EqualFold(string(c.Campus), "ONLNE") {
+		return true
+	}
+	switch strings.ToUpper(string(c.Mode)) {
+	case "O", "OL", "ONL", "IC":
+		return true
+	}
+	return false
+}
+
+// meetings builds the meeting patterns from the parallel DAYLIST/STARTTIMES/
+// ENDTIMES arrays when present, else from the scalar fields; a single day
+// list applies to every time pattern.
+func meetings(c *clas) []catalog.Meeting {
+	days := []string(c.DayList)
+	if len(days) == 0 {
+		if d := dayFlags(c); d != "" {
+			days = []string{d}
+		}
+	}
+	starts, ends := []string(c.StartTimes), []string(c.EndTimes)
+	if len(starts) == 0 && len(ends) == 0 {
+		starts, ends = []string{string(c.StartTime)}, []string{string(c.EndTime)}
+	}
+	at := func(l []string, i int) string {
+		if len(l) == 1 {
+			return strings.TrimSpace(l[0])
+		}
+		if i < len(l) {
+			return strings.TrimSpace(l[i])
+		}
+		return ""
+	}
+	var out []catalog.Meeting
+	for i := range max(len(days), len(starts), len(ends)) {
+		m := catalog.Meeting{Days: at(days, i), StartTime: at(starts, i), EndTime: at(ends, i)}
+		if m == (catalog.Meeting{}) {
+			continue
+		}
+		dup := false
+		for _, have := range out {
+			dup = dup || have == m
+		}
+		if !dup {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// dayFlags renders the MON…SUN Y/N columns the way DAYLIST writes days.
+func dayFlags(c *clas) string {
+	flags := []struct {
+		v    flexString
+		name string
+	}{{c.Mon, "M"}, {c.Tues, "T"}, {c.Wed, "W"}, {c.Thurs, "Th"}, {c.Fri, "F"}, {c.Sat, "Sa"}, {c.Sun, "Su"}}
+	var days []string
+	for _, f := range flags {
+		if yes(string(f.v)) {
+			days = append(days, f.name)
+		}
+	}
+	return strings.Join(days, " ")
+}

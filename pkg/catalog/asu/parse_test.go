@@ -1,0 +1,257 @@
+package asu
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the parser's output")
+
+// TestParseGolden parses every testdata/<case>.json and compares the result
+// with testdata/<case>.golden.json.
+func TestParseGolden(t *testing.T) {
+	t.Parallel()
+	inputs, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, in := range inputs {
+		if strings.HasSuffix(in, ".golden.json") {
+			continue
+		}
+		n++
+		name := strings.TrimSuffix(filepath.Base(in), ".json")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			body, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, err := Parse(body)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			got, err := json.MarshalIndent(page, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			golden := filepath.Join("testdata", name+".golden.json")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("read golden (run go test -update to create it): %v", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("Parse(%s) (-want +got):\n%s", in, diff)
+			}
+		})
+	}
+	if n < 8 {
+		t.Fatalf("found %d golden cases, want at least 8", n)
+	}
+}
+
+// TestParseSample pins the facts about the shared sample that the rest of
+// the system relies on, so a golden rewrite cannot silently change them.
+func TestParseSample(t *testing.T) {
+	t.Parallel()
+	body, err := os.ReadFile(filepath.Join("testdata", "sample.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Sections) != 3 || page.Total != 3 {
+		t.Fatalf("got %d sections, total %d; want 3, 3", len(page.Sections), page.Total)
+	}
+	full, open, online := page.Sections[0], page.Sections[1], page.Sections[2]
+	if full.Status != catalog.StatusClosed || full.OpenSeats() != 0 || !full.IsStaff() || !full.HasReservedSeats {
+		t.Errorf("70412 = %+v; want closed, full, Staff, reserved", full)
+	}
+	if full.Title != "Introduction to Programming Languages" {
+		t.Errorf("title = %q; want COURSETITLELONG", full.Title)
+	}
+	if open.OpenSeats() != 2 || open.Instructors[0] != (catalog.Instructor{Name: "Ada Lovelace", ID: "alovela1"}) {
+		t.Errorf("70413 = %+v; want 2 open seats taught by alovela1", open)
+	}
+	if !online.Online || online.Meetings != nil || online.Location != "" || online.Capacity != 300 {
+		t.Errorf("81777 = %+v; want online, no meetings, seats from CLAS", online)
+	}
+}
+
+func TestParseMalformed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		body string
+	}{
+		{name: "empty body", body: ""},
+		{name: "html", body: "<html><body>Service Unavailable</body></html>"},
+		{name: "truncated", body: `{"classes":[{"CLAS":{"STRM":"2267"`},
+		{name: "no classes", body: `{"error":"bad request"}`},
+		{name: "empty object", body: `{}`},
+		{name: "classes not a list", body: `{"classes":{"CLAS":{}}}`},
+		{name: "array", body: `[]`},
+		{name: "string", body: `"classes"`},
+		{name: "null", body: `null`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tc.body))
+			if !errors.Is(err, ErrMalformed) {
+				t.Errorf("Parse(%q) error = %v; want ErrMalformed", tc.body, err)
+			}
+		})
+	}
+}
+
+// FuzzParse checks that no input makes Parse panic or return sections
+// without their key.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"sample", "types", "nulls", "es_envelope", "meetings"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		page, err := Parse(body)
+		if err != nil {
+			return
+		}
+		for _, s := range page.Sections {
+			if s.Term == "" || s.ClassNbr == "" || s.Capacity < 0 || s.Enrolled < 0 {
+				t.Fatalf("bad section %+v", s)
+			}
+		}
+	})
+}
+
+func TestParseTerms(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		body    string
+		want    []catalog.Term
+		wantErr bool
+	}{
+		{
+			name: "real shape",
+			body: `{"fullList":[{"value":"2271","label":"2027 Spring"},{"value":"2267","label":"2026 Fall"}],
+				"futureList":[{"value":"2271","label":"2027 Spring"}],"currentTerm":[{"value":"2267","label":"2026 Fall"}]}`,
+			want: []catalog.Term{{Code: "2271", Name: "2027 Spring"}, {Code: "2267", Name: "2026 Fall"}},
+		},
+		{
+			name: "numbers, missing labels, single current term",
+			body: `{"fullList":[{"value":2264}],"futureList":null,"currentTerm":{"value":"2267"}}`,
+			want: []catalog.Term{{Code: "2264", Name: "Summer 2026"}, {Code: "2267", Name: "Fall 2026"}},
+		},
+		{
+			name: "bare list",
+			body: `[{"value":"2261","label":"Spring 2026"},{"label":"no value"}]`,
+			want: []catalog.Term{{Code: "2261", Name: "Spring 2026"}},
+		},
+		{name: "no terms", body: `{"fullList":[]}`, wantErr: true},
+		{name: "not json", body: `<html>`, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseTerms([]byte(tc.body))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("parseTerms error = %v; want error %v", err, tc.wantErr)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("parseTerms (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTermHelpers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		code   string
+		name   string
+		ends   time.Time
+		endsOK bool
+	}{
+		{code: "2267", name: "Fall 2026", ends: time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), endsOK: true},
+		{code: "2271", name: "Spring 2027", ends: time.Date(2027, 5, 31, 23, 59, 59, 0, time.UTC), endsOK: true},
+		{code: "2264", name: "Summer 2026", ends: time.Date(2026, 8, 20, 23, 59, 59, 0, time.UTC), endsOK: true},
+		{code: "2261", name: "Spring 2026", ends: time.Date(2026, 5, 31, 23, 59, 59, 0, time.UTC), endsOK: true},
+		{code: "2265", name: "2265"},
+		{code: "1267", name: "1267"},
+		{code: "22a7", name: "22a7"},
+		{code: "", name: ""},
+		{code: "22671", name: "22671"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.code, func(t *testing.T) {
+			t.Parallel()
+			if got := TermName(tc.code); got != tc.name {
+				t.Errorf("TermName(%q) = %q; want %q", tc.code, got, tc.name)
+			}
+			ends, ok := TermEnds(tc.code)
+			if ok != tc.endsOK || !ends.Equal(tc.ends) {
+				t.Errorf("TermEnds(%q) = %v, %v; want %v, %v", tc.code, ends, ok, tc.ends, tc.endsOK)
+			}
+		})
+	}
+}
+
+func TestClassURL(t *testing.T) {
+	t.Parallel()
+	want := "https://catalog.apps.asu.edu/catalog/classes/classlist?campusOrOnlineSelection=A&classNbr=70412&honors=F&promod=F&searchType=all&term=2267"
+	if got := ClassURL("2267", "70412"); got != want {
+		t.Errorf("ClassURL = %q; want %q", got, want)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{in: "", want: 0},
+		{in: "120", want: 2 * time.Minute},
+		{in: " 7 ", want: 7 * time.Second},
+		{in: "0", want: 0},
+		{in: "-3", want: 0},
+		{in: "99999999999", want: 24 * time.Hour},
+		{in: "Tue, 01 Sep 2026 12:01:30 GMT", want: 90 * time.Second},
+		{in: "Tue, 01 Sep 2026 11:00:00 GMT", want: 0},
+		{in: "soon", want: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			t.Parallel()
+			if got := parseRetryAfter(tc.in, now); got != tc.want {
+				t.Errorf("parseRetryAfter(%q) = %v; want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}

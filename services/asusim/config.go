@@ -1,0 +1,139 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// config is the simulator's configuration, read from the environment.
+type config struct {
+	Addr         string        // ASUSIM_ADDR
+	ScenarioPath string        // ASUSIM_SCENARIO; empty: the embedded demo
+	Generate     *generateSpec // ASUSIM_GENERATE
+	Latency      time.Duration // ASUSIM_LATENCY
+	Churn        time.Duration // ASUSIM_CHURN; 0: off
+	ChurnSeed    int64         // ASUSIM_CHURN_SEED
+	LogLevel     zerolog.Level // LOG_LEVEL
+	LogFormat    string        // LOG_FORMAT: json or console
+}
+
+// generateSpec is ASUSIM_GENERATE: "term:courses:sectionsPerCourse" with an
+// optional ":fullFraction" (default 0.3).
+type generateSpec struct {
+	Term              string
+	Courses, Sections int
+	FullFraction      float64
+}
+
+func (g generateSpec) String() string {
+	return fmt.Sprintf("%s:%d:%d:%g", g.Term, g.Courses, g.Sections, g.FullFraction)
+}
+
+func parseGenerate(v string) (*generateSpec, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 && len(parts) != 4 {
+		return nil, fmt.Errorf("%q is not term:courses:sectionsPerCourse[:fullFraction]", v)
+	}
+	g := &generateSpec{Term: parts[0], FullFraction: 0.3}
+	var errs []error
+	if len(g.Term) != 4 {
+		errs = append(errs, fmt.Errorf("term %q is not a 4-digit code", g.Term))
+	}
+	var err error
+	if g.Courses, err = strconv.Atoi(parts[1]); err != nil || g.Courses <= 0 {
+		errs = append(errs, fmt.Errorf("courses %q is not a positive number", parts[1]))
+	}
+	if g.Sections, err = strconv.Atoi(parts[2]); err != nil || g.Sections <= 0 {
+		errs = append(errs, fmt.Errorf("sections per course %q is not a positive number", parts[2]))
+	}
+	if len(parts) == 4 {
+		if g.FullFraction, err = strconv.ParseFloat(parts[3], 64); err != nil || g.FullFraction < 0 || g.FullFraction > 1 {
+			errs = append(errs, fmt.Errorf("full fraction %q is not between 0 and 1", parts[3]))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// loadConfig reads and validates the environment, reporting every problem.
+func loadConfig(getenv func(string) string) (config, error) {
+	cfg := config{
+		Addr:         "127.0.0.1:8090",
+		ScenarioPath: getenv("ASUSIM_SCENARIO"),
+		ChurnSeed:    1,
+		LogLevel:     zerolog.InfoLevel,
+		LogFormat:    "json",
+	}
+	var errs []error
+	if v := getenv("ASUSIM_ADDR"); v != "" {
+		cfg.Addr = v
+	}
+	if v := getenv("ASUSIM_GENERATE"); v != "" {
+		g, err := parseGenerate(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ASUSIM_GENERATE: %w", err))
+		}
+		cfg.Generate = g
+	}
+	duration := func(name string, dst *time.Duration) {
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a non-negative duration", name, v))
+			return
+		}
+		*dst = d
+	}
+	duration("ASUSIM_LATENCY", &cfg.Latency)
+	duration("ASUSIM_CHURN", &cfg.Churn)
+	if v := getenv("ASUSIM_CHURN_SEED"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ASUSIM_CHURN_SEED: %q is not an integer", v))
+		}
+		cfg.ChurnSeed = n
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		lvl, err := zerolog.ParseLevel(strings.ToLower(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("LOG_LEVEL: %q is not a level", v))
+		}
+		cfg.LogLevel = lvl
+	}
+	if v := getenv("LOG_FORMAT"); v != "" {
+		if v != "json" && v != "console" {
+			errs = append(errs, fmt.Errorf("LOG_FORMAT: %q is not json or console", v))
+		}
+		cfg.LogFormat = v
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// MarshalZerologObject logs the effective configuration (nothing secret).
+func (c config) MarshalZerologObject(e *zerolog.Event) {
+	scenario := cmp.Or(c.ScenarioPath, "embedded demo")
+	if c.ScenarioPath == "" && c.Generate != nil {
+		scenario = "generated only"
+	}
+	e.Str("addr", c.Addr).
+		Str("scenario", scenario).
+		Dur("latency", c.Latency).
+		Dur("churn", c.Churn).
+		Int64("churn_seed", c.ChurnSeed).
+		Str("log_level", c.LogLevel.String()).
+		Str("log_format", c.LogFormat)
+	if c.Generate != nil {
+		e.Str("generate", c.Generate.String())
+	}
+}
