@@ -1,0 +1,119 @@
+// Package check is the contract between the scheduler, the workers and the
+// API about section checks: the Redis key layout they share and the encoding
+// of a check on the stream.
+package check
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	streamv1 "github.com/pickmyclass/pickmyclass/pkg/gen/stream/v1"
+)
+
+// University is the only catalog source so far.
+const University = "asu"
+
+// MessageType is the stream entry type of a course check.
+var MessageType = string(proto.MessageName(&streamv1.CheckCourse{}))
+
+// Keys is the Redis key layout under one prefix (default "pmc:"), so several
+// deployments — or tests — can share a Redis server.
+type Keys struct{ Prefix string }
+
+// Stream is the stream of course checks.
+func (k Keys) Stream() string { return k.Prefix + "checks" }
+
+// Group is the workers' consumer group.
+func (k Keys) Group() string { return "workers" }
+
+// DeadLetter is the dead-letter stream.
+func (k Keys) DeadLetter() string { return k.Prefix + "checks:dead" }
+
+// Delayed is the sorted set of deferred checks.
+func (k Keys) Delayed() string { return k.Prefix + "checks:delayed" }
+
+// Leader is the scheduler's leadership lease.
+func (k Keys) Leader() string { return k.Prefix + "scheduler:leader" }
+
+// Heartbeat is the hash where the scheduler records its last cycle.
+func (k Keys) Heartbeat() string { return k.Prefix + "scheduler:heartbeat" }
+
+// CycleDedup is the hash of courses already enqueued in a cycle.
+func (k Keys) CycleDedup(cycle string) string { return k.Prefix + "cycle:" + cycle }
+
+// Breaker is the shared circuit breaker of an upstream.
+func (k Keys) Breaker(upstream string) string { return k.Prefix + "breaker:" + upstream }
+
+// Budget is the shared politeness budget toward an upstream.
+func (k Keys) Budget(upstream string) string { return k.Prefix + "budget:" + upstream }
+
+// Backoff is the key holding the time until which an upstream asked us to
+// wait (a 429's Retry-After), shared by every worker.
+func (k Keys) Backoff(upstream string) string { return k.Prefix + "backoff:" + upstream }
+
+// MailBudget is the shared email send-rate budget.
+func (k Keys) MailBudget() string { return k.Prefix + "budget:mail" }
+
+// Updates is the pub/sub channel where workers announce section changes.
+func (k Keys) Updates() string { return k.Prefix + "updates" }
+
+// Check is one course check.
+type Check struct {
+	Course     catalog.CourseKey
+	ClassNbrs  []string
+	Cycle      string
+	EnqueuedAt time.Time
+}
+
+// DedupKey identifies the check within its cycle.
+func (c Check) DedupKey() string { return c.Course.String() }
+
+// Encode returns the protobuf bytes of the check.
+func Encode(c Check) ([]byte, error) {
+	b, err := proto.Marshal(&streamv1.CheckCourse{
+		Term:       c.Course.Term,
+		Subject:    c.Course.Subject,
+		CatalogNbr: c.Course.CatalogNbr,
+		ClassNbrs:  c.ClassNbrs,
+		Cycle:      c.Cycle,
+		EnqueuedAt: timestamppb.New(c.EnqueuedAt),
+		University: University,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode check %s: %w", c.Course, err)
+	}
+	return b, nil
+}
+
+// ErrInvalid marks a check that can never be handled; it is dead-lettered.
+var ErrInvalid = errors.New("invalid check")
+
+// Decode parses and validates a check.
+func Decode(b []byte) (Check, error) {
+	var m streamv1.CheckCourse
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return Check{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	c := Check{
+		Course:    catalog.CourseKey{Term: m.GetTerm(), Subject: m.GetSubject(), CatalogNbr: m.GetCatalogNbr()},
+		ClassNbrs: m.GetClassNbrs(),
+		Cycle:     m.GetCycle(),
+	}
+	if m.GetEnqueuedAt() != nil {
+		c.EnqueuedAt = m.GetEnqueuedAt().AsTime()
+	}
+	switch {
+	case m.GetUniversity() != "" && m.GetUniversity() != University:
+		return c, fmt.Errorf("%w: unknown university %q", ErrInvalid, m.GetUniversity())
+	case c.Course.Term == "" || c.Course.Subject == "" || c.Course.CatalogNbr == "":
+		return c, fmt.Errorf("%w: course %q is incomplete", ErrInvalid, c.Course)
+	case len(c.ClassNbrs) == 0:
+		return c, fmt.Errorf("%w: no class numbers", ErrInvalid)
+	}
+	return c, nil
+}

@@ -1,0 +1,11 @@
+// Package notify builds and sends the alert emails PickMyClass sends when a
+// watched section changes: the two templates (a seat opened, an instructor
+// was assigned) rendered to HTML and plain text, an SMTP sender that tells
+// permanent rejections from temporary failures, a rate-limited wrapper so
+// every worker shares one sending budget, and the signed tokens behind the
+// one-click unsubscribe links.
+//
+// The package imports nothing from this repository but pkg/catalog, whose
+// section and event types the templates render. Tests send over real SMTP to
+// the sink in notify/smtptest.
+package notify

@@ -1,0 +1,240 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotFound is returned when a dead letter does not exist.
+var ErrNotFound = errors.New("stream entry not found")
+
+// Stats describes a stream and one of its consumer groups.
+type Stats struct {
+	// Length is the number of entries in the stream.
+	Length int64
+	// Pending is the number of entries delivered to the group and not yet
+	// acknowledged.
+	Pending int64
+	// Lag is the number of entries not yet delivered to the group; -1 when
+	// Redis cannot tell (after deletions in the middle of the stream).
+	Lag int64
+	// DeadLetters is the length of the dead-letter stream.
+	DeadLetters int64
+	// Delayed is the number of deferred entries waiting to be due, in the
+	// default delayed set (stream+":delayed").
+	Delayed int64
+	// OldestPendingAge is how long ago the oldest pending entry was
+	// appended; 0 when nothing is pending.
+	OldestPendingAge time.Duration
+}
+
+// Inspect reports the state of stream, its consumer group and its
+// dead-letter stream. A missing stream or group reports everything in the
+// stream as lag.
+func Inspect(ctx context.Context, rdb redis.UniversalClient, stream, group, deadLetter string) (Stats, error) {
+	pipe := rdb.Pipeline()
+	length := pipe.XLen(ctx, stream)
+	dead := pipe.XLen(ctx, deadLetter)
+	delayed := pipe.ZCard(ctx, stream+":delayed")
+	groups := pipe.XInfoGroups(ctx, stream)
+	_, _ = pipe.Exec(ctx) // errors are per command below
+	var s Stats
+	for _, c := range []*redis.IntCmd{length, dead, delayed} {
+		if err := c.Err(); err != nil {
+			return Stats{}, fmt.Errorf("stats of %s: %w", stream, err)
+		}
+	}
+	s.Length, s.DeadLetters, s.Delayed = length.Val(), dead.Val(), delayed.Val()
+	if err := groups.Err(); err != nil && !isNoKey(err) {
+		return Stats{}, fmt.Errorf("stats of %s: groups: %w", stream, err)
+	}
+	s.Lag = s.Length
+	for _, g := range groups.Val() {
+		if g.Name != group {
+			continue
+		}
+		s.Pending, s.Lag = g.Pending, g.Lag
+		if g.Pending == 0 {
+			break
+		}
+		p, err := rdb.XPending(ctx, stream, group).Result()
+		if err != nil {
+			return Stats{}, fmt.Errorf("stats of %s: pending: %w", stream, err)
+		}
+		if p.Count > 0 {
+			t, err := idTime(p.Lower)
+			if err != nil {
+				return Stats{}, fmt.Errorf("stats of %s: %w", stream, err)
+			}
+			s.OldestPendingAge = max(time.Since(t), 0)
+		}
+		break
+	}
+	return s, nil
+}
+
+// collectTimeout bounds the Redis queries of one scrape.
+const collectTimeout = 5 * time.Second
+
+// collector exports Stats at scrape time, so the numbers are current and
+// any replica of a service can serve them.
+type collector struct {
+	rdb                     redis.UniversalClient
+	stream, group, dead     string
+	length, pending, lag    *prometheus.Desc
+	deadLetters, delayed    *prometheus.Desc
+	oldestPendingAgeSeconds *prometheus.Desc
+}
+
+// NewCollector returns a Prometheus collector that queries the stream's
+// Stats on every scrape. Its gauges carry the stream and group as labels,
+// so collectors for several streams can share a registry.
+func NewCollector(rdb redis.UniversalClient, stream, group, deadLetter string) prometheus.Collector {
+	labels := prometheus.Labels{"stream": stream, "group": group}
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, nil, labels)
+	}
+	return &collector{
+		rdb: rdb, stream: stream, group: group, dead: deadLetter,
+		length:                  desc("pickmyclass_stream_length", "Entries in the stream."),
+		pending:                 desc("pickmyclass_stream_pending", "Entries delivered to the group and not yet acknowledged."),
+		lag:                     desc("pickmyclass_stream_lag", "Entries not yet delivered to the group (-1 when unknown)."),
+		deadLetters:             desc("pickmyclass_stream_dead_letters", "Entries in the dead-letter stream."),
+		delayed:                 desc("pickmyclass_stream_delayed", "Deferred entries waiting to be due."),
+		oldestPendingAgeSeconds: desc("pickmyclass_stream_oldest_pending_age_seconds", "Age of the oldest pending entry."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.length
+	ch <- c.pending
+	ch <- c.lag
+	ch <- c.deadLetters
+	ch <- c.delayed
+	ch <- c.oldestPendingAgeSeconds
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), collectTimeout)
+	defer cancel()
+	s, err := Inspect(ctx, c.rdb, c.stream, c.group, c.dead)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.length, err)
+		return
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	gauge(c.length, float64(s.Length))
+	gauge(c.pending, float64(s.Pending))
+	gauge(c.lag, float64(s.Lag))
+	gauge(c.deadLetters, float64(s.DeadLetters))
+	gauge(c.delayed, float64(s.Delayed))
+	gauge(c.oldestPendingAgeSeconds, s.OldestPendingAge.Seconds())
+}
+
+// DeadLetter is an entry of a dead-letter stream.
+type DeadLetter struct {
+	// ID is the dead letter's own ID in the dead-letter stream.
+	ID string
+	// Type, Data and Key are the original entry's.
+	Type string
+	Data []byte
+	Key  string
+	// EnqueuedAt is when the original entry was published.
+	EnqueuedAt time.Time
+	// Reason says why the entry failed.
+	Reason string
+	// Deliveries is the entry's delivery count when it was dead-lettered.
+	Deliveries int64
+	// OriginalID is the entry's ID in its stream.
+	OriginalID string
+	// FailedAt is when the entry was dead-lettered.
+	FailedAt time.Time
+}
+
+// DeadLetters returns up to count dead letters, newest first.
+func DeadLetters(ctx context.Context, rdb redis.UniversalClient, deadLetter string, count int64) ([]DeadLetter, error) {
+	msgs, err := rdb.XRevRangeN(ctx, deadLetter, "+", "-", count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters of %s: %w", deadLetter, err)
+	}
+	out := make([]DeadLetter, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, parseDeadLetter(m))
+	}
+	return out, nil
+}
+
+// parseDeadLetter is lenient: a dead letter is shown even when the entry
+// was malformed, which is often why it is there.
+func parseDeadLetter(m redis.XMessage) DeadLetter {
+	str := func(k string) string { s, _ := m.Values[k].(string); return s }
+	num := func(k string) int64 { n, _ := strconv.ParseInt(str(k), 10, 64); return n }
+	d := DeadLetter{
+		ID:         m.ID,
+		Type:       str(fieldType),
+		Data:       []byte(str(fieldData)),
+		Key:        str(fieldKey),
+		Reason:     str(fieldReason),
+		Deliveries: num(fieldDeliveries),
+		OriginalID: str(fieldOriginalID),
+	}
+	if ts := num(fieldTS); ts > 0 {
+		d.EnqueuedAt = time.UnixMilli(ts)
+	}
+	if ts := num(fieldFailedAt); ts > 0 {
+		d.FailedAt = time.UnixMilli(ts)
+	}
+	return d
+}
+
+// Replay appends the dead letter id back to stream as a fresh entry, with
+// a fresh delivery budget, and removes it from the dead-letter stream, both
+// in one transaction.
+func Replay(ctx context.Context, rdb redis.UniversalClient, deadLetter, stream, id string) error {
+	msgs, err := rdb.XRange(ctx, deadLetter, id, id).Result()
+	if err != nil {
+		return fmt.Errorf("replay %s from %s: %w", id, deadLetter, err)
+	}
+	if len(msgs) == 0 {
+		return fmt.Errorf("replay %s from %s: %w", id, deadLetter, ErrNotFound)
+	}
+	values := make([]any, 0, 2*len(msgs[0].Values))
+	for k, v := range msgs[0].Values {
+		switch k {
+		case fieldReason, fieldDeliveries, fieldOriginalID, fieldFailedAt, fieldPrior, fieldDeferredFrom:
+		default:
+			values = append(values, k, v)
+		}
+	}
+	_, err = rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values})
+		p.XDel(ctx, deadLetter, id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replay %s from %s: %w", id, deadLetter, err)
+	}
+	return nil
+}
+
+// Discard deletes the dead letter id.
+func Discard(ctx context.Context, rdb redis.UniversalClient, deadLetter, id string) error {
+	n, err := rdb.XDel(ctx, deadLetter, id).Result()
+	if err != nil {
+		return fmt.Errorf("discard %s from %s: %w", id, deadLetter, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("discard %s from %s: %w", id, deadLetter, ErrNotFound)
+	}
+	return nil
+}

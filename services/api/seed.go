@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/envconf"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
+)
+
+// demoUsers watch the demo catalog's sections. Both watch some of the same
+// sections, to show that every watcher gets exactly one email.
+var demoUsers = map[string][]string{
+	"demo@pickmyclass.test":   {"2267:70412", "2267:81777", "2267:66445", "2267:66447", "2267:71020", "2267:72100", "2271:70412"},
+	"friend@pickmyclass.test": {"2267:70412", "2267:66445", "2267:72102", "2267:73300", "2267:74010"},
+}
+
+// seedDemo creates the demo users and their watches, each section looked up
+// in the catalog (the simulator, in the demo) as the web app does. It can run
+// again: what exists already is kept.
+func seedDemo(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	r := envconf.New(getenv)
+	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
+	base := r.URL("ASU_API_BASE_URL", asu.DefaultBaseURL, "http", "https")
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := store.Migrate(ctx, dbURL); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	db, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer db.Close()
+	src, err := asu.New(asu.Config{BaseURL: base, Timeout: 10 * time.Second})
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte("demo-password"), bcrypt.DefaultCost)
+	if err != nil {
+		return fmt.Errorf("hash demo password: %w", err)
+	}
+	for email, watches := range demoUsers {
+		u, err := db.CreateUser(ctx, store.NewUser{Email: email, PasswordHash: string(hash), Verified: true})
+		if errors.Is(err, store.ErrConflict) {
+			fmt.Fprintf(stdout, "seed: %s exists\n", email)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("create %s: %w", email, err)
+		}
+		for _, w := range watches {
+			term, nbr, _ := strings.Cut(w, ":")
+			sec, err := src.Section(ctx, catalog.SectionKey{Term: term, ClassNbr: nbr})
+			if err != nil {
+				return fmt.Errorf("look up %s: %w", w, err)
+			}
+			if _, err := db.CreateWatch(ctx, u.ID, store.NewWatch{
+				Term: term, ClassNbr: nbr, Subject: sec.Subject, CatalogNbr: sec.CatalogNbr,
+			}, store.DefaultWatchLimit); err != nil && !errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("watch %s for %s: %w", w, email, err)
+			}
+			fmt.Fprintf(stdout, "seed: %s watches %s %s %s #%s (%d/%d seats taken)\n",
+				email, asu.TermName(term), sec.Subject, sec.CatalogNbr, nbr, sec.Enrolled, sec.Capacity)
+		}
+	}
+	return nil
+}

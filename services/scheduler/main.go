@@ -1,0 +1,129 @@
+// Command scheduler enqueues a check of every watched course onto the checks
+// stream once per cycle. Several schedulers may run; only the holder of a
+// Redis lease enqueues, and enqueue is idempotent per (course, cycle) besides.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pickmyclass/pickmyclass/pkg/check"
+	"github.com/pickmyclass/pickmyclass/pkg/envconf"
+	"github.com/pickmyclass/pickmyclass/pkg/lock"
+	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
+	"github.com/pickmyclass/pickmyclass/pkg/stream"
+	"github.com/pickmyclass/pickmyclass/services/scheduler/internal/jobs"
+)
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
+		fmt.Fprintf(os.Stderr, "scheduler: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole service; ready, when set, receives the ops address.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(net.Addr)) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := obs.NewLogger(stdout, cfg.Log, "scheduler", version)
+	log.Info().Str("database_url", envconf.Redact(cfg.DatabaseURL)).Str("redis_url", envconf.Redact(cfg.RedisURL)).
+		Dur("interval", cfg.Interval).Dur("tick", cfg.Tick).Dur("lease_ttl", cfg.LeaseTTL).Msg("starting")
+
+	if cfg.Migrate {
+		if err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer db.Close()
+	rdb, err := stream.Dial(ctx, cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("dial redis: %w", err)
+	}
+	defer rdb.Close()
+
+	keys := check.Keys{Prefix: cfg.RedisPrefix}
+	reg := obs.NewRegistry()
+	enq := &jobs.Enqueuer{
+		Due:       db,
+		Publisher: stream.NewPublisher(rdb, keys.Stream(), stream.PublisherOptions{}),
+		Redis:     rdb,
+		Keys:      keys,
+		Interval:  cfg.Interval,
+		Now:       time.Now,
+		Log:       log,
+		Metrics:   jobs.NewMetrics(reg),
+	}
+	lease := lock.New(rdb, keys.Leader(), cfg.LeaseTTL, lock.WithLogger(log))
+
+	sched, err := gocron.NewScheduler(
+		gocron.WithDistributedElector(lease),
+		gocron.WithStopTimeout(30*time.Second),
+		gocron.WithLogger(gocronLogger{log}),
+	)
+	if err != nil {
+		return fmt.Errorf("new scheduler: %w", err)
+	}
+	_, err = sched.NewJob(
+		gocron.DurationJob(cfg.Tick),
+		gocron.NewTask(func(ctx context.Context) {
+			if _, err := enq.Run(ctx); err != nil {
+				log.Error().Err(err).Msg("enqueue run failed")
+			}
+		}),
+		gocron.WithName("enqueue-checks"),
+		gocron.WithSingletonMode(gocron.LimitModeReschedule),
+		gocron.WithStartAt(gocron.WithStartImmediately()),
+	)
+	if err != nil {
+		return fmt.Errorf("new job: %w", err)
+	}
+
+	checks := map[string]obs.Check{
+		"postgres": db.Ping,
+		"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return lease.Run(gctx) })
+	g.Go(func() error { return obs.Serve(gctx, obs.OpsHandler(reg, checks), cfg.OpsAddr, 5*time.Second, ready) })
+	g.Go(func() error {
+		sched.Start()
+		<-gctx.Done()
+		if err := sched.Shutdown(); err != nil {
+			return fmt.Errorf("stop scheduler: %w", err)
+		}
+		return nil
+	})
+	err = g.Wait()
+	log.Info().Msg("stopped")
+	return err
+}
+
+// gocronLogger adapts zerolog to gocron's logger interface.
+type gocronLogger struct{ log zerolog.Logger }
+
+func (l gocronLogger) Debug(msg string, args ...any) { l.log.Debug().Fields(args).Msg(msg) }
+func (l gocronLogger) Error(msg string, args ...any) { l.log.Error().Fields(args).Msg(msg) }
+func (l gocronLogger) Info(msg string, args ...any)  { l.log.Debug().Fields(args).Msg(msg) }
+func (l gocronLogger) Warn(msg string, args ...any)  { l.log.Warn().Fields(args).Msg(msg) }

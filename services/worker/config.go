@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/pickmyclass/pickmyclass/pkg/envconf"
+	"github.com/pickmyclass/pickmyclass/pkg/obs"
+)
+
+type config struct {
+	DatabaseURL string
+	RedisURL    string
+	RedisPrefix string
+	Log         obs.LogConfig
+	OpsAddr     string
+	Migrate     bool
+
+	Name              string
+	Concurrency       int
+	VisibilityTimeout time.Duration
+	MaxDeliveries     int
+	ShutdownTimeout   time.Duration
+
+	ASUBaseURL  string
+	ASUTimeout  time.Duration
+	ASURate     float64
+	ASUBurst    int
+	UserAgent   string
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	BreakerFail int
+	BreakerOpen time.Duration
+	BreakerOK   int
+
+	SMTPURL           string
+	MailFrom          string
+	MailRate          float64
+	PublicBaseURL     string
+	UnsubscribeSecret string
+	SweepEvery        time.Duration
+	SendLease         time.Duration
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	r := envconf.New(getenv)
+	host, _ := os.Hostname()
+	c := config{
+		DatabaseURL: r.URL("DATABASE_URL", "", "postgres", "postgresql"),
+		RedisURL:    r.URL("REDIS_URL", "", "redis", "rediss"),
+		RedisPrefix: r.String("REDIS_PREFIX", "pmc:"),
+		OpsAddr:     r.String("WORKER_OPS_ADDR", "127.0.0.1:9102"),
+		Migrate:     r.Bool("MIGRATE_ON_START", true),
+
+		// A stable name per container lets a restarted worker finish its own
+		// pending entries first.
+		Name:              r.String("WORKER_NAME", host),
+		Concurrency:       r.Int("WORKER_CONCURRENCY", 32, 1, 1024),
+		VisibilityTimeout: r.Duration("WORKER_VISIBILITY_TIMEOUT", 2*time.Minute, 100*time.Millisecond, time.Hour),
+		MaxDeliveries:     r.Int("WORKER_MAX_DELIVERIES", 3, 1, 100),
+		ShutdownTimeout:   r.Duration("WORKER_SHUTDOWN_TIMEOUT", 20*time.Second, 0, 10*time.Minute),
+
+		ASUBaseURL:  r.URL("ASU_API_BASE_URL", "https://eadvs-cscc-catalog-api.apps.asu.edu/catalog-microservices/api/v1/search", "http", "https"),
+		ASUTimeout:  r.Duration("ASU_TIMEOUT", 15*time.Second, 100*time.Millisecond, 2*time.Minute),
+		ASURate:     r.Float("ASU_RATE", 3, 0.01, 100000),
+		ASUBurst:    r.Int("ASU_BURST", 3, 1, 100000),
+		UserAgent:   r.String("USER_AGENT", "PickMyClass/1.0 (seat alerts for students; contact: ops@pickmyclass.app)"),
+		BackoffBase: r.Duration("ASU_BACKOFF_BASE", time.Minute, 10*time.Millisecond, time.Hour),
+		BackoffMax:  r.Duration("ASU_BACKOFF_MAX", 15*time.Minute, 10*time.Millisecond, 24*time.Hour),
+		BreakerFail: r.Int("BREAKER_FAILURES", 10, 1, 1000),
+		BreakerOpen: r.Duration("BREAKER_OPEN_TIMEOUT", 2*time.Minute, 100*time.Millisecond, time.Hour),
+		BreakerOK:   r.Int("BREAKER_SUCCESSES", 3, 1, 100),
+
+		SMTPURL:           r.URL("SMTP_URL", "", "smtp", "smtps"),
+		MailFrom:          r.String("MAIL_FROM", "PickMyClass <alerts@pickmyclass.app>"),
+		MailRate:          r.Float("MAIL_RATE", 10, 0.01, 100000),
+		PublicBaseURL:     r.URL("PUBLIC_BASE_URL", "http://localhost:8080", "http", "https"),
+		UnsubscribeSecret: r.Required("UNSUBSCRIBE_SECRET"),
+		SweepEvery:        r.Duration("WORKER_SWEEP_INTERVAL", 30*time.Second, 50*time.Millisecond, time.Hour),
+		SendLease:         r.Duration("WORKER_SEND_LEASE", 2*time.Minute, time.Second, time.Hour),
+	}
+	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
+		r.Fail("UNSUBSCRIBE_SECRET must be at least 32 characters")
+	}
+	if c.Name == "" {
+		r.Fail("WORKER_NAME is required when the hostname is unknown")
+	}
+	if c.VisibilityTimeout <= c.ASUTimeout {
+		r.Fail("WORKER_VISIBILITY_TIMEOUT (%s) must exceed ASU_TIMEOUT (%s), or live checks get reclaimed", c.VisibilityTimeout, c.ASUTimeout)
+	}
+	lc, err := obs.ParseLogConfig(getenv)
+	if err != nil {
+		r.Fail("%v", err)
+	}
+	c.Log = lc
+	return c, r.Err()
+}
+
+// domain is the host of the public URL, used in Message-IDs.
+func (c config) domain() string {
+	u, err := url.Parse(c.PublicBaseURL)
+	if err != nil || u.Hostname() == "" {
+		return "pickmyclass.invalid"
+	}
+	return u.Hostname()
+}
+
+func (c config) String() string {
+	return fmt.Sprintf("worker %s concurrency=%d visibility=%s", c.Name, c.Concurrency, c.VisibilityTimeout)
+}

@@ -1,0 +1,152 @@
+// Command worker consumes course checks from the checks stream: it asks the
+// university's class search through a shared circuit breaker and politeness
+// budget, records section state, claims and sends alert emails.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pickmyclass/pickmyclass/pkg/breaker"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
+	"github.com/pickmyclass/pickmyclass/pkg/envconf"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
+	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/ratelimit"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
+	"github.com/pickmyclass/pickmyclass/pkg/stream"
+	"github.com/pickmyclass/pickmyclass/services/worker/internal/handle"
+	"github.com/pickmyclass/pickmyclass/services/worker/internal/mailer"
+	"github.com/pickmyclass/pickmyclass/services/worker/internal/upstream"
+)
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
+		fmt.Fprintf(os.Stderr, "worker: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole service; ready, when set, receives the ops address.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(net.Addr)) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := obs.NewLogger(stdout, cfg.Log, "worker", version)
+	log.Info().Str("database_url", envconf.Redact(cfg.DatabaseURL)).Str("redis_url", envconf.Redact(cfg.RedisURL)).
+		Str("asu_api_base_url", cfg.ASUBaseURL).Str("name", cfg.Name).Int("concurrency", cfg.Concurrency).
+		Float64("asu_rate", cfg.ASURate).Msg("starting")
+
+	if cfg.Migrate {
+		if err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer db.Close()
+	rdb, err := stream.Dial(ctx, cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("dial redis: %w", err)
+	}
+	defer rdb.Close()
+
+	keys := check.Keys{Prefix: cfg.RedisPrefix}
+	reg := obs.NewRegistry()
+	source, err := asu.New(asu.Config{
+		BaseURL:   cfg.ASUBaseURL,
+		UserAgent: cfg.UserAgent,
+		Timeout:   cfg.ASUTimeout,
+		Budget:    ratelimit.New(rdb, keys.Budget(check.University), cfg.ASURate, cfg.ASUBurst),
+		Metrics:   reg,
+	})
+	if err != nil {
+		return fmt.Errorf("asu source: %w", err)
+	}
+	brk, err := breaker.New(rdb, breaker.Config{
+		Name: check.University, Key: keys.Breaker(check.University),
+		FailureThreshold: cfg.BreakerFail, OpenTimeout: cfg.BreakerOpen, SuccessThreshold: cfg.BreakerOK,
+		Logger: log, Metrics: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("breaker: %w", err)
+	}
+	smtpCfg, err := notify.ParseSMTPURL(cfg.SMTPURL)
+	if err != nil {
+		return fmt.Errorf("SMTP_URL: %w", err)
+	}
+	smtpCfg.From = cfg.MailFrom
+	smtpCfg.Metrics = reg
+	smtp, err := notify.NewSMTP(smtpCfg)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	signer, err := notify.NewSigner([]byte(cfg.UnsubscribeSecret))
+	if err != nil {
+		return fmt.Errorf("unsubscribe signer: %w", err)
+	}
+	mail := &mailer.Mailer{
+		Store:   db,
+		Sender:  notify.NewThrottled(smtp, ratelimit.New(rdb, keys.MailBudget(), cfg.MailRate, max(1, int(cfg.MailRate)))),
+		Signer:  signer,
+		BaseURL: cfg.PublicBaseURL,
+		Domain:  cfg.domain(),
+		Lease:   cfg.SendLease,
+		Now:     time.Now,
+	}
+	h := &handle.Handler{
+		Source:    source,
+		Store:     db,
+		Breaker:   brk,
+		Backoff:   upstream.NewBackoff(rdb, keys.Backoff(check.University), cfg.BackoffBase, cfg.BackoffMax),
+		Notifier:  mail,
+		Announcer: upstream.NewAnnouncer(rdb, keys.Updates()),
+		Now:       time.Now,
+		Metrics:   handle.NewMetrics(reg),
+	}
+	consumer, err := stream.NewConsumer(rdb, stream.Config{
+		Stream:            keys.Stream(),
+		Group:             keys.Group(),
+		Consumer:          cfg.Name,
+		Concurrency:       cfg.Concurrency,
+		VisibilityTimeout: cfg.VisibilityTimeout,
+		MaxDeliveries:     int64(cfg.MaxDeliveries),
+		DeadLetterStream:  keys.DeadLetter(),
+		DelayedKey:        keys.Delayed(),
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		Logger:            log,
+		Metrics:           reg,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	reg.MustRegister(stream.NewCollector(rdb, keys.Stream(), keys.Group(), keys.DeadLetter()))
+
+	checks := map[string]obs.Check{
+		"postgres": db.Ping,
+		"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+	}
+	g, gctx := errgroup.WithContext(log.WithContext(ctx))
+	g.Go(func() error { return consumer.Run(gctx, h.Handle) })
+	g.Go(func() error { return mail.Run(gctx, cfg.SweepEvery) })
+	g.Go(func() error { return obs.Serve(gctx, obs.OpsHandler(reg, checks), cfg.OpsAddr, 5*time.Second, ready) })
+	err = g.Wait()
+	log.Info().Msg("stopped")
+	return err
+}
