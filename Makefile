@@ -1,7 +1,7 @@
 # PickMyClass — `make help` lists the targets.
 M        := github.com/pickmyclass/pickmyclass
-MODULES  := pkg services/api services/scheduler services/worker services/asusim
-SERVICES := api scheduler worker asusim
+MODULES  := pkg services/api services/scheduler services/worker services/asusim services/ops deploy/check
+SERVICES := api scheduler worker asusim ops
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GOBIN    := $(shell go env GOPATH)/bin
@@ -29,8 +29,9 @@ vet: ## go vet every module
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
 
-lint: vet ## gofmt check and go vet
+lint: vet ## gofmt check, go vet, and the deploy files (Dockerfile build, Caddyfile, Prometheus, scripts)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@deploy/lint.sh
 
 tidy: ## go mod tidy every module, then go work sync
 	@for m in $(MODULES); do (cd $$m && go mod tidy) || exit 1; done

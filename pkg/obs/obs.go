@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +47,8 @@ func ParseLogConfig(getenv func(string) string) (LogConfig, error) {
 	return c, errors.Join(errs...)
 }
 
+var setDefault sync.Once
+
 // NewLogger returns the root logger of a service, tagged with its name and
 // version, and makes it the default for zerolog.Ctx.
 func NewLogger(w io.Writer, cfg LogConfig, service, version string) zerolog.Logger {
@@ -56,9 +59,14 @@ func NewLogger(w io.Writer, cfg LogConfig, service, version string) zerolog.Logg
 	if err != nil || cfg.Level == "" {
 		level = zerolog.InfoLevel
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
 	log := zerolog.New(w).Level(level).With().Timestamp().Str("service", service).Str("version", version).Logger()
-	zerolog.DefaultContextLogger = &log
+	// zerolog's settings are process-wide: the first service logger set up
+	// in the process provides them (tests run several services in one
+	// process, and rewriting them would race with their logging).
+	setDefault.Do(func() {
+		zerolog.TimeFieldFormat = time.RFC3339Nano
+		zerolog.DefaultContextLogger = &log
+	})
 	return log
 }
 

@@ -162,8 +162,17 @@ func (c *Consumer) Config() Config { return c.cfg }
 // opTimeout bounds each Redis call made outside the blocking read.
 const opTimeout = 5 * time.Second
 
-// ackBatch bounds the IDs of one XACK.
-const ackBatch = 1000
+// ackBatch bounds the IDs of one XACK, and ackLinger how long the acker
+// waits to fill a batch.
+const (
+	ackBatch  = 1000
+	ackLinger = time.Millisecond
+)
+
+// slotLinger is how long a read waits for more handler slots to free up.
+// Against handlers that take milliseconds or more it is noise; against
+// fast ones it makes reads of a full batch.
+const slotLinger = 500 * time.Microsecond
 
 // Run consumes until ctx ends, then stops softly: it stops reading, lets
 // in-flight handlers finish for up to ShutdownTimeout, then cancels their
@@ -192,6 +201,15 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		opsCtx:   outer,
 		sem:      make(chan struct{}, c.cfg.Concurrency),
 		acks:     make(chan string, 4*c.cfg.Concurrency),
+		work:     make(chan job),
+		inflight: map[string]struct{}{},
+	}
+
+	// Long-lived workers rather than a goroutine per entry: their stacks
+	// have grown to what handlers need, which per-entry goroutines would
+	// pay for again on every entry.
+	for range c.cfg.Concurrency {
+		r.handlers.Go(r.worker)
 	}
 
 	ackerDone := make(chan struct{})
@@ -208,6 +226,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	c.log.Info().Int("concurrency", c.cfg.Concurrency).Msg("stream consumer started")
 	loops.Wait()
 
+	close(r.work)
 	handlersDone := make(chan struct{})
 	go func() {
 		defer close(handlersDone)
@@ -248,16 +267,28 @@ type runner struct {
 	// cancelled, each call has its own timeout.
 	opsCtx context.Context
 	// sem holds one token per running (or about to run) handler.
-	sem      chan struct{}
+	sem chan struct{}
+	// work feeds the Concurrency workers; a held slot means a worker is
+	// (or is about to be) free to take the job.
+	work     chan job
 	handlers sync.WaitGroup
 	// inflight holds the IDs of entries whose handlers run here, so a
 	// reclaim of our own slow entry does not run it twice at once.
-	inflight sync.Map
-	acks     chan string
+	inflightMu sync.Mutex
+	inflight   map[string]struct{}
+	acks       chan string
 }
 
-// acquire blocks for one handler slot, then takes up to want-1 more that
-// are free at once. It returns 0 when ctx ends first.
+// job is an entry handed to a worker with the delivery count it came with.
+type job struct {
+	msg        redis.XMessage
+	deliveries int64
+}
+
+// acquire blocks for one handler slot, then takes up to want-1 more,
+// waiting at most slotLinger for them: handlers finishing in that time join
+// the same read instead of each costing a round trip. It returns 0 when ctx
+// ends first.
 func (r *runner) acquire(ctx context.Context, want int64) int64 {
 	select {
 	case r.sem <- struct{}{}:
@@ -265,11 +296,25 @@ func (r *runner) acquire(ctx context.Context, want int64) int64 {
 		return 0
 	}
 	n := int64(1)
+	var linger <-chan time.Time
 	for n < want {
 		select {
 		case r.sem <- struct{}{}:
 			n++
+			continue
 		default:
+		}
+		if linger == nil {
+			t := time.NewTimer(slotLinger)
+			defer t.Stop()
+			linger = t.C
+		}
+		select {
+		case r.sem <- struct{}{}:
+			n++
+		case <-linger:
+			return n
+		case <-ctx.Done():
 			return n
 		}
 	}
@@ -398,17 +443,30 @@ func (r *runner) deliveryCounts(msgs []redis.XMessage) ([]int64, error) {
 	return counts, nil
 }
 
-// dispatch starts a handler for msg in the slot the caller holds.
+// dispatch hands msg to a worker in the slot the caller holds.
 func (r *runner) dispatch(msg redis.XMessage, deliveries int64) {
-	if _, running := r.inflight.LoadOrStore(msg.ID, struct{}{}); running {
+	r.inflightMu.Lock()
+	_, running := r.inflight[msg.ID]
+	if !running {
+		r.inflight[msg.ID] = struct{}{}
+	}
+	r.inflightMu.Unlock()
+	if running {
 		r.release(1)
 		return
 	}
-	r.handlers.Go(func() {
-		defer r.release(1)
-		defer r.inflight.Delete(msg.ID)
-		r.process(msg, deliveries)
-	})
+	r.work <- job{msg: msg, deliveries: deliveries}
+}
+
+// worker runs jobs until work is closed.
+func (r *runner) worker() {
+	for j := range r.work {
+		r.process(j.msg, j.deliveries)
+		r.inflightMu.Lock()
+		delete(r.inflight, j.msg.ID)
+		r.inflightMu.Unlock()
+		r.release(1)
+	}
 }
 
 func (r *runner) process(msg redis.XMessage, deliveries int64) {
@@ -530,12 +588,16 @@ func (r *runner) deferEntry(msg redis.XMessage, e *Entry, after time.Duration, l
 	log.Debug().Dur("after", after).Msg("entry deferred")
 }
 
-// acker acknowledges successful entries in batches: whatever accumulated
-// while the previous XACK was in flight goes in the next one.
+// acker acknowledges successful entries in batches. After the first ID of
+// a batch it lingers briefly for more: under load that turns hundreds of
+// XACK round trips into one, and when idle it delays an ack by ackLinger.
 func (r *runner) acker() {
 	batch := make([]string, 0, ackBatch)
+	linger := time.NewTimer(ackLinger)
+	defer linger.Stop()
 	for id := range r.acks {
 		batch = append(batch[:0], id)
+		linger.Reset(ackLinger)
 	fill:
 		for len(batch) < ackBatch {
 			select {
@@ -544,7 +606,7 @@ func (r *runner) acker() {
 					break fill
 				}
 				batch = append(batch, id)
-			default:
+			case <-linger.C:
 				break fill
 			}
 		}

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asusim"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asusim/asusimtest"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
+	"github.com/pickmyclass/pickmyclass/pkg/notify/smtptest"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
+	"github.com/pickmyclass/pickmyclass/pkg/store/storetest"
+	"github.com/pickmyclass/pickmyclass/pkg/stream"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv"
+)
+
+// bundle is one isolated deployment for a test: its own database, Redis key
+// prefix, simulated catalog and SMTP sink.
+type bundle struct {
+	t      *testing.T
+	db     *store.DB
+	dbURL  string
+	rdb    *redis.Client
+	keys   check.Keys
+	sim    *asusim.Server
+	simURL string
+	sink   *smtptest.Sink
+	env    map[string]string
+	users  map[string]store.User
+}
+
+func setup(t *testing.T, sc asusim.Scenario) *bundle {
+	t.Helper()
+	b := &bundle{t: t}
+	b.db, b.dbURL = storetest.NewDB(t)
+	var prefix string
+	b.rdb, prefix = testenv.Redis(t)
+	b.keys = check.Keys{Prefix: prefix}
+	b.sim, b.simURL = asusimtest.Start(t, sc)
+	b.sink = smtptest.Start(t)
+	b.env = map[string]string{
+		"DATABASE_URL":              b.dbURL,
+		"REDIS_URL":                 testenv.RedisURL(t),
+		"REDIS_PREFIX":              prefix,
+		"LOG_LEVEL":                 "debug",
+		"MIGRATE_ON_START":          "false",
+		"WORKER_OPS_ADDR":           "127.0.0.1:0",
+		"WORKER_CONCURRENCY":        "8",
+		"WORKER_VISIBILITY_TIMEOUT": "3s",
+		"WORKER_SHUTDOWN_TIMEOUT":   "5s",
+		"WORKER_SWEEP_INTERVAL":     "100ms",
+		"ASU_API_BASE_URL":          b.simURL,
+		"ASU_TIMEOUT":               "2s",
+		"ASU_RATE":                  "1000",
+		"ASU_BURST":                 "1000",
+		"SMTP_URL":                  fmt.Sprintf("smtp://%s?tls=none", b.sink.Addr()),
+		"MAIL_RATE":                 "1000",
+		"UNSUBSCRIBE_SECRET":        "test-secret-test-secret-test-secret-0123",
+		"PUBLIC_BASE_URL":           "https://pickmyclass.test",
+		"SCHEDULER_INTERVAL":        "1s",
+		"SCHEDULER_LEASE_TTL":       "2s",
+		"SCHEDULER_OPS_ADDR":        "127.0.0.1:0",
+	}
+	return b
+}
+
+// getenv returns the bundle's environment with overrides.
+func (b *bundle) getenv(over map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := over[k]; ok {
+			return v
+		}
+		return b.env[k]
+	}
+}
+
+// syncBuffer collects a service's logs for the failure report.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// startWorker runs a worker in this process until the test ends (or stop is
+// called), and waits until it serves its ops port.
+func (b *bundle) startWorker(name string, over map[string]string) (stop func()) {
+	b.t.Helper()
+	env := map[string]string{"WORKER_NAME": name}
+	for k, v := range over {
+		env[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, b.getenv(env), logs, func(a net.Addr) { ready <- a }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		b.t.Fatalf("worker %s exited at start: %v\n%s", name, err, logs)
+	case <-time.After(30 * time.Second):
+		cancel()
+		b.t.Fatalf("worker %s did not start\n%s", name, logs)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				b.t.Errorf("worker %s: %v", name, err)
+			}
+			if b.t.Failed() {
+				b.t.Logf("worker %s logs:\n%s", name, logs)
+			}
+		})
+	}
+	b.t.Cleanup(stop)
+	return stop
+}
+
+var (
+	buildMu  sync.Mutex
+	builtDir string
+	built    = map[string]string{}
+)
+
+// binary builds a service of the workspace once per test process.
+func binary(t *testing.T, service string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[service]; ok {
+		return p
+	}
+	if builtDir == "" {
+		d, err := os.MkdirTemp("", "pmc-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		builtDir = d
+	}
+	out := filepath.Join(builtDir, service)
+	cmd := exec.Command("go", "build", "-o", out, "github.com/pickmyclass/pickmyclass/services/"+service)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", service, err, b)
+	}
+	built[service] = out
+	return out
+}
+
+// process is a service running as a real OS process.
+type process struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+// startProcess runs a service binary with the bundle's environment.
+func (b *bundle) startProcess(service string, over map[string]string) *process {
+	b.t.Helper()
+	cmd := exec.Command(binary(b.t, service))
+	cmd.Env = os.Environ()
+	for k := range b.env {
+		v := b.getenv(over)(k)
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	for k, v := range over {
+		if _, ok := b.env[k]; !ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	p := &process{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	if err := cmd.Start(); err != nil {
+		b.t.Fatalf("start %s: %v", service, err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	b.t.Cleanup(func() {
+		p.signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			p.signal(syscall.SIGKILL)
+			<-p.done
+		}
+		if b.t.Failed() {
+			b.t.Logf("%s logs:\n%s", service, p.logs)
+		}
+	})
+	return p
+}
+
+func (p *process) signal(s os.Signal) { _ = p.cmd.Process.Signal(s) }
+
+// kill ends the process at once, as a crash would.
+func (p *process) kill() {
+	p.signal(syscall.SIGKILL)
+	<-p.done
+	p.done <- nil // let the cleanup's wait return
+}
+
+// watch makes email an active user (once) watching the section.
+func (b *bundle) watch(email string, sec asusim.SectionSpec) store.User {
+	b.t.Helper()
+	if b.users == nil {
+		b.users = map[string]store.User{}
+	}
+	u, ok := b.users[email]
+	if !ok {
+		u = storetest.User(b.t, b.db, email)
+		b.users[email] = u
+	}
+	storetest.Watch(b.t, b.db, u.ID, sec.Term, sec.ClassNbr, sec.Subject, sec.CatalogNbr)
+	return u
+}
+
+// publish enqueues a check of each course's given sections for a cycle, as
+// the scheduler does.
+func (b *bundle) publish(cycle string, secs ...asusim.SectionSpec) {
+	b.t.Helper()
+	byCourse := map[catalog.CourseKey][]string{}
+	var order []catalog.CourseKey
+	for _, s := range secs {
+		k := catalog.CourseKey{Term: s.Term, Subject: s.Subject, CatalogNbr: s.CatalogNbr}
+		if _, ok := byCourse[k]; !ok {
+			order = append(order, k)
+		}
+		byCourse[k] = append(byCourse[k], s.ClassNbr)
+	}
+	var msgs []stream.Message
+	for _, k := range order {
+		data, err := check.Encode(check.Check{Course: k, ClassNbrs: byCourse[k], Cycle: cycle, EnqueuedAt: time.Now()})
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		msgs = append(msgs, stream.Message{Type: check.MessageType, Data: data, Key: k.String()})
+	}
+	pub := stream.NewPublisher(b.rdb, b.keys.Stream(), stream.PublisherOptions{})
+	if _, err := pub.Publish(context.Background(), msgs...); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// observedAfter waits until the section's state was observed after t.
+func (b *bundle) observedAfter(key catalog.SectionKey, after time.Time, timeout time.Duration) store.SectionState {
+	b.t.Helper()
+	var st store.SectionState
+	testenv.Eventually(b.t, timeout, func() error {
+		var err error
+		st, err = b.db.GetSectionState(context.Background(), key)
+		if err != nil {
+			return err
+		}
+		if !st.ObservedAt.After(after) {
+			return fmt.Errorf("%s last observed at %s", key, st.ObservedAt)
+		}
+		return nil
+	})
+	return st
+}
+
+// queue returns the stream's figures.
+func (b *bundle) queue() stream.Stats {
+	b.t.Helper()
+	st, err := stream.Inspect(context.Background(), b.rdb, b.keys.Stream(), b.keys.Group(), b.keys.DeadLetter())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return st
+}
+
+// section is a scenario section spec.
+func section(term, nbr, subject, catalogNbr string, capacity, enrolled int) asusim.SectionSpec {
+	return asusim.SectionSpec{
+		Term: term, ClassNbr: nbr, Subject: subject, CatalogNbr: catalogNbr, Section: "0001",
+		Title: subject + " " + catalogNbr, Capacity: capacity, Enrolled: enrolled,
+		Instructors: []catalog.Instructor{{Name: "Ada Lovelace", ID: "alovela1"}},
+	}
+}
+
+func scenario(secs ...asusim.SectionSpec) asusim.Scenario {
+	return asusim.Scenario{
+		Terms:    []catalog.Term{{Code: "2267", Name: "Fall 2026"}, {Code: "2271", Name: "Spring 2027"}},
+		Sections: secs,
+	}
+}
+
+// recipients lists the To addresses of the sink's messages.
+func recipients(msgs []smtptest.Message) []string {
+	var out []string
+	for _, m := range msgs {
+		out = append(out, m.To...)
+	}
+	return out
+}
