@@ -22,10 +22,10 @@ export DEBIAN_FRONTEND=noninteractive
 echo "== packages"
 apt-get update -q
 apt-get install -y -q ca-certificates curl git ufw unattended-upgrades apt-listchanges
-# Docker from the distribution: docker.io; Compose v2 is docker-compose-v2 on
-# Ubuntu and on Debian 13, docker-compose-plugin nowhere official. Debian 12
-# only ships Compose v1 (docker-compose), which the stack also works with
-# except `--profile` handling is older; prefer v2 when the package exists.
+# Docker from the distribution (docker.io). Compose v2 is packaged as
+# docker-compose-v2 (Ubuntu, Debian 13); Debian 12 ships only Compose v1
+# (docker-compose 1.29), which also runs this stack (profiles and
+# service_completed_successfully arrived in 1.28/1.29).
 apt-get install -y -q docker.io
 if apt-cache show docker-compose-v2 >/dev/null 2>&1; then
 	apt-get install -y -q docker-compose-v2

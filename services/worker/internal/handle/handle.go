@@ -121,6 +121,11 @@ func (h *Handler) Handle(ctx context.Context, e *stream.Entry) (err error) {
 		wait := 10 * time.Second
 		if errors.As(err, &open) {
 			wait = max(open.RetryIn, time.Second)
+			if open.State == breaker.HalfOpen {
+				// Another worker's probe is in flight; it usually answers
+				// well before its lease runs out.
+				wait = min(wait, 2*time.Second)
+			}
 		}
 		return stream.Defer(err, jitter(wait))
 	}
