@@ -1,0 +1,191 @@
+package handle
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pickmyclass/pickmyclass/pkg/breaker"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
+	"github.com/pickmyclass/pickmyclass/pkg/stream"
+)
+
+type fakeSource struct {
+	catalog.Source
+	sections []catalog.Section
+	err      error
+	calls    int
+}
+
+func (f *fakeSource) Course(context.Context, catalog.CourseKey) ([]catalog.Section, error) {
+	f.calls++
+	return f.sections, f.err
+}
+
+type fakeStore struct {
+	obs []store.CourseObservation
+	res store.ApplyResult
+	err error
+}
+
+func (f *fakeStore) ApplyCourse(_ context.Context, o store.CourseObservation) (store.ApplyResult, error) {
+	f.obs = append(f.obs, o)
+	return f.res, f.err
+}
+
+type fakeBreaker struct {
+	err      error
+	outcomes []breaker.Outcome
+}
+
+func (f *fakeBreaker) Allow(context.Context) (breaker.Done, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return func(o breaker.Outcome) { f.outcomes = append(f.outcomes, o) }, nil
+}
+
+type fakeBackoff struct {
+	until   time.Time
+	limited []time.Duration
+}
+
+func (f *fakeBackoff) Until(context.Context) (time.Time, error) { return f.until, nil }
+func (f *fakeBackoff) RateLimited(_ context.Context, ra time.Duration) (time.Duration, error) {
+	f.limited = append(f.limited, ra)
+	return max(ra, time.Minute), nil
+}
+func (f *fakeBackoff) OK(context.Context) error { return nil }
+
+type fakeNotifier struct{ keys [][]catalog.SectionKey }
+
+func (f *fakeNotifier) SendPending(_ context.Context, keys []catalog.SectionKey) error {
+	f.keys = append(f.keys, keys)
+	return errors.New("smtp down")
+}
+
+func entry(t *testing.T) *stream.Entry {
+	t.Helper()
+	data, err := check.Encode(check.Check{
+		Course:    catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"},
+		ClassNbrs: []string{"70412"}, Cycle: "c1", EnqueuedAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stream.Entry{ID: "1-0", Type: check.MessageType, Data: data, Deliveries: 1}
+}
+
+// The outcomes of DESIGN §2.4, one per row.
+func TestHandleOutcomes(t *testing.T) {
+	t.Parallel()
+	claimed := []catalog.SectionKey{{Term: "2267", ClassNbr: "70412"}}
+	tests := []struct {
+		name         string
+		data         []byte
+		backoffUntil time.Duration
+		breakerErr   error
+		sourceErr    error
+		storeErr     error
+		result       store.ApplyResult
+		cancel       bool
+
+		wantErr      func(error) bool
+		wantOutcome  []breaker.Outcome
+		wantApplied  bool
+		wantNotified bool
+		wantLimited  bool
+	}{
+		{name: "success", result: store.ApplyResult{Notify: claimed}, wantErr: isNil,
+			wantOutcome: []breaker.Outcome{breaker.Success}, wantApplied: true, wantNotified: true},
+		{name: "garbage entry", data: []byte("\xff"), wantErr: isPermanent},
+		{name: "not found", sourceErr: &catalog.Error{Kind: catalog.KindNotFound}, wantErr: isNil,
+			wantOutcome: []breaker.Outcome{breaker.Ignore}, wantApplied: true},
+		{name: "429", sourceErr: &catalog.Error{Kind: catalog.KindRateLimited, RetryAfter: 90 * time.Second},
+			wantErr: isDefer(90 * time.Second), wantOutcome: []breaker.Outcome{breaker.Ignore}, wantLimited: true},
+		{name: "500", sourceErr: &catalog.Error{Kind: catalog.KindServer, Status: 500},
+			wantErr: isRetry, wantOutcome: []breaker.Outcome{breaker.Failure}},
+		{name: "malformed", sourceErr: &catalog.Error{Kind: catalog.KindMalformed},
+			wantErr: isRetry, wantOutcome: []breaker.Outcome{breaker.Failure}},
+		{name: "breaker open", breakerErr: &breaker.OpenError{State: breaker.Open, RetryIn: time.Minute},
+			wantErr: isDefer(time.Minute)},
+		{name: "backing off", backoffUntil: 5 * time.Minute, wantErr: isDefer(5 * time.Minute)},
+		{name: "store down", storeErr: errors.New("connection refused"), wantErr: isRetry,
+			wantOutcome: []breaker.Outcome{breaker.Success}, wantApplied: true},
+		{name: "shutting down", cancel: true, sourceErr: context.Canceled, wantErr: isRetry,
+			wantOutcome: []breaker.Outcome{breaker.Ignore}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			now := time.Now()
+			src := &fakeSource{err: tc.sourceErr}
+			st := &fakeStore{res: tc.result, err: tc.storeErr}
+			brk := &fakeBreaker{err: tc.breakerErr}
+			bo := &fakeBackoff{}
+			if tc.backoffUntil > 0 {
+				bo.until = now.Add(tc.backoffUntil)
+			}
+			n := &fakeNotifier{}
+			h := &Handler{Source: src, Store: st, Breaker: brk, Backoff: bo, Notifier: n,
+				Now: func() time.Time { return now }, Metrics: NewMetrics(prometheus.NewRegistry())}
+			e := entry(t)
+			if tc.data != nil {
+				e.Data = tc.data
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				cancel()
+			}
+			err := h.Handle(ctx, e)
+			if !tc.wantErr(err) {
+				t.Fatalf("Handle error = %v", err)
+			}
+			if len(brk.outcomes) != len(tc.wantOutcome) || (len(tc.wantOutcome) > 0 && brk.outcomes[0] != tc.wantOutcome[0]) {
+				t.Errorf("breaker outcomes = %v, want %v", brk.outcomes, tc.wantOutcome)
+			}
+			if got := len(st.obs) > 0; got != tc.wantApplied {
+				t.Errorf("applied = %v, want %v", got, tc.wantApplied)
+			}
+			if got := len(n.keys) > 0; got != tc.wantNotified {
+				t.Errorf("notified = %v, want %v", got, tc.wantNotified)
+			}
+			if got := len(bo.limited) > 0; got != tc.wantLimited {
+				t.Errorf("rate limit recorded = %v, want %v", got, tc.wantLimited)
+			}
+			if tc.breakerErr != nil || tc.backoffUntil > 0 {
+				if src.calls != 0 {
+					t.Errorf("the university was called %d times while not allowed", src.calls)
+				}
+			}
+		})
+	}
+}
+
+func isNil(err error) bool { return err == nil }
+
+func isPermanent(err error) bool {
+	var p *stream.PermanentError
+	return errors.As(err, &p)
+}
+
+// isRetry: an error that leaves the entry pending for redelivery.
+func isRetry(err error) bool {
+	var p *stream.PermanentError
+	var d *stream.DeferError
+	return err != nil && !errors.As(err, &p) && !errors.As(err, &d)
+}
+
+// isDefer: deferred for at least d and at most d plus the jitter.
+func isDefer(d time.Duration) func(error) bool {
+	return func(err error) bool {
+		var de *stream.DeferError
+		return errors.As(err, &de) && de.After >= d && de.After <= d+d/4+time.Millisecond
+	}
+}
