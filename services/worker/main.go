@@ -143,7 +143,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 	}
 	g, gctx := errgroup.WithContext(log.WithContext(ctx))
-	g.Go(func() error { return consumer.Run(gctx, h.Handle) })
+	mux := stream.NewMux()
+	mux.Handle(check.MessageType, h.Handle)
+	g.Go(func() error { return consumer.Run(gctx, mux.Serve) })
 	g.Go(func() error { return mail.Run(gctx, cfg.SweepEvery) })
 	g.Go(func() error { return obs.Serve(gctx, obs.OpsHandler(reg, checks), cfg.OpsAddr, 5*time.Second, ready) })
 	err = g.Wait()

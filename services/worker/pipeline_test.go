@@ -131,15 +131,19 @@ func TestSameClassNumberInTwoTerms(t *testing.T) {
 	}
 }
 
-// A malformed entry is dead-lettered with its reason; the entries around it
-// are handled normally and nothing stays pending.
+// A malformed entry, or one of a type no worker knows, is dead-lettered at
+// once with its reason (retrying cannot help it); the entries around it are
+// handled normally and nothing stays pending.
 func TestMalformedEntryIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	sec := section("2267", "70412", "CSE", "240", 2, 2)
 	b := setup(t, scenario(sec))
 	b.watch("ana@example.edu", sec)
 	pub := stream.NewPublisher(b.rdb, b.keys.Stream(), stream.PublisherOptions{})
-	if _, err := pub.Publish(context.Background(), stream.Message{Type: check.MessageType, Data: []byte("\xffnot a check")}); err != nil {
+	if _, err := pub.Publish(context.Background(),
+		stream.Message{Type: check.MessageType, Data: []byte("\xffnot a check")},
+		stream.Message{Type: "pickmyclass.stream.v9.Unknown", Data: []byte("{}")},
+	); err != nil {
 		t.Fatal(err)
 	}
 	b.publish("c1", sec)
@@ -148,7 +152,7 @@ func TestMalformedEntryIsDeadLettered(t *testing.T) {
 	b.observedAfter(sec.Key(), time.Time{}, 20*time.Second)
 	testenv.Eventually(t, 20*time.Second, func() error {
 		q := b.queue()
-		if q.DeadLetters != 1 || q.Pending != 0 {
+		if q.DeadLetters != 2 || q.Pending != 0 {
 			return fmt.Errorf("dead letters %d, pending %d", q.DeadLetters, q.Pending)
 		}
 		return nil
@@ -157,8 +161,12 @@ func TestMalformedEntryIsDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dead) != 1 || !strings.Contains(dead[0].Reason, "invalid check") {
-		t.Fatalf("dead letters = %+v, want one with the decode reason", dead)
+	reasons := map[string]string{}
+	for _, d := range dead {
+		reasons[d.Type] = d.Reason
+	}
+	if !strings.Contains(reasons[check.MessageType], "invalid check") || !strings.Contains(reasons["pickmyclass.stream.v9.Unknown"], "unknown") {
+		t.Fatalf("dead-letter reasons = %v, want the decode failure and the unknown type", reasons)
 	}
 }
 
