@@ -165,7 +165,7 @@ func TestMalformedEntryIsDeadLettered(t *testing.T) {
 	for _, d := range dead {
 		reasons[d.Type] = d.Reason
 	}
-	if !strings.Contains(reasons[check.MessageType], "invalid check") || !strings.Contains(reasons["pickmyclass.stream.v9.Unknown"], "unknown") {
+	if !strings.Contains(reasons[check.MessageType], "invalid check") || !strings.Contains(reasons["pickmyclass.stream.v9.Unknown"], "no handler") {
 		t.Fatalf("dead-letter reasons = %v, want the decode failure and the unknown type", reasons)
 	}
 }
