@@ -314,9 +314,13 @@ func TestRateLimitIsHonoured(t *testing.T) {
 	if bs.State != breaker.Closed || bs.Failures != 0 {
 		t.Errorf("breaker = %+v, want closed with no failures", bs)
 	}
-	if q := b.queue(); q.DeadLetters != 0 || q.Pending != 0 {
-		t.Errorf("queue = %+v, want nothing dead or pending", q)
-	}
+	// The state is written before the entry is acked: wait for the ack.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if q := b.queue(); q.DeadLetters != 0 || q.Pending != 0 {
+			return fmt.Errorf("queue = %+v, want nothing dead or pending", q)
+		}
+		return nil
+	})
 }
 
 // SMTP down while a seat opens: the claim is released, and the email goes
