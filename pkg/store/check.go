@@ -21,6 +21,11 @@ const eligibleUser = `(u.disabled_at IS NULL AND u.deleted_at IS NULL AND u.noti
 	AND u.unsubscribed_at IS NULL AND u.bounced_at IS NULL AND u.complained_at IS NULL
 	AND u.verified_at IS NOT NULL)`
 
+// notFoundRecheck is how long a watch whose section was not found rests
+// before it is checked again: a section can come back (a registrar glitch,
+// a section re-added), and the check costs at most one request per course.
+const notFoundRecheck = "6 hours"
+
 // DueCourse is a course to check and the watched sections the check is for.
 type DueCourse struct {
 	Course    catalog.CourseKey
@@ -31,12 +36,14 @@ const dueCoursesSQL = `
 SELECT w.term, w.subject, w.catalog_nbr, array_agg(DISTINCT w.class_nbr ORDER BY w.class_nbr)
 FROM class_watches w
 JOIN users u ON u.id = w.user_id
-WHERE w.not_found_at IS NULL AND ` + eligibleUser + `
+WHERE (w.not_found_at IS NULL OR w.not_found_at < now() - interval '` + notFoundRecheck + `')
+  AND ` + eligibleUser + `
 GROUP BY w.term, w.subject, w.catalog_nbr
 ORDER BY w.term, w.subject, w.catalog_nbr`
 
 // DueCourses returns every course with at least one watch of an eligible user
-// that is not marked not found, ordered by term, subject and catalog number.
+// that is not marked not found in the last six hours, ordered by term,
+// subject and catalog number.
 func (db *DB) DueCourses(ctx context.Context) ([]DueCourse, error) {
 	rows, err := db.pool.Query(ctx, dueCoursesSQL)
 	if err != nil {
@@ -152,9 +159,12 @@ const (
 	markStateNotFoundSQL = `
 UPDATE section_states SET not_found_at = COALESCE(not_found_at, $2), observed_at = $2
 WHERE term = $1 AND class_nbr = ANY($3::text[]) AND subject = $4 AND catalog_nbr = $5 AND observed_at < $2`
+	// The watch records when the section was last found missing (server
+	// time, as DueCourses compares it with now()); the state keeps since
+	// when it is missing.
 	markWatchNotFoundSQL = `
-UPDATE class_watches SET not_found_at = $2
-WHERE term = $1 AND class_nbr = ANY($3::text[]) AND subject = $4 AND catalog_nbr = $5 AND not_found_at IS NULL`
+UPDATE class_watches SET not_found_at = now()
+WHERE term = $1 AND class_nbr = ANY($2::text[]) AND subject = $3 AND catalog_nbr = $4`
 )
 
 // stateRows collects the columns of upsertStatesSQL.
@@ -393,7 +403,7 @@ func writePlan(ctx context.Context, tx pgx.Tx, course catalog.CourseKey, observe
 	}
 	if len(p.notFound) > 0 {
 		b.Queue(markStateNotFoundSQL, term, observedAt, p.notFound, course.Subject, course.CatalogNbr)
-		b.Queue(markWatchNotFoundSQL, term, observedAt, p.notFound, course.Subject, course.CatalogNbr)
+		b.Queue(markWatchNotFoundSQL, term, p.notFound, course.Subject, course.CatalogNbr)
 	}
 	if b.Len() == 0 {
 		return nil

@@ -268,6 +268,18 @@ func TestApplyNotFound(t *testing.T) {
 		t.Errorf("DueCourses skips the not-found watch (-want +got):\n%s", diff)
 	}
 
+	// Six hours later the not-found watch is due again, in case it is back.
+	if _, err := db.Pool().Exec(ctx, `UPDATE class_watches SET not_found_at = now() - interval '7 hours' WHERE not_found_at IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	due, err = db.DueCourses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]store.DueCourse{{Course: course, ClassNbrs: []string{"1", "2"}}}, due); diff != "" {
+		t.Errorf("DueCourses rechecks an old not-found watch (-want +got):\n%s", diff)
+	}
+
 	// The section comes back, open: marks clear and no event fires for
 	// the gap (seats were 0 before it vanished, so it does fire for 0 → 1).
 	res = apply(t, db, course, at(2), []string{"1", "2"}, sec(term, "1", 30), sec(term, "2", 29))
