@@ -3,40 +3,65 @@ package main
 import (
 	"time"
 
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
 type config struct {
-	DatabaseURL       string
-	RedisURL          string
-	RedisPrefix       string
-	Log               obs.LogConfig
-	Addr              string
-	OpsAddr           string
-	Migrate           bool
-	UnsubscribeSecret string
-	TrustedProxies    string
-	SchedulerInterval time.Duration
-	Grace             time.Duration
+	DatabaseURL         string
+	RedisURL            string
+	RedisPrefix         string
+	Log                 obs.LogConfig
+	Addr                string
+	OpsAddr             string
+	Migrate             bool
+	UnsubscribeSecret   string
+	TrustedProxies      string
+	SchedulerInterval   time.Duration
+	Grace               time.Duration
+	PublicBaseURL       string
+	SMTPURL             string
+	MailFrom            string
+	ASUBaseURL          string
+	ASUTimeout          time.Duration
+	ASURate             float64
+	WatchLimit          int
+	AuthRatePerMinute   int
+	ResendWebhookSecret string
+	EmailWebhookSecret  string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
 	r := envconf.New(getenv)
 	c := config{
-		DatabaseURL:       r.URL("DATABASE_URL", "", "postgres", "postgresql"),
-		RedisURL:          r.URL("REDIS_URL", "", "redis", "rediss"),
-		RedisPrefix:       r.String("REDIS_PREFIX", "pmc:"),
-		Addr:              r.String("API_ADDR", "127.0.0.1:8080"),
-		OpsAddr:           r.String("API_OPS_ADDR", "127.0.0.1:9100"),
-		Migrate:           r.Bool("MIGRATE_ON_START", true),
-		UnsubscribeSecret: r.Required("UNSUBSCRIBE_SECRET"),
-		TrustedProxies:    r.String("API_TRUSTED_PROXIES", ""),
-		SchedulerInterval: r.Duration("SCHEDULER_INTERVAL", 30*time.Minute, time.Second, 24*time.Hour),
-		Grace:             r.Duration("API_SHUTDOWN_TIMEOUT", 10*time.Second, 0, 5*time.Minute),
+		DatabaseURL:         r.URL("DATABASE_URL", "", "postgres", "postgresql"),
+		RedisURL:            r.URL("REDIS_URL", "", "redis", "rediss"),
+		RedisPrefix:         r.String("REDIS_PREFIX", "pmc:"),
+		Addr:                r.String("API_ADDR", "127.0.0.1:8080"),
+		OpsAddr:             r.String("API_OPS_ADDR", "127.0.0.1:9100"),
+		Migrate:             r.Bool("MIGRATE_ON_START", true),
+		UnsubscribeSecret:   r.Required("UNSUBSCRIBE_SECRET"),
+		TrustedProxies:      r.String("API_TRUSTED_PROXIES", ""),
+		SchedulerInterval:   r.Duration("SCHEDULER_INTERVAL", 30*time.Minute, time.Second, 24*time.Hour),
+		Grace:               r.Duration("API_SHUTDOWN_TIMEOUT", 10*time.Second, 0, 5*time.Minute),
+		PublicBaseURL:       r.URL("PUBLIC_BASE_URL", "http://localhost:8080", "http", "https"),
+		SMTPURL:             r.URL("SMTP_URL", "", "smtp", "smtps"),
+		MailFrom:            r.String("MAIL_FROM", "PickMyClass <alerts@pickmyclass.app>"),
+		ASUBaseURL:          r.URL("ASU_API_BASE_URL", asu.DefaultBaseURL, "http", "https"),
+		ASUTimeout:          r.Duration("ASU_TIMEOUT", 15*time.Second, time.Second, 2*time.Minute),
+		ASURate:             r.Float("ASU_RATE", 3, 0.01, 1000),
+		WatchLimit:          r.Int("API_WATCH_LIMIT", store.DefaultWatchLimit, 1, 1000),
+		AuthRatePerMinute:   r.Int("API_AUTH_RATE_PER_MINUTE", 20, 1, 100000),
+		ResendWebhookSecret: r.String("RESEND_WEBHOOK_SECRET", ""),
+		EmailWebhookSecret:  r.String("EMAIL_WEBHOOK_SECRET", ""),
 	}
 	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
 		r.Fail("UNSUBSCRIBE_SECRET must be at least 32 characters")
+	}
+	if c.EmailWebhookSecret != "" && len(c.EmailWebhookSecret) < 32 {
+		r.Fail("EMAIL_WEBHOOK_SECRET must be at least 32 characters")
 	}
 	lc, err := obs.ParseLogConfig(getenv)
 	if err != nil {

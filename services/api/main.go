@@ -1,5 +1,7 @@
-// Command api serves PickMyClass over HTTP: the health report, the links in
-// alert emails and — as the web app grows — the UI and JSON API.
+// Command api serves PickMyClass over HTTP: the web app and its JSON API,
+// the live dashboard stream, the links in alert emails, the mail provider's
+// webhooks and the health report. It also purges expired sessions, tokens
+// and deleted accounts on a schedule.
 package main
 
 import (
@@ -12,13 +14,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/ratelimit"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 	"github.com/pickmyclass/pickmyclass/services/api/internal/monitor"
@@ -79,14 +84,46 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	if err != nil {
 		return fmt.Errorf("unsubscribe signer: %w", err)
 	}
+	// Looking up a new watch's section draws on the same politeness budget
+	// as the workers' checks.
+	source, err := asu.New(asu.Config{
+		BaseURL: cfg.ASUBaseURL,
+		Timeout: cfg.ASUTimeout,
+		Budget:  ratelimit.New(rdb, keys.Budget(check.University), cfg.ASURate, max(1, int(cfg.ASURate))),
+		Metrics: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("asu source: %w", err)
+	}
+	smtpCfg, err := notify.ParseSMTPURL(cfg.SMTPURL)
+	if err != nil {
+		return fmt.Errorf("SMTP_URL: %w", err)
+	}
+	smtpCfg.From = cfg.MailFrom
+	smtpCfg.Metrics = reg
+	mailer, err := notify.NewSMTP(smtpCfg)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	hub := web.NewHub(rdb, keys.Updates(), log)
 	srv, err := web.NewServer(web.Deps{
-		Log:               log,
-		Store:             db,
-		Monitor:           monitor.New(rdb, keys, brk),
-		Tokens:            signer,
-		SchedulerInterval: cfg.SchedulerInterval,
-		TrustedProxies:    cfg.TrustedProxies,
-		Now:               time.Now,
+		Log:                 log,
+		DB:                  db,
+		Redis:               rdb,
+		Keys:                keys,
+		Monitor:             monitor.New(rdb, keys, brk),
+		Tokens:              signer,
+		Catalog:             source,
+		Mailer:              mailer,
+		Updates:             hub,
+		BaseURL:             cfg.PublicBaseURL,
+		SchedulerInterval:   cfg.SchedulerInterval,
+		TrustedProxies:      cfg.TrustedProxies,
+		WatchLimit:          cfg.WatchLimit,
+		AuthRatePerMinute:   cfg.AuthRatePerMinute,
+		ResendWebhookSecret: cfg.ResendWebhookSecret,
+		EmailWebhookSecret:  cfg.EmailWebhookSecret,
+		Now:                 time.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("web server: %w", err)
@@ -97,9 +134,48 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return hub.Run(gctx) })
+	g.Go(func() error { return housekeeping(gctx, db, log) })
 	g.Go(func() error { return obs.Serve(gctx, srv, cfg.Addr, cfg.Grace, ready) })
 	g.Go(func() error { return obs.Serve(gctx, obs.OpsHandler(reg, checks), cfg.OpsAddr, cfg.Grace, nil) })
 	err = g.Wait()
 	log.Info().Msg("stopped")
 	return err
+}
+
+// Retention: what housekeeping deletes, and when. The privacy page states
+// the same numbers.
+const (
+	housekeepingEvery = time.Hour
+	deletedRetention  = 30 * 24 * time.Hour
+	attemptsRetention = 30 * 24 * time.Hour
+)
+
+// housekeeping purges expired sessions and tokens, old login attempts and
+// accounts deleted more than 30 days ago, every hour until ctx ends. Every
+// API instance may run it: each statement is an idempotent DELETE.
+func housekeeping(ctx context.Context, db *store.DB, log zerolog.Logger) error {
+	tick := time.NewTicker(housekeepingEvery)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		for name, purge := range map[string]func() (int64, error){
+			"sessions":         func() (int64, error) { return db.PruneSessions(ctx, now) },
+			"tokens":           func() (int64, error) { return db.PruneTokens(ctx, now) },
+			"login_attempts":   func() (int64, error) { return db.PruneLoginAttempts(ctx, now.Add(-attemptsRetention)) },
+			"deleted_accounts": func() (int64, error) { return db.PurgeDeletedAccounts(ctx, now.Add(-deletedRetention)) },
+		} {
+			n, err := purge()
+			if err != nil && ctx.Err() == nil {
+				log.Error().Err(err).Str("what", name).Msg("housekeeping")
+			} else if n > 0 {
+				log.Info().Int64("deleted", n).Str("what", name).Msg("housekeeping")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }

@@ -1,6 +1,7 @@
-// Package web is the API service's HTTP surface. For now it serves the
-// system health report, the catalog redirect used by alert emails and the
-// unsubscribe endpoints those emails link to; the full web app builds on it.
+// Package web is the API service's HTTP surface: the server-rendered web app
+// (accounts, dashboard, settings, admin), the JSON API behind it, the live
+// updates stream, the links in alert emails, the mail provider's webhooks
+// and the system health report.
 package web
 
 import (
@@ -8,24 +9,25 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 )
 
-// Store is the part of the database the web layer uses.
-type Store interface {
-	Ping(ctx context.Context) error
-	MarkUnsubscribed(ctx context.Context, userID int64) error
-}
-
-// Monitor reads the pipeline's shared state for the health report.
+// Monitor reads the pipeline's shared state for the health report and the
+// admin overview.
 type Monitor interface {
 	Ping(ctx context.Context) error
 	Breaker(ctx context.Context) (breaker.Snapshot, error)
@@ -40,26 +42,79 @@ type Heartbeat struct {
 	Enqueued    int       `json:"enqueued"`
 }
 
-// Verifier checks signed unsubscribe tokens.
-type Verifier interface {
+// Tokens signs and checks the stateless unsubscribe tokens.
+type Tokens interface {
+	Sign(userID int64, purpose string, expires time.Time) string
 	Verify(token, purpose string, now time.Time) (int64, error)
+}
+
+// Catalog is the part of the university's class search the web app uses:
+// validating a new watch and listing terms.
+type Catalog interface {
+	Section(ctx context.Context, key catalog.SectionKey) (catalog.Section, error)
+	Terms(ctx context.Context) ([]catalog.Term, error)
 }
 
 // Deps are what the server needs.
 type Deps struct {
-	Log               zerolog.Logger
-	Store             Store
-	Monitor           Monitor
-	Tokens            Verifier
+	Log     zerolog.Logger
+	DB      *store.DB
+	Redis   redis.UniversalClient
+	Keys    check.Keys
+	Monitor Monitor
+	Tokens  Tokens
+	Catalog Catalog
+	Mailer  notify.Sender
+	// Updates fans section changes out to the live dashboards.
+	Updates *Hub
+	// BaseURL is the public origin, e.g. https://pickmyclass.app. An https
+	// origin makes cookies Secure and turns HSTS on.
+	BaseURL           string
 	SchedulerInterval time.Duration
 	// TrustedProxies lists CIDRs (comma-separated) whose X-Forwarded-For is
 	// believed; empty trusts none, so a client cannot spoof its address.
 	TrustedProxies string
-	Now            func() time.Time
+	// WatchLimit caps each user's watches (default store.DefaultWatchLimit).
+	WatchLimit int
+	// PasswordCost is the bcrypt cost (default bcrypt.DefaultCost; tests
+	// use bcrypt.MinCost).
+	PasswordCost int
+	// AuthRatePerMinute caps auth requests per client IP (default 20).
+	AuthRatePerMinute int
+	// ResendWebhookSecret ("whsec_…") verifies Resend's Svix-signed
+	// webhooks; EmailWebhookSecret the generic signed format. Unset
+	// disables the endpoint.
+	ResendWebhookSecret string
+	EmailWebhookSecret  string
+	Now                 func() time.Time
+}
+
+// app holds the handlers' dependencies.
+type app struct {
+	Deps
+	secure bool
 }
 
 // NewServer returns the HTTP handler of the API service.
 func NewServer(d Deps) (*echo.Echo, error) {
+	if d.DB == nil || d.Redis == nil || d.Monitor == nil || d.Tokens == nil || d.Catalog == nil || d.Mailer == nil || d.Updates == nil {
+		return nil, errors.New("web: DB, Redis, Monitor, Tokens, Catalog, Mailer and Updates are required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.WatchLimit <= 0 {
+		d.WatchLimit = store.DefaultWatchLimit
+	}
+	if d.AuthRatePerMinute <= 0 {
+		d.AuthRatePerMinute = 20
+	}
+	d.BaseURL = strings.TrimRight(d.BaseURL, "/")
+	if d.BaseURL == "" {
+		d.BaseURL = "http://localhost:8080"
+	}
+	a := &app{Deps: d, secure: strings.HasPrefix(d.BaseURL, "https://")}
+
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	extractor, err := ipExtractor(d.TrustedProxies)
@@ -67,24 +122,117 @@ func NewServer(d Deps) (*echo.Echo, error) {
 		return nil, err
 	}
 	e.IPExtractor = extractor
-	e.HTTPErrorHandler = errorHandler(d.Log)
+	e.HTTPErrorHandler = a.errorHandler
 	e.Use(middleware.RequestID())
 	e.Use(requestLogger(d.Log))
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit("64K"))
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
-		ReferrerPolicy:        "strict-origin-when-cross-origin",
-		ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-	}))
-
-	h := &handlers{Deps: d}
-	e.GET("/api/monitoring/health", h.health)
-	e.GET("/go/asu", h.goASU)
-	e.GET("/unsubscribe", h.unsubscribePage)
-	e.POST("/unsubscribe", h.unsubscribe)
-	e.POST("/api/unsubscribe", h.unsubscribe)
+	e.Use(a.securityHeaders)
+	e.Use(a.csrf)
+	e.Use(a.loadSession)
+	a.routes(e)
 	return e, nil
+}
+
+// contentSecurityPolicy allows scripts and styles from our own origin only:
+// no inline script, no third parties.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+func (a *app) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		h.Set("Permissions-Policy", "geolocation=(), microphone=(), camera=(), payment=(), usb=()")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if a.secure {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+func (a *app) routes(e *echo.Echo) {
+	// Public.
+	e.GET("/", a.landing)
+	e.GET("/legal/terms", a.static("terms", "Terms of Service"))
+	e.GET("/legal/privacy", a.static("privacy", "Privacy Policy"))
+	e.GET("/robots.txt", a.robots)
+	e.GET("/sitemap.xml", a.sitemap)
+	e.GET("/static/*", staticHandler())
+	e.GET("/api/monitoring/health", a.health)
+	e.GET("/go/asu", a.goASU)
+	e.GET("/unsubscribe", a.unsubscribePage)
+	e.POST("/unsubscribe", a.unsubscribe)
+	e.POST("/api/unsubscribe", a.unsubscribe)
+	e.POST("/api/webhooks/resend", a.resendWebhook)
+	e.POST("/api/webhooks/email", a.genericWebhook)
+
+	// Accounts. Every POST is rate limited per client.
+	rl := a.authRateLimit
+	e.GET("/register", a.registerPage)
+	e.POST("/register", a.registerForm, rl)
+	e.GET("/login", a.loginPage)
+	e.POST("/login", a.loginForm, rl)
+	e.POST("/logout", a.logoutForm)
+	e.GET("/forgot-password", a.forgotPage)
+	e.POST("/forgot-password", a.forgotForm, rl)
+	e.GET("/reset-password", a.resetPage)
+	e.POST("/reset-password", a.resetForm, rl)
+	e.GET("/verify-email", a.verifyPage)
+	e.POST("/verify-email", a.verifyForm, rl)
+	e.POST("/verify-email/resend", a.resendForm, rl, a.requireUser)
+
+	e.GET("/api/auth/csrf", a.apiCSRF)
+	e.GET("/api/auth/me", a.apiMe, a.requireUser)
+	e.POST("/api/auth/register", a.apiRegister, rl)
+	e.POST("/api/auth/login", a.apiLogin, rl)
+	e.POST("/api/auth/logout", a.apiLogout)
+	e.POST("/api/auth/forgot-password", a.apiForgot, rl)
+	e.POST("/api/auth/reset-password", a.apiReset, rl)
+	e.POST("/api/auth/verify-email", a.apiVerify, rl)
+	e.POST("/api/auth/resend-verification", a.apiResend, rl, a.requireUser)
+
+	// The signed-in, verified user's own data.
+	u := []echo.MiddlewareFunc{a.requireUser, a.requireVerified}
+	e.GET("/dashboard", a.dashboard, u...)
+	e.GET("/dashboard/add", a.addWatchPage, u...)
+	e.POST("/dashboard/add", a.addWatchForm, u...)
+	e.GET("/watches/:id/delete", a.deleteWatchPage, u...)
+	e.POST("/watches/:id/delete", a.deleteWatchForm, u...)
+	e.GET("/sections/:term/:classNbr", a.sectionPage, u...)
+	e.GET("/settings", a.settingsPage, u...)
+	e.POST("/settings/notifications", a.notificationsForm, u...)
+	e.POST("/settings/password", a.passwordForm, u...)
+	e.POST("/settings/delete", a.deleteAccountForm, u...)
+
+	e.GET("/api/class-watches", a.apiListWatches, u...)
+	e.POST("/api/class-watches", a.apiCreateWatch, u...)
+	e.DELETE("/api/class-watches", a.apiDeleteWatch, u...)
+	e.DELETE("/api/class-watches/:id", a.apiDeleteWatch, u...)
+	e.GET("/api/terms", a.apiTerms, u...)
+	e.GET("/api/sections/:term/:classNbr", a.apiSection, u...)
+	e.GET("/api/events", a.events, u...)
+	e.GET("/api/user/export", a.apiExport, u...)
+	e.PUT("/api/user/notifications", a.apiNotifications, u...)
+	e.POST("/api/user/password", a.apiPassword, u...)
+	e.DELETE("/api/user", a.apiDeleteAccount, u...)
+
+	// The operator.
+	ad := []echo.MiddlewareFunc{a.requireUser, a.requireAdmin}
+	e.GET("/admin", a.adminOverview, ad...)
+	e.GET("/admin/users", a.adminUsers, ad...)
+	e.GET("/admin/users/:id", a.adminUser, ad...)
+	e.POST("/admin/users/:id/disable", a.adminSetDisabled(true), ad...)
+	e.POST("/admin/users/:id/enable", a.adminSetDisabled(false), ad...)
+	e.GET("/admin/classes", a.adminClasses, ad...)
+	e.GET("/admin/classes/:term/:classNbr", a.adminClass, ad...)
+	e.GET("/admin/dead-letters", a.adminDeadLetters, ad...)
+	e.POST("/admin/dead-letters/:id/replay", a.adminDeadLetter(true), ad...)
+	e.POST("/admin/dead-letters/:id/discard", a.adminDeadLetter(false), ad...)
 }
 
 func ipExtractor(trusted string) (echo.IPExtractor, error) {
@@ -121,30 +269,9 @@ func requestLogger(log zerolog.Logger) echo.MiddlewareFunc {
 	}
 }
 
-// errorHandler is the one place errors become responses: JSON for /api/*
-// and clients asking for JSON, plain text otherwise. Unknown errors are
-// logged and answered with a generic 500.
-func errorHandler(log zerolog.Logger) echo.HTTPErrorHandler {
-	return func(err error, c echo.Context) {
-		if c.Response().Committed {
-			return
-		}
-		status, msg := http.StatusInternalServerError, "internal server error"
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			status = he.Code
-			if m, ok := he.Message.(string); ok {
-				msg = m
-			} else {
-				msg = http.StatusText(status)
-			}
-		} else {
-			zerolog.Ctx(c.Request().Context()).Error().Err(err).Msg("request failed")
-		}
-		if strings.HasPrefix(c.Request().URL.Path, "/api/") || strings.Contains(c.Request().Header.Get("Accept"), "application/json") {
-			_ = c.JSON(status, map[string]any{"error": msg, "details": []any{}})
-			return
-		}
-		_ = c.String(status, msg)
-	}
-}
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// isNotFound reports whether a handler should answer 404.
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+var _ = http.StatusOK

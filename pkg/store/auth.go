@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// NewAccount is what a self-service registration records: the consents are
+// kept with the moment they were given.
+type NewAccount struct {
+	Email           string
+	PasswordHash    string
+	AgeConfirmedAt  time.Time
+	TermsAcceptedAt time.Time
+}
+
+const createAccountSQL = `
+INSERT INTO users (email, password_hash, age_confirmed_at, accepted_terms_at)
+VALUES ($1, $2, $3, $4)
+RETURNING ` + userColumns
+
+// CreateAccount registers an unverified, non-admin account. It returns
+// ErrConflict when the email is taken, whatever its case. Nothing a user
+// sends can make the account an administrator: the column is not set here.
+func (db *DB) CreateAccount(ctx context.Context, na NewAccount) (User, error) {
+	email := NormalizeEmail(na.Email)
+	u, err := scanUser(db.pool.QueryRow(ctx, createAccountSQL, email, na.PasswordHash, na.AgeConfirmedAt, na.TermsAcceptedAt))
+	if isUniqueViolation(err) {
+		return User{}, fmt.Errorf("create account %s: %w", email, ErrConflict)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("create account %s: %w", email, err)
+	}
+	return u, nil
+}
+
+const getUserByEmailSQL = `SELECT ` + userColumns + ` FROM users WHERE email = $1 AND deleted_at IS NULL`
+
+// GetUserByEmail returns the live account with email, or ErrNotFound.
+func (db *DB) GetUserByEmail(ctx context.Context, email string) (User, error) {
+	email = NormalizeEmail(email)
+	u, err := scanUser(db.pool.QueryRow(ctx, getUserByEmailSQL, email))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, fmt.Errorf("get user %s: %w", email, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("get user %s: %w", email, err)
+	}
+	return u, nil
+}
+
+const markVerifiedSQL = `UPDATE users SET verified_at = COALESCE(verified_at, now()) WHERE id = $1`
+
+// MarkVerified records that the user confirmed their email address.
+func (db *DB) MarkVerified(ctx context.Context, id int64) error {
+	return db.execOne(ctx, fmt.Sprintf("verify user %d", id), markVerifiedSQL, id)
+}
+
+const (
+	setPasswordSQL      = `UPDATE users SET password_hash = $2 WHERE id = $1 AND deleted_at IS NULL`
+	endOtherSessionsSQL = `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`
+	endResetTokensSQL   = `UPDATE one_time_tokens SET used_at = now() WHERE user_id = $1 AND purpose = 'reset_password' AND used_at IS NULL`
+)
+
+// SetPassword replaces a user's password hash and ends every session except
+// keep (nil ends them all) and every outstanding reset link, in one
+// transaction: whoever knew the old password or held a session loses access.
+func (db *DB) SetPassword(ctx context.Context, id int64, hash string, keep []byte) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, setPasswordSQL, id, hash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if keep == nil {
+			keep = []byte{}
+		}
+		if _, err := tx.Exec(ctx, endOtherSessionsSQL, id, keep); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, endResetTokensSQL, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set password of user %d: %w", id, err)
+	}
+	return nil
+}
+
+const (
+	recordAttemptSQL = `INSERT INTO login_attempts (email, ip, at, success) VALUES ($1, $2, $3, $4)`
+	// Failures count from the later of the window start and the last
+	// success, so a user who logs in starts afresh.
+	lockoutSQL = `
+SELECT count(*), max(at)
+FROM login_attempts
+WHERE email = $1 AND NOT success AND at > $2
+  AND at > COALESCE((SELECT max(at) FROM login_attempts WHERE email = $1 AND success), '-infinity')`
+	pruneAttemptsSQL = `DELETE FROM login_attempts WHERE at < $1`
+)
+
+// RecordLoginAttempt stores one login attempt for email (which need not
+// belong to an account: lockout must not reveal which emails do).
+func (db *DB) RecordLoginAttempt(ctx context.Context, email, ip string, at time.Time, success bool) error {
+	if _, err := db.pool.Exec(ctx, recordAttemptSQL, NormalizeEmail(email), ip, at, success); err != nil {
+		return fmt.Errorf("record login attempt: %w", err)
+	}
+	return nil
+}
+
+// LockedUntil returns when email's lockout ends: the moment its last
+// failure leaves the window, when there were at least max failures within
+// window before now and since the last success. A zero time means not
+// locked.
+func (db *DB) LockedUntil(ctx context.Context, email string, now time.Time, window time.Duration, maxFailures int) (time.Time, error) {
+	var n int
+	var last *time.Time
+	if err := db.pool.QueryRow(ctx, lockoutSQL, NormalizeEmail(email), now.Add(-window)).Scan(&n, &last); err != nil {
+		return time.Time{}, fmt.Errorf("lockout of %s: %w", NormalizeEmail(email), err)
+	}
+	if n < maxFailures || last == nil {
+		return time.Time{}, nil
+	}
+	return last.Add(window), nil
+}
+
+// PruneLoginAttempts deletes attempts older than before.
+func (db *DB) PruneLoginAttempts(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := db.pool.Exec(ctx, pruneAttemptsSQL, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune login attempts: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+const (
+	deleteAccountSQL = `
+UPDATE users SET deleted_at = COALESCE(deleted_at, now()), notify_email = false
+WHERE id = $1 AND deleted_at IS NULL`
+	deleteAccountWatchesSQL  = `DELETE FROM class_watches WHERE user_id = $1`
+	deleteAccountSessionsSQL = `DELETE FROM sessions WHERE user_id = $1`
+	deleteAccountTokensSQL   = `DELETE FROM one_time_tokens WHERE user_id = $1`
+	purgeDeletedSQL          = `DELETE FROM users WHERE deleted_at IS NOT NULL AND deleted_at < $1`
+)
+
+// DeleteAccount closes an account at once: its watches (and so their
+// checks and notification history), sessions and tokens are deleted in one
+// transaction, and the account row is kept, marked deleted, until
+// PurgeDeletedAccounts removes it.
+func (db *DB) DeleteAccount(ctx context.Context, id int64) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, deleteAccountSQL, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		for _, q := range []string{deleteAccountWatchesSQL, deleteAccountSessionsSQL, deleteAccountTokensSQL} {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete account %d: %w", id, err)
+	}
+	return nil
+}
+
+// PurgeDeletedAccounts removes accounts deleted before before, with
+// everything that references them.
+func (db *DB) PurgeDeletedAccounts(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := db.pool.Exec(ctx, purgeDeletedSQL, before)
+	if err != nil {
+		return 0, fmt.Errorf("purge deleted accounts: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+const setNotificationsSQL = `
+UPDATE users SET notify_email = $2,
+  unsubscribed_at = CASE WHEN $2 THEN NULL ELSE unsubscribed_at END
+WHERE id = $1 AND deleted_at IS NULL`
+
+// SetNotifications turns a user's alert emails on or off. Turning them on
+// also lifts an earlier unsubscribe, which is how a user who clicked the
+// email link opts back in; a hard bounce or complaint stays in force.
+func (db *DB) SetNotifications(ctx context.Context, id int64, on bool) error {
+	return db.execOne(ctx, fmt.Sprintf("set notifications of user %d", id), setNotificationsSQL, id, on)
+}

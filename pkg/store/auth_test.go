@@ -1,0 +1,282 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
+	"github.com/pickmyclass/pickmyclass/pkg/store/storetest"
+)
+
+// t0us is t0 at PostgreSQL's precision.
+var t0us = t0.Truncate(time.Microsecond)
+
+func TestCreateAccountRecordsConsentsAndIsNeverAdmin(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	u, err := db.CreateAccount(ctx, store.NewAccount{Email: " New@Example.edu", PasswordHash: "h", AgeConfirmedAt: t0us, TermsAcceptedAt: t0us})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.IsAdmin || u.VerifiedAt != nil || u.Email != "new@example.edu" {
+		t.Errorf("created %+v", u)
+	}
+	if _, err := db.CreateAccount(ctx, store.NewAccount{Email: "NEW@example.edu", PasswordHash: "h"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate: %v", err)
+	}
+	x, err := db.ExportUser(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Account.AgeConfirmedAt == nil || !x.Account.AgeConfirmedAt.Equal(t0us) || x.Account.TermsAcceptedAt == nil {
+		t.Errorf("consents not recorded: %+v", x.Account)
+	}
+	if err := db.MarkVerified(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetUserByEmail(ctx, "NEW@EXAMPLE.EDU")
+	if err != nil || got.VerifiedAt == nil {
+		t.Errorf("GetUserByEmail = %+v, %v", got, err)
+	}
+	if _, err := db.GetUserByEmail(ctx, "missing@example.edu"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing email: %v", err)
+	}
+}
+
+func TestSessionsEndWithDisableAndPasswordChange(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	u := storetest.User(t, db, "s@example.edu")
+	now := time.Now()
+	for _, id := range []string{"a", "b", "c"} {
+		if err := db.CreateSession(ctx, store.NewSession{ID: []byte(id), UserID: u.ID, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := db.SessionUser(ctx, []byte("a"), now); err != nil || got.ID != u.ID {
+		t.Fatalf("SessionUser = %+v, %v", got, err)
+	}
+	if _, err := db.SessionUser(ctx, []byte("a"), now.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired session: %v", err)
+	}
+	if err := db.TouchSession(ctx, []byte("a"), now, now.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SessionUser(ctx, []byte("a"), now.Add(2*time.Hour)); err != nil {
+		t.Errorf("touched session should be extended: %v", err)
+	}
+	if err := db.DeleteSession(ctx, []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SessionUser(ctx, []byte("c"), now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted session: %v", err)
+	}
+	if err := db.SetPassword(ctx, u.ID, "new", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SessionUser(ctx, []byte("a"), now); err != nil {
+		t.Errorf("kept session ended: %v", err)
+	}
+	if _, err := db.SessionUser(ctx, []byte("b"), now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("other session survived a password change: %v", err)
+	}
+	if err := db.SetDisabled(ctx, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SessionUser(ctx, []byte("a"), now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("disabled user's session: %v", err)
+	}
+	if err := db.SetDisabled(ctx, u.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetUser(ctx, u.ID); got.DisabledAt != nil {
+		t.Error("enable left disabled_at set")
+	}
+	if err := db.SetDisabled(ctx, u.ID+99, true); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("disable missing user: %v", err)
+	}
+}
+
+func TestTokensAreSingleUseExpiringAndLatestOnly(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	u := storetest.User(t, db, "t@example.edu")
+	now := time.Now()
+	if err := db.CreateToken(ctx, []byte("old"), u.ID, store.PurposeResetPassword, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateToken(ctx, []byte("new"), u.ID, store.PurposeResetPassword, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ConsumeToken(ctx, []byte("old"), store.PurposeResetPassword, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("superseded token: %v", err)
+	}
+	if _, err := db.ConsumeToken(ctx, []byte("new"), store.PurposeVerifyEmail, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("token for another purpose: %v", err)
+	}
+	if _, err := db.ConsumeToken(ctx, []byte("new"), store.PurposeResetPassword, now.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired token: %v", err)
+	}
+	uid, err := db.ConsumeToken(ctx, []byte("new"), store.PurposeResetPassword, now)
+	if err != nil || uid != u.ID {
+		t.Fatalf("ConsumeToken = %d, %v", uid, err)
+	}
+	if _, err := db.ConsumeToken(ctx, []byte("new"), store.PurposeResetPassword, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second use: %v", err)
+	}
+}
+
+func TestLockoutCountsFailuresInWindowSinceLastSuccess(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	const window = 15 * time.Minute
+	locked := func(now time.Time) time.Time {
+		t.Helper()
+		until, err := db.LockedUntil(ctx, "Lock@example.edu", now, window, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return until
+	}
+	for i := range 4 {
+		if err := db.RecordLoginAttempt(ctx, "lock@example.edu", "1.2.3.4", t0.Add(time.Duration(i)*time.Minute), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !locked(t0.Add(5 * time.Minute)).IsZero() {
+		t.Fatal("locked after 4 failures")
+	}
+	if err := db.RecordLoginAttempt(ctx, "LOCK@example.edu", "1.2.3.4", t0.Add(5*time.Minute), false); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := locked(t0.Add(6*time.Minute)), t0us.Add(5*time.Minute+window); !got.Equal(want) {
+		t.Errorf("locked until %v, want %v", got, want)
+	}
+	// The first failure leaves the window at t0+15m: four remain.
+	if !locked(t0.Add(15*time.Minute + time.Second)).IsZero() {
+		t.Error("still locked after the oldest failure left the window")
+	}
+	if err := db.RecordLoginAttempt(ctx, "lock@example.edu", "", t0.Add(7*time.Minute), true); err != nil {
+		t.Fatal(err)
+	}
+	if !locked(t0.Add(8 * time.Minute)).IsZero() {
+		t.Error("a success should reset the count")
+	}
+	if n, err := db.PruneLoginAttempts(ctx, t0.Add(time.Hour)); err != nil || n != 6 {
+		t.Errorf("pruned %d, %v", n, err)
+	}
+}
+
+func TestDeleteAccountStopsChecksAtOnceAndPurgeRemovesIt(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	u := storetest.User(t, db, "gone@example.edu")
+	storetest.Watch(t, db, u.ID, term, "70412", subj, catNbr)
+	if err := db.CreateSession(ctx, store.NewSession{ID: []byte("s"), UserID: u.ID, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteAccount(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := db.DueCourses(ctx); err != nil || len(due) != 0 {
+		t.Errorf("due after delete = %v, %v", due, err)
+	}
+	if _, err := db.SessionUser(ctx, []byte("s"), time.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("session after delete: %v", err)
+	}
+	if _, err := db.GetUserByEmail(ctx, u.Email); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted user still found by email: %v", err)
+	}
+	if err := db.DeleteAccount(ctx, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+	if n, err := db.PurgeDeletedAccounts(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Errorf("purge before the schedule: %d, %v", n, err)
+	}
+	if n, err := db.PurgeDeletedAccounts(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Errorf("purge: %d, %v", n, err)
+	}
+}
+
+func TestSetNotificationsLiftsUnsubscribe(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	u := storetest.User(t, db, "n@example.edu")
+	if err := db.MarkUnsubscribed(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetNotifications(ctx, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := db.GetUser(ctx, u.ID)
+	if !got.NotifyEmail || got.UnsubscribedAt != nil {
+		t.Errorf("after turning on: %+v", got)
+	}
+	if err := db.SetNotifications(ctx, u.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetUser(ctx, u.ID); got.NotifyEmail {
+		t.Error("still on")
+	}
+}
+
+func TestAdminQueries(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	a := storetest.User(t, db, "a_b@example.edu")
+	b := storetest.User(t, db, "axb@example.edu")
+	storetest.Watch(t, db, a.ID, term, "70412", subj, catNbr)
+	storetest.Watch(t, db, b.ID, term, "70412", subj, catNbr)
+	storetest.Watch(t, db, b.ID, term, "70413", subj, catNbr)
+	if err := db.SetNotifications(ctx, b.ID, false); err != nil {
+		t.Fatal(err)
+	}
+
+	found, err := db.SearchUsers(ctx, "A_B", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || found[0].ID != a.ID || found[0].Watches != 1 {
+		t.Errorf("search a_b (underscore is literal) = %+v", found)
+	}
+	all, err := db.SearchUsers(ctx, "", 10)
+	if err != nil || len(all) != 2 {
+		t.Errorf("search all = %d, %v", len(all), err)
+	}
+
+	o, err := db.AdminOverview(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Users != 2 || o.Watches != 3 || o.Sections != 2 || o.VerifiedUsers != 2 {
+		t.Errorf("overview = %+v", o)
+	}
+
+	secs, err := db.WatchedSections(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(secs) != 2 || secs[0].Key.ClassNbr != "70412" || secs[0].Watchers != 2 || secs[0].State != nil {
+		t.Errorf("watched sections = %+v", secs)
+	}
+	ws, err := db.SectionWatchers(ctx, catalog.SectionKey{Term: term, ClassNbr: "70412"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 2 || !ws[0].Notifiable || ws[1].Notifiable || ws[1].Email != b.Email {
+		t.Errorf("watchers = %+v", ws)
+	}
+	if err := db.Audit(ctx, a.ID, "user.disable", "user:2", map[string]any{"reason": "test"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// NewSession is a session to store. ID is the hash of the secret the
+// browser holds, never the secret itself.
+type NewSession struct {
+	ID        []byte
+	UserID    int64
+	ExpiresAt time.Time
+	UserAgent string
+	IP        string
+}
+
+const (
+	createSessionSQL = `INSERT INTO sessions (id, user_id, expires_at, user_agent, ip) VALUES ($1, $2, $3, $4, $5)`
+	// sessionUserSQL only finds sessions of live, enabled accounts, so
+	// disabling or deleting an account ends its sessions at once.
+	sessionUserSQL = `
+SELECT ` + userColumnsU + `
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL AND u.deleted_at IS NULL`
+	touchSessionSQL      = `UPDATE sessions SET last_seen_at = $2, expires_at = GREATEST(expires_at, $3) WHERE id = $1`
+	deleteSessionSQL     = `DELETE FROM sessions WHERE id = $1`
+	deleteUserSessionSQL = `DELETE FROM sessions WHERE user_id = $1`
+	pruneSessionsSQL     = `DELETE FROM sessions WHERE expires_at < $1`
+)
+
+// userColumnsU is userColumns qualified by the alias u, for joins.
+const userColumnsU = `u.id, u.email, u.password_hash, u.verified_at, u.is_admin, u.disabled_at, u.deleted_at,
+	u.notify_email, u.unsubscribed_at, u.bounced_at, u.complained_at, u.created_at`
+
+// CreateSession stores a session.
+func (db *DB) CreateSession(ctx context.Context, s NewSession) error {
+	if _, err := db.pool.Exec(ctx, createSessionSQL, s.ID, s.UserID, s.ExpiresAt, s.UserAgent, s.IP); err != nil {
+		return fmt.Errorf("create session for user %d: %w", s.UserID, err)
+	}
+	return nil
+}
+
+// SessionUser returns the account of the unexpired session id, or
+// ErrNotFound (also when the account is disabled or deleted).
+func (db *DB) SessionUser(ctx context.Context, id []byte, now time.Time) (User, error) {
+	u, err := scanUser(db.pool.QueryRow(ctx, sessionUserSQL, id, now))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, fmt.Errorf("session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("session: %w", err)
+	}
+	return u, nil
+}
+
+// TouchSession records activity on a session and extends its expiry to at
+// least expires (a sliding expiry).
+func (db *DB) TouchSession(ctx context.Context, id []byte, now, expires time.Time) error {
+	if _, err := db.pool.Exec(ctx, touchSessionSQL, id, now, expires); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
+}
+
+// DeleteSession ends one session; ending one that does not exist is not an
+// error.
+func (db *DB) DeleteSession(ctx context.Context, id []byte) error {
+	if _, err := db.pool.Exec(ctx, deleteSessionSQL, id); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteUserSessions ends every session of a user.
+func (db *DB) DeleteUserSessions(ctx context.Context, userID int64) error {
+	if _, err := db.pool.Exec(ctx, deleteUserSessionSQL, userID); err != nil {
+		return fmt.Errorf("delete sessions of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// PruneSessions deletes sessions that expired before before.
+func (db *DB) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := db.pool.Exec(ctx, pruneSessionsSQL, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune sessions: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,191 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+)
+
+// Hub fans the workers' section-change announcements (a JSON array of
+// section keys PUBLISHed on one Redis channel) out to every live dashboard
+// of this process, over one Redis subscription.
+type Hub struct {
+	rdb     redis.UniversalClient
+	channel string
+	log     zerolog.Logger
+
+	mu     sync.Mutex
+	subs   map[chan []catalog.SectionKey]struct{}
+	closed bool
+	ready  chan struct{}
+}
+
+// NewHub returns a hub for channel; Run starts it.
+func NewHub(rdb redis.UniversalClient, channel string, log zerolog.Logger) *Hub {
+	return &Hub{rdb: rdb, channel: channel, log: log, subs: map[chan []catalog.SectionKey]struct{}{}, ready: make(chan struct{})}
+}
+
+// Ready is closed once the Redis subscription is active.
+func (h *Hub) Ready() <-chan struct{} { return h.ready }
+
+// Run relays announcements until ctx ends, then closes every subscriber's
+// channel so open event streams finish and the server can shut down.
+func (h *Hub) Run(ctx context.Context) error {
+	defer func() {
+		h.mu.Lock()
+		h.closed = true
+		for ch := range h.subs {
+			close(ch)
+			delete(h.subs, ch)
+		}
+		h.mu.Unlock()
+	}()
+	ps := h.rdb.Subscribe(ctx, h.channel)
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("subscribe %s: %w", h.channel, err)
+	}
+	close(h.ready)
+	msgs := ps.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			var keys []catalog.SectionKey
+			if err := json.Unmarshal([]byte(m.Payload), &keys); err != nil {
+				h.log.Warn().Err(err).Msg("ignoring malformed section update")
+				continue
+			}
+			h.publish(keys)
+		}
+	}
+}
+
+// publish hands keys to every subscriber without blocking: a slow client
+// misses an update rather than stalling the others (it gets the next one,
+// and a reload always shows the current state).
+func (h *Hub) publish(keys []catalog.SectionKey) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		select {
+		case ch <- keys:
+		default:
+		}
+	}
+}
+
+// Subscribe returns a channel of announcements and a function to stop. The
+// channel is closed when the hub stops.
+func (h *Hub) Subscribe() (<-chan []catalog.SectionKey, func()) {
+	ch := make(chan []catalog.SectionKey, 16)
+	h.mu.Lock()
+	if h.closed {
+		close(ch)
+	} else {
+		h.subs[ch] = struct{}{}
+	}
+	h.mu.Unlock()
+	return ch, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if _, ok := h.subs[ch]; ok {
+			delete(h.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// heartbeatEvery keeps proxies from closing an idle event stream.
+const heartbeatEvery = 25 * time.Second
+
+// events is the dashboard's Server-Sent Events stream: for every change to
+// a section the user watches it sends a "watch" event whose data is
+// {"id": watch ID, "status": …, "html": the re-rendered card}.
+func (a *app) events(c echo.Context) error {
+	ctx := c.Request().Context()
+	uid := currentUser(c).ID
+	updates, stop := a.Updates.Subscribe()
+	defer stop()
+
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprint(w, "retry: 5000\n: connected\n\n"); err != nil {
+		return nil
+	}
+	w.Flush()
+	tick := time.NewTicker(heartbeatEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+				return nil
+			}
+			w.Flush()
+		case keys, ok := <-updates:
+			if !ok {
+				return nil
+			}
+			if err := a.sendChanges(ctx, c, uid, keys); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("event stream")
+				return nil
+			}
+		}
+	}
+}
+
+func (a *app) sendChanges(ctx context.Context, c echo.Context, uid int64, keys []catalog.SectionKey) error {
+	changed := map[catalog.SectionKey]bool{}
+	for _, k := range keys {
+		changed[k] = true
+	}
+	vs, err := a.watchViews(ctx, uid)
+	if err != nil {
+		return err
+	}
+	w := c.Response()
+	sent := false
+	for _, v := range vs {
+		if !changed[catalog.SectionKey{Term: v.Term, ClassNbr: v.ClassNbr}] {
+			continue
+		}
+		html, err := renderPartial("watchcard", v)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(map[string]any{"id": v.ID, "status": v.Status, "html": html})
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(w, "event: watch\ndata: %s\n\n", b); err != nil {
+			return err
+		}
+		sent = true
+	}
+	if sent {
+		w.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pickmyclass/pickmyclass/pkg/breaker"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
+)
+
+func (a *app) landing(c echo.Context) error {
+	if currentUser(c) != nil {
+		return a.signedInHome(c)
+	}
+	return a.render(c, http.StatusOK, "landing", pageData{Title: "Never miss a seat"})
+}
+
+func (a *app) static(page, title string) echo.HandlerFunc {
+	return func(c echo.Context) error { return a.render(c, http.StatusOK, page, pageData{Title: title}) }
+}
+
+func (a *app) robots(c echo.Context) error {
+	return c.String(http.StatusOK, "User-agent: *\nAllow: /$\nAllow: /legal/\nDisallow: /\nSitemap: "+a.BaseURL+"/sitemap.xml\n")
+}
+
+func (a *app) sitemap(c echo.Context) error {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">` + "\n")
+	for _, p := range []struct{ path, freq, prio string }{{"/", "monthly", "1.0"}, {"/legal/terms", "yearly", "0.3"}, {"/legal/privacy", "yearly", "0.3"}} {
+		fmt.Fprintf(&b, "<url><loc>%s%s</loc><changefreq>%s</changefreq><priority>%s</priority></url>\n", template.HTMLEscapeString(a.BaseURL), p.path, p.freq, p.prio)
+	}
+	b.WriteString("</urlset>\n")
+	return c.Blob(http.StatusOK, "application/xml; charset=utf-8", []byte(b.String()))
+}
+
+// goASU redirects to the university's page for a class. Only well-formed
+// term and class numbers are accepted, so it can never become an open
+// redirect.
+func (a *app) goASU(c echo.Context) error {
+	term, nbr := c.QueryParam("term"), c.QueryParam("classNbr")
+	var f fields
+	if !termRe.MatchString(term) {
+		f.add("term", "The term is 4 digits.")
+	}
+	if !classNbrRe.MatchString(nbr) {
+		f.add("classNbr", "The class number is 5 digits.")
+	}
+	if err := f.err(); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusFound, asu.ClassURL(term, nbr))
+}
+
+// unsubscribePage shows a confirmation: a GET never changes anything, since
+// mail scanners follow links.
+func (a *app) unsubscribePage(c echo.Context) error {
+	token := c.QueryParam("token")
+	d := pageData{Title: "Unsubscribe", Form: map[string]string{"token": token}}
+	if _, err := a.Tokens.Verify(token, notify.PurposeUnsubscribe, a.Now()); err != nil {
+		d.Errors = map[string]string{"token": "This unsubscribe link is invalid or has expired. You can turn alerts off in your settings."}
+		return a.render(c, http.StatusBadRequest, "unsubscribe", d)
+	}
+	return a.render(c, http.StatusOK, "unsubscribe", d)
+}
+
+// unsubscribe is the RFC 8058 one-click endpoint (POST /api/unsubscribe,
+// no session, no CSRF token: the signed token is the authority) and the
+// confirmation form's target (POST /unsubscribe).
+func (a *app) unsubscribe(c echo.Context) error {
+	token := c.QueryParam("token")
+	if token == "" && isForm(c) {
+		token = c.FormValue("token")
+	}
+	page := c.Request().URL.Path == "/unsubscribe"
+	uid, err := a.Tokens.Verify(token, notify.PurposeUnsubscribe, a.Now())
+	if err != nil {
+		if page {
+			return a.render(c, http.StatusBadRequest, "unsubscribe", pageData{Title: "Unsubscribe",
+				Errors: map[string]string{"token": "This unsubscribe link is invalid or has expired."}})
+		}
+		return invalid(FieldError{Field: "token", Message: "invalid or expired token"})
+	}
+	if err := a.DB.MarkUnsubscribed(c.Request().Context(), uid); err != nil && !isNotFound(err) {
+		return err
+	}
+	if page {
+		return a.render(c, http.StatusOK, "unsubscribe", pageData{Title: "Unsubscribed", Data: true})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"unsubscribed": true})
+}
+
+// ---- section page ----
+
+type sectionData struct {
+	Watch   watchView
+	Chart   template.HTML
+	Points  []store.SeatPoint
+	Watched bool
+}
+
+// ownSection returns the user's watch of the section in the URL, or 404:
+// a section page exists only for sections the user watches.
+func (a *app) ownSection(c echo.Context) (watchView, error) {
+	key := catalog.SectionKey{Term: c.Param("term"), ClassNbr: c.Param("classNbr")}
+	if !termRe.MatchString(key.Term) || !classNbrRe.MatchString(key.ClassNbr) {
+		return watchView{}, errorf(http.StatusNotFound, "not found")
+	}
+	vs, err := a.watchViews(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return watchView{}, err
+	}
+	for _, v := range vs {
+		if v.Term == key.Term && v.ClassNbr == key.ClassNbr {
+			return v, nil
+		}
+	}
+	return watchView{}, errorf(http.StatusNotFound, "not found")
+}
+
+func (a *app) sectionPage(c echo.Context) error {
+	v, err := a.ownSection(c)
+	if err != nil {
+		return err
+	}
+	pts, err := a.DB.SeatHistory(c.Request().Context(), catalog.SectionKey{Term: v.Term, ClassNbr: v.ClassNbr})
+	if err != nil {
+		return err
+	}
+	title := v.Subject + " " + v.CatalogNbr + " #" + v.ClassNbr
+	return a.render(c, http.StatusOK, "section", pageData{Title: title, Data: sectionData{Watch: v, Chart: seatChart(pts), Points: pts}})
+}
+
+func (a *app) apiSection(c echo.Context) error {
+	v, err := a.ownSection(c)
+	if err != nil {
+		return err
+	}
+	pts, err := a.DB.SeatHistory(c.Request().Context(), catalog.SectionKey{Term: v.Term, ClassNbr: v.ClassNbr})
+	if err != nil {
+		return err
+	}
+	type point struct {
+		ObservedAt time.Time `json:"observed_at"`
+		OpenSeats  int       `json:"open_seats"`
+		Capacity   int       `json:"capacity"`
+		Enrolled   int       `json:"enrolled"`
+	}
+	hist := make([]point, 0, len(pts))
+	for _, p := range pts {
+		hist = append(hist, point{p.ObservedAt, p.OpenSeats, p.Capacity, p.Enrolled})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"section": v, "history": hist})
+}
+
+// seatChart draws open seats over time as an inline SVG step chart. Every
+// value in it is a number we formatted, so it is safe as HTML.
+func seatChart(pts []store.SeatPoint) template.HTML {
+	if len(pts) == 0 {
+		return ""
+	}
+	const w, h, pad = 600.0, 200.0, 30.0
+	maxSeats := 1
+	for _, p := range pts {
+		maxSeats = max(maxSeats, p.OpenSeats, p.Capacity)
+	}
+	t0, t1 := pts[0].ObservedAt, pts[len(pts)-1].ObservedAt
+	span := t1.Sub(t0).Seconds()
+	if span <= 0 {
+		span = 1
+	}
+	x := func(t time.Time) float64 { return pad + (w-2*pad)*t.Sub(t0).Seconds()/span }
+	y := func(n int) float64 { return h - pad - (h-2*pad)*float64(n)/float64(maxSeats) }
+	var path strings.Builder
+	for i, p := range pts {
+		if i == 0 {
+			fmt.Fprintf(&path, "M%.1f %.1f", x(p.ObservedAt), y(p.OpenSeats))
+			continue
+		}
+		fmt.Fprintf(&path, " H%.1f V%.1f", x(p.ObservedAt), y(p.OpenSeats))
+	}
+	if len(pts) == 1 {
+		fmt.Fprintf(&path, " H%.1f", w-pad)
+	}
+	last := pts[len(pts)-1]
+	svg := fmt.Sprintf(`<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="chart-title chart-desc">`+
+		`<title id="chart-title">Open seats over time</title>`+
+		`<desc id="chart-desc">%d observations from %s to %s; now %d open of %d.</desc>`+
+		`<line class="axis" x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f"/>`+
+		`<line class="axis" x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f"/>`+
+		`<text class="label" x="4" y="%.0f">%d</text><text class="label" x="4" y="%.0f">0</text>`+
+		`<path class="line" d="%s"/></svg>`,
+		w, h, len(pts), t0.UTC().Format("Jan 2 15:04"), t1.UTC().Format("Jan 2 15:04"), last.OpenSeats, last.Capacity,
+		pad, h-pad, w-pad, h-pad, pad, pad, pad, h-pad,
+		pad+4, maxSeats, h-pad, path.String())
+	return template.HTML(svg)
+}
+
+// ---- health ----
+
+type checkResult struct {
+	Status  string `json:"status"` // healthy, degraded, unhealthy
+	Message string `json:"message,omitempty"`
+	Value   any    `json:"value,omitempty"`
+}
+
+// Queue thresholds for the health report: a backlog or a growing dead-letter
+// stream degrades the system before it breaks it.
+const (
+	lagDegraded    = 1000
+	deadDegraded   = 1
+	deadUnhealthy  = 100
+	checkTimeLimit = 2 * time.Second
+)
+
+// health reports every part of the pipeline as the original's
+// /api/monitoring/health did: healthy, degraded or unhealthy overall, with
+// one entry per check. Unhealthy answers 503 so load balancers notice.
+func (a *app) health(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), checkTimeLimit)
+	defer cancel()
+	checks := map[string]checkResult{}
+
+	checks["database"] = pingResult(a.DB.Ping(ctx))
+	checks["redis"] = pingResult(a.Monitor.Ping(ctx))
+
+	if st, err := a.Monitor.Breaker(ctx); err != nil {
+		checks["circuit_breaker"] = checkResult{Status: "unhealthy", Message: err.Error()}
+	} else {
+		r := checkResult{Status: "healthy", Value: st}
+		if st.State != breaker.Closed {
+			r.Status, r.Message = "degraded", "the university's class search is failing; checks are paused"
+		}
+		checks["circuit_breaker"] = r
+	}
+
+	if hb, err := a.Monitor.Heartbeat(ctx); err != nil {
+		checks["scheduler"] = checkResult{Status: "unhealthy", Message: err.Error()}
+	} else {
+		age := a.Now().Sub(hb.CompletedAt)
+		r := checkResult{Status: "healthy", Value: hb}
+		switch {
+		case hb.CompletedAt.IsZero():
+			r.Status, r.Message = "degraded", "the scheduler has not completed a cycle yet"
+		case age > 2*a.SchedulerInterval:
+			r.Status, r.Message = "unhealthy", "no cycle completed in twice the interval"
+		}
+		checks["scheduler"] = r
+	}
+
+	if q, err := a.Monitor.Queue(ctx); err != nil {
+		checks["queue"] = checkResult{Status: "unhealthy", Message: err.Error()}
+		checks["dead_letters"] = checkResult{Status: "unhealthy", Message: err.Error()}
+	} else {
+		lag := checkResult{Status: "healthy", Value: map[string]int64{"lag": q.Lag, "pending": q.Pending, "length": q.Length}}
+		if q.Lag > lagDegraded {
+			lag.Status, lag.Message = "degraded", "checks are waiting for workers"
+		}
+		checks["queue"] = lag
+		dead := checkResult{Status: "healthy", Value: q.DeadLetters}
+		switch {
+		case q.DeadLetters >= deadUnhealthy:
+			dead.Status, dead.Message = "unhealthy", "many checks failed for good"
+		case q.DeadLetters >= deadDegraded:
+			dead.Status, dead.Message = "degraded", "some checks failed for good; see the dead-letter stream"
+		}
+		checks["dead_letters"] = dead
+	}
+
+	overall := "healthy"
+	for _, r := range checks {
+		if r.Status == "unhealthy" {
+			overall = "unhealthy"
+			break
+		}
+		if r.Status == "degraded" {
+			overall = "degraded"
+		}
+	}
+	code := http.StatusOK
+	if overall == "unhealthy" {
+		code = http.StatusServiceUnavailable
+	}
+	return c.JSON(code, map[string]any{"status": overall, "timestamp": a.Now().UTC(), "checks": checks})
+}
+
+func pingResult(err error) checkResult {
+	if err != nil {
+		return checkResult{Status: "unhealthy", Message: err.Error()}
+	}
+	return checkResult{Status: "healthy"}
+}

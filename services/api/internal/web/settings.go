@@ -1,0 +1,154 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// deletionGrace is how long a deleted account's row (email, consents,
+// notification history) is kept before it is purged; its watches, sessions
+// and tokens go at once.
+const deletionGrace = 30 * 24 * time.Hour
+
+func (a *app) settingsPage(c echo.Context) error {
+	return a.render(c, http.StatusOK, "settings", pageData{Title: "Settings", Flash: settingsFlash(c.QueryParam("m"))})
+}
+
+func settingsFlash(key string) string {
+	return map[string]string{
+		"on":       "Alert emails are on.",
+		"off":      "Alert emails are off. Your watches stay; turn alerts back on any time.",
+		"password": "Your password was changed; your other sessions were signed out.",
+	}[key]
+}
+
+func (a *app) notificationsForm(c echo.Context) error {
+	on := c.FormValue("enabled") == "true"
+	if err := a.DB.SetNotifications(c.Request().Context(), currentUser(c).ID, on); err != nil {
+		return err
+	}
+	m := "off"
+	if on {
+		m = "on"
+	}
+	return c.Redirect(http.StatusSeeOther, "/settings?m="+m)
+}
+
+func (a *app) apiNotifications(c echo.Context) error {
+	var in struct {
+		Enabled *bool `json:"enabled"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.Enabled == nil {
+		return invalid(FieldError{Field: "enabled", Message: "Give true or false."})
+	}
+	if err := a.DB.SetNotifications(c.Request().Context(), currentUser(c).ID, *in.Enabled); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]bool{"notifications_enabled": *in.Enabled})
+}
+
+func (a *app) passwordForm(c echo.Context) error {
+	in := passwordInput{CurrentPassword: c.FormValue("current_password"), NewPassword: c.FormValue("new_password"), ConfirmPassword: c.FormValue("confirm_password")}
+	if err := a.changePassword(c, in); err != nil {
+		return a.formErr(c, "settings", "Settings", err, nil, nil)
+	}
+	return c.Redirect(http.StatusSeeOther, "/settings?m=password")
+}
+
+// deleteAccount checks the confirmation and the password, then deletes.
+func (a *app) deleteAccount(c echo.Context, confirm, password string) error {
+	u := currentUser(c)
+	var f fields
+	if confirm != "DELETE" {
+		f.add("confirm", "Type DELETE to confirm.")
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		f.add("password", "Your password is not right.")
+	}
+	if err := f.err(); err != nil {
+		return err
+	}
+	if err := a.DB.DeleteAccount(c.Request().Context(), u.ID); err != nil {
+		return err
+	}
+	c.SetCookie(a.cookie(sessionCookie, "", -1))
+	return nil
+}
+
+func (a *app) deleteAccountForm(c echo.Context) error {
+	if err := a.deleteAccount(c, c.FormValue("confirm"), c.FormValue("password")); err != nil {
+		return a.formErr(c, "settings", "Settings", err, nil, nil)
+	}
+	return c.Redirect(http.StatusSeeOther, "/login?m=deleted")
+}
+
+func (a *app) apiDeleteAccount(c echo.Context) error {
+	var in struct {
+		Confirm  string `json:"confirm"`
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := a.deleteAccount(c, in.Confirm, in.Password); err != nil {
+		return err
+	}
+	now := a.Now().UTC()
+	return c.JSON(http.StatusOK, map[string]any{
+		"deleted_at": now, "purge_after": now.Add(deletionGrace),
+		"message": "Your account is deleted and its watches stopped. The rest of its data is purged after 30 days.",
+	})
+}
+
+// apiExport downloads everything stored about the user as JSON.
+func (a *app) apiExport(c echo.Context) error {
+	u := currentUser(c)
+	x, err := a.DB.ExportUser(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	type notification struct {
+		Term      string     `json:"term"`
+		ClassNbr  string     `json:"class_nbr"`
+		Event     string     `json:"event"`
+		Status    string     `json:"status"`
+		CreatedAt time.Time  `json:"created_at"`
+		SentAt    *time.Time `json:"sent_at"`
+	}
+	ns := make([]notification, 0, len(x.Notifications))
+	for _, n := range x.Notifications {
+		ns = append(ns, notification{n.Term, n.ClassNbr, n.Event, n.Status, n.CreatedAt, n.SentAt})
+	}
+	ws := make([]watchView, 0, len(x.Watches))
+	for _, w := range x.Watches {
+		ws = append(ws, newWatchView(w))
+	}
+	acc := x.Account
+	now := a.Now().UTC()
+	body := map[string]any{
+		"export_info": map[string]any{"exported_at": now, "format": "JSON", "service": "PickMyClass"},
+		"account": map[string]any{
+			"email": acc.Email, "created_at": acc.CreatedAt, "email_verified_at": acc.VerifiedAt,
+			"age_confirmed_at": acc.AgeConfirmedAt, "terms_accepted_at": acc.TermsAcceptedAt,
+			"notifications_enabled": acc.NotifyEmail && acc.UnsubscribedAt == nil, "unsubscribed_at": acc.UnsubscribedAt,
+			"email_bounced_at": acc.BouncedAt, "spam_complaint_at": acc.ComplainedAt, "disabled_at": acc.DisabledAt,
+		},
+		"class_watches":        ws,
+		"notification_history": ns,
+		"summary":              map[string]int{"total_watches": len(ws), "total_notifications": len(ns)},
+	}
+	b, err := json.MarshalIndent(body, "", "  ")
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Content-Disposition", `attachment; filename="pickmyclass-data-`+now.Format("2006-01-02")+`.json"`)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSONCharsetUTF8, b)
+}

@@ -1,0 +1,382 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
+)
+
+var (
+	termRe     = regexp.MustCompile(`^[0-9]{4}$`)
+	classNbrRe = regexp.MustCompile(`^[0-9]{5}$`)
+)
+
+// watchView is a watch as the dashboard and the API show it.
+type watchView struct {
+	ID           int64             `json:"id"`
+	Term         string            `json:"term"`
+	TermName     string            `json:"term_name"`
+	ClassNbr     string            `json:"class_nbr"`
+	Subject      string            `json:"subject"`
+	CatalogNbr   string            `json:"catalog_nbr"`
+	CreatedAt    time.Time         `json:"created_at"`
+	Status       string            `json:"status"` // open, full, not_found, cancelled, waiting
+	StatusLabel  string            `json:"status_label"`
+	Title        string            `json:"title,omitempty"`
+	Section      string            `json:"section,omitempty"`
+	Instructors  []string          `json:"instructors"`
+	OpenSeats    *int              `json:"open_seats"`
+	Capacity     *int              `json:"capacity"`
+	Enrolled     *int              `json:"enrolled"`
+	ReservedNote string            `json:"reserved_note,omitempty"`
+	Location     string            `json:"location,omitempty"`
+	Meetings     []catalog.Meeting `json:"meetings"`
+	LastChecked  *time.Time        `json:"last_checked"`
+	ClassURL     string            `json:"class_url"`
+}
+
+// SeatsLabel is the seat line of a card.
+func (v watchView) SeatsLabel() string {
+	if v.OpenSeats == nil || v.Capacity == nil {
+		return ""
+	}
+	n := *v.OpenSeats
+	word := "seats"
+	if n == 1 {
+		word = "seat"
+	}
+	return strconv.Itoa(n) + " of " + strconv.Itoa(*v.Capacity) + " " + word + " open"
+}
+
+// MeetingsLabel joins the meeting patterns.
+func (v watchView) MeetingsLabel() string {
+	var parts []string
+	for _, m := range v.Meetings {
+		s := strings.TrimSpace(m.Days + " " + m.StartTime)
+		if m.EndTime != "" {
+			s += "–" + m.EndTime
+		}
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func newWatchView(w store.WatchView) watchView {
+	v := watchView{
+		ID: w.ID, Term: w.Term, TermName: asu.TermName(w.Term), ClassNbr: w.ClassNbr, Subject: w.Subject,
+		CatalogNbr: w.CatalogNbr, CreatedAt: w.CreatedAt, Instructors: []string{}, Meetings: []catalog.Meeting{},
+		ClassURL: "/go/asu?term=" + w.Term + "&classNbr=" + w.ClassNbr,
+	}
+	st := w.State
+	if st == nil {
+		v.Status, v.StatusLabel = "waiting", "Waiting for first check"
+		if w.NotFoundAt != nil {
+			v.Status, v.StatusLabel = "not_found", "Not found in the catalog"
+		}
+		return v
+	}
+	s := st.Section
+	v.Title, v.Section, v.Location = s.Title, s.SectionCode, s.Location
+	if v.Location == "" && s.Online {
+		v.Location = "Online"
+	}
+	for _, in := range s.Instructors {
+		v.Instructors = append(v.Instructors, in.Name)
+	}
+	if s.Meetings != nil {
+		v.Meetings = s.Meetings
+	}
+	open, capacity, enrolled := st.OpenSeats, s.Capacity, s.Enrolled
+	v.OpenSeats, v.Capacity, v.Enrolled = &open, &capacity, &enrolled
+	observed := st.ObservedAt
+	v.LastChecked = &observed
+	if s.HasReservedSeats {
+		if s.NonReservedOpen != nil {
+			v.ReservedNote = "Some seats are reserved; the count shows seats open to everyone."
+		} else {
+			v.ReservedNote = "Some seats may be reserved for certain students; check before enrolling."
+		}
+	}
+	switch {
+	case w.NotFoundAt != nil || st.NotFoundAt != nil:
+		v.Status, v.StatusLabel = "not_found", "Not found in the catalog"
+	case s.Status == catalog.StatusCancelled:
+		v.Status, v.StatusLabel = "cancelled", "Cancelled"
+	case open > 0:
+		v.Status, v.StatusLabel = "open", "Open"
+	default:
+		v.Status, v.StatusLabel = "full", "Full"
+	}
+	return v
+}
+
+func (a *app) watchViews(ctx context.Context, userID int64) ([]watchView, error) {
+	ws, err := a.DB.ListWatches(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]watchView, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, newWatchView(w))
+	}
+	return out, nil
+}
+
+// termCache keeps the catalog's term list for an hour: it changes a few
+// times a year and every add-watch form needs it.
+var termCache struct {
+	sync.Mutex
+	terms []catalog.Term
+	at    time.Time
+}
+
+func (a *app) terms(ctx context.Context) ([]catalog.Term, error) {
+	termCache.Lock()
+	defer termCache.Unlock()
+	if termCache.terms != nil && a.Now().Sub(termCache.at) < time.Hour {
+		return termCache.terms, nil
+	}
+	ts, err := a.Catalog.Terms(ctx)
+	if err != nil {
+		if termCache.terms != nil {
+			return termCache.terms, nil
+		}
+		return nil, errorf(http.StatusBadGateway, "the university's class search is not answering; try again in a few minutes")
+	}
+	termCache.terms, termCache.at = ts, a.Now()
+	return ts, nil
+}
+
+// watchInput is the add-watch form.
+type watchInput struct {
+	Term     string `json:"term"`
+	ClassNbr string `json:"class_nbr"`
+}
+
+// addWatch validates the section against the catalog and creates the
+// watch. It never writes the section's shared state: a fresh observation
+// here could hide a seat opening from the other watchers.
+func (a *app) addWatch(ctx context.Context, u *store.User, in watchInput) (store.Watch, catalog.Section, error) {
+	in.Term, in.ClassNbr = strings.TrimSpace(in.Term), strings.TrimSpace(in.ClassNbr)
+	var f fields
+	if !termRe.MatchString(in.Term) {
+		f.add("term", "Choose a term.")
+	}
+	if !classNbrRe.MatchString(in.ClassNbr) {
+		f.add("class_nbr", "The class number is exactly 5 digits, like 70412.")
+	}
+	if err := f.err(); err != nil {
+		return store.Watch{}, catalog.Section{}, err
+	}
+	terms, err := a.terms(ctx)
+	if err != nil {
+		return store.Watch{}, catalog.Section{}, err
+	}
+	known := false
+	for _, t := range terms {
+		known = known || t.Code == in.Term
+	}
+	if !known {
+		return store.Watch{}, catalog.Section{}, invalid(FieldError{Field: "term", Message: "The catalog does not offer that term."})
+	}
+	sec, err := a.Catalog.Section(ctx, catalog.SectionKey{Term: in.Term, ClassNbr: in.ClassNbr})
+	if catalog.KindOf(err) == catalog.KindNotFound && err != nil {
+		return store.Watch{}, catalog.Section{}, invalid(FieldError{Field: "class_nbr",
+			Message: "No class " + in.ClassNbr + " in " + asu.TermName(in.Term) + ". Check the number in the class search."})
+	}
+	if err != nil {
+		return store.Watch{}, catalog.Section{}, errorf(http.StatusBadGateway, "the university's class search is not answering; try again in a few minutes")
+	}
+	w, err := a.DB.CreateWatch(ctx, u.ID, store.NewWatch{Term: in.Term, ClassNbr: in.ClassNbr, Subject: sec.Subject, CatalogNbr: sec.CatalogNbr}, a.WatchLimit)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return store.Watch{}, sec, &Error{Status: http.StatusConflict, Message: "You are already watching this class.",
+			Details: []FieldError{{Field: "class_nbr", Message: "You are already watching " + sec.Subject + " " + sec.CatalogNbr + " #" + in.ClassNbr + "."}}}
+	case errors.Is(err, store.ErrLimitReached):
+		return store.Watch{}, sec, errorf(http.StatusUnprocessableEntity,
+			"You are watching "+itoa(a.WatchLimit)+" classes, the most allowed. Remove one to add another.")
+	case err != nil:
+		return store.Watch{}, sec, err
+	}
+	return w, sec, nil
+}
+
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusNotFound, "not found")
+	}
+	return id, nil
+}
+
+// ---- JSON ----
+
+func (a *app) apiListWatches(c echo.Context) error {
+	vs, err := a.watchViews(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"watches": vs, "max_watches": a.WatchLimit})
+}
+
+func (a *app) apiCreateWatch(c echo.Context) error {
+	var in watchInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	w, _, err := a.addWatch(ctx, currentUser(c), in)
+	if err != nil {
+		return err
+	}
+	vs, err := a.DB.ListWatches(ctx, currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		if v.ID == w.ID {
+			return c.JSON(http.StatusCreated, map[string]any{"watch": newWatchView(v)})
+		}
+	}
+	return errorf(http.StatusNotFound, "not found")
+}
+
+func (a *app) apiDeleteWatch(c echo.Context) error {
+	raw := c.Param("id")
+	if raw == "" {
+		raw = c.QueryParam("id")
+	}
+	if raw == "" {
+		return invalid(FieldError{Field: "id", Message: "Give the watch ID."})
+	}
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 {
+		return invalid(FieldError{Field: "id", Message: "The watch ID is a positive number."})
+	}
+	if err := a.DB.DeleteWatch(c.Request().Context(), currentUser(c).ID, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *app) apiTerms(c echo.Context) error {
+	ts, err := a.terms(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"terms": ts})
+}
+
+// ---- HTML ----
+
+type dashboardData struct {
+	Watches   []watchView
+	Limit     int
+	Remaining int
+	Open      int
+	Full      int
+	Added     *watchView
+}
+
+func (a *app) dashboard(c echo.Context) error {
+	vs, err := a.watchViews(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	d := dashboardData{Watches: vs, Limit: a.WatchLimit, Remaining: max(0, a.WatchLimit-len(vs))}
+	added, _ := strconv.ParseInt(c.QueryParam("added"), 10, 64)
+	for i, v := range vs {
+		switch v.Status {
+		case "open":
+			d.Open++
+		case "full":
+			d.Full++
+		}
+		if v.ID == added {
+			d.Added = &vs[i]
+		}
+	}
+	flash := ""
+	if c.QueryParam("removed") != "" {
+		flash = "The class was removed from your watch list."
+	}
+	return a.render(c, http.StatusOK, "dashboard", pageData{Title: "Your classes", Data: d, Flash: flash})
+}
+
+type addData struct {
+	Terms []catalog.Term
+	Limit int
+}
+
+func (a *app) addWatchPage(c echo.Context) error {
+	ts, err := a.terms(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return a.render(c, http.StatusOK, "add", pageData{Title: "Watch a class", Data: addData{Terms: ts, Limit: a.WatchLimit}})
+}
+
+func (a *app) addWatchForm(c echo.Context) error {
+	ctx := c.Request().Context()
+	in := watchInput{Term: c.FormValue("term"), ClassNbr: c.FormValue("class_nbr")}
+	w, _, err := a.addWatch(ctx, currentUser(c), in)
+	if err != nil {
+		ts, terr := a.terms(ctx)
+		if terr != nil {
+			return terr
+		}
+		return a.formErr(c, "add", "Watch a class", err, map[string]string{"term": in.Term, "class_nbr": in.ClassNbr}, addData{Terms: ts, Limit: a.WatchLimit})
+	}
+	return c.Redirect(http.StatusSeeOther, "/dashboard?added="+strconv.FormatInt(w.ID, 10))
+}
+
+// ownWatch returns the signed-in user's watch id, or a 404 for anyone
+// else's.
+func (a *app) ownWatch(c echo.Context) (watchView, error) {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return watchView{}, err
+	}
+	vs, err := a.watchViews(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return watchView{}, err
+	}
+	for _, v := range vs {
+		if v.ID == id {
+			return v, nil
+		}
+	}
+	return watchView{}, errorf(http.StatusNotFound, "not found")
+}
+
+func (a *app) deleteWatchPage(c echo.Context) error {
+	v, err := a.ownWatch(c)
+	if err != nil {
+		return err
+	}
+	return a.render(c, http.StatusOK, "delete", pageData{Title: "Stop watching this class?", Data: v})
+}
+
+func (a *app) deleteWatchForm(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if err := a.DB.DeleteWatch(c.Request().Context(), currentUser(c).ID, id); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/dashboard?removed=1")
+}

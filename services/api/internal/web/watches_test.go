@@ -1,0 +1,214 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
+)
+
+func TestWatchesAPI(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.user("w@example.edu", false)
+	c := e.login("w@example.edu")
+
+	r := c.post("/api/class-watches", `{"term":"22","class_nbr":"7041"}`)
+	mustStatus(t, r, http.StatusBadRequest)
+	if !strings.Contains(r.body, `"field":"term"`) || !strings.Contains(r.body, `"field":"class_nbr"`) {
+		t.Errorf("field errors: %s", r.body)
+	}
+	r = c.post("/api/class-watches", `{"term":"2267","class_nbr":"99999"}`)
+	mustStatus(t, r, http.StatusBadRequest)
+	if !strings.Contains(r.body, "No class 99999") {
+		t.Errorf("unknown class: %s", r.body)
+	}
+	mustStatus(t, c.post("/api/class-watches", `{"term":"1999","class_nbr":"70412"}`), http.StatusBadRequest)
+	mustStatus(t, c.post("/api/class-watches", `{"term":2267}`), http.StatusBadRequest)
+	mustStatus(t, c.post("/api/class-watches", `not json`), http.StatusBadRequest)
+	mustStatus(t, c.post("/api/class-watches", `{"term":"`+strings.Repeat("x", 70000)+`"}`), http.StatusRequestEntityTooLarge)
+
+	r = c.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`)
+	mustStatus(t, r, http.StatusCreated)
+	w := r.json(t)["watch"].(map[string]any)
+	if w["subject"] != "CSE" || w["catalog_nbr"] != "240" || w["status"] != "waiting" {
+		t.Errorf("created %v", w)
+	}
+	mustStatus(t, c.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`), http.StatusConflict)
+	// The same class number in another term is another section.
+	mustStatus(t, c.post("/api/class-watches", `{"term":"2271","class_nbr":"70412"}`), http.StatusCreated)
+	mustStatus(t, c.post("/api/class-watches", `{"term":"2267","class_nbr":"70413"}`), http.StatusCreated)
+	r = c.post("/api/class-watches", `{"term":"2267","class_nbr":"81777"}`)
+	mustStatus(t, r, http.StatusUnprocessableEntity)
+	if !strings.Contains(r.body, "the most allowed") {
+		t.Errorf("cap message: %s", r.body)
+	}
+
+	list := c.get("/api/class-watches").json(t)
+	if n := len(list["watches"].([]any)); n != 3 || list["max_watches"] != float64(3) {
+		t.Errorf("list = %v", list)
+	}
+	id := fmt.Sprint(int64(w["id"].(float64)))
+	mustStatus(t, c.do("DELETE", "/api/class-watches?id=abc", "", nil), http.StatusBadRequest)
+	mustStatus(t, c.do("DELETE", "/api/class-watches?id="+id, "", nil), http.StatusNoContent)
+	mustStatus(t, c.do("DELETE", "/api/class-watches/"+id, "", nil), http.StatusNotFound)
+
+	terms := c.get("/api/terms").json(t)["terms"].([]any)
+	if len(terms) != 2 {
+		t.Errorf("terms = %v", terms)
+	}
+}
+
+// TestAuthorizationMatrix sends every route as anonymous, owner, another
+// user and admin. Another user's watch is a 404, never a 403.
+func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	owner := e.user("owner@example.edu", false)
+	e.user("other@example.edu", false)
+	e.user("admin@example.edu", true)
+	w := storeWatch(t, e, owner.ID, "2267", "70412", "CSE", "240")
+	wid := fmt.Sprint(w.ID)
+
+	const (
+		anon = iota
+		own
+		other
+		admin
+	)
+	type row struct {
+		method, path, body string
+		want               [4]int
+	}
+	// 303 = redirect to login (HTML); 401 for the API.
+	rows := []row{
+		{"GET", "/", "", [4]int{200, 303, 303, 303}},
+		{"GET", "/legal/terms", "", [4]int{200, 200, 200, 200}},
+		{"GET", "/robots.txt", "", [4]int{200, 200, 200, 200}},
+		{"GET", "/sitemap.xml", "", [4]int{200, 200, 200, 200}},
+		{"GET", "/static/app.css", "", [4]int{200, 200, 200, 200}},
+		{"GET", "/api/monitoring/health", "", [4]int{200, 200, 200, 200}},
+		{"GET", "/go/asu?term=2267&classNbr=70412", "", [4]int{302, 302, 302, 302}},
+		{"GET", "/login", "", [4]int{200, 303, 303, 303}},
+		{"GET", "/register", "", [4]int{200, 303, 303, 303}},
+		{"GET", "/dashboard", "", [4]int{303, 200, 200, 200}},
+		{"GET", "/dashboard/add", "", [4]int{303, 200, 200, 200}},
+		{"GET", "/settings", "", [4]int{303, 200, 200, 200}},
+		{"GET", "/watches/" + wid + "/delete", "", [4]int{303, 200, 404, 404}},
+		{"GET", "/sections/2267/70412", "", [4]int{303, 200, 404, 404}},
+		{"GET", "/api/sections/2267/70412", "", [4]int{401, 200, 404, 404}},
+		{"GET", "/api/class-watches", "", [4]int{401, 200, 200, 200}},
+		{"GET", "/api/auth/me", "", [4]int{401, 200, 200, 200}},
+		{"GET", "/api/terms", "", [4]int{401, 200, 200, 200}},
+		{"GET", "/api/user/export", "", [4]int{401, 200, 200, 200}},
+		{"PUT", "/api/user/notifications", `{"enabled":true}`, [4]int{401, 200, 200, 200}},
+		{"DELETE", "/api/class-watches/" + wid, "", [4]int{401, 404, 404, 404}}, // owner's runs last, below
+		{"GET", "/admin", "", [4]int{303, 404, 404, 200}},
+		{"GET", "/admin/users", "", [4]int{303, 404, 404, 200}},
+		{"GET", "/admin/users/" + fmt.Sprint(owner.ID), "", [4]int{303, 404, 404, 200}},
+		{"GET", "/admin/classes", "", [4]int{303, 404, 404, 200}},
+		{"GET", "/admin/classes/2267/70412", "", [4]int{303, 404, 404, 200}},
+		{"GET", "/admin/dead-letters", "", [4]int{303, 404, 404, 200}},
+		{"POST", "/admin/dead-letters/1-1/discard", "", [4]int{303, 404, 404, 404}},
+	}
+	clients := [4]*client{e.client(), e.login("owner@example.edu"), e.login("other@example.edu"), e.login("admin@example.edu")}
+	for _, r := range rows {
+		for who, c := range clients {
+			if r.method == "DELETE" && who == own {
+				continue
+			}
+			got := c.do(r.method, r.path, r.body, nil)
+			if got.status != r.want[who] {
+				t.Errorf("%s %s as %s: %d, want %d (%.200s)", r.method, r.path, []string{"anonymous", "owner", "other user", "admin"}[who], got.status, r.want[who], got.body)
+			}
+		}
+	}
+	// Nobody else could touch the owner's watch.
+	list := clients[own].get("/api/class-watches").json(t)["watches"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("owner's watches = %v", list)
+	}
+	for _, c := range clients[other:] {
+		if got := c.get("/api/class-watches").json(t)["watches"].([]any); len(got) != 0 {
+			t.Errorf("another user sees %v", got)
+		}
+	}
+	mustStatus(t, clients[own].do("DELETE", "/api/class-watches/"+wid, "", nil), http.StatusNoContent)
+	// Admin actions.
+	mustStatus(t, clients[other].post("/admin/users/"+fmt.Sprint(owner.ID)+"/disable", ""), http.StatusNotFound)
+	mustStatus(t, clients[admin].post("/admin/users/"+fmt.Sprint(owner.ID)+"/disable", ""), http.StatusSeeOther)
+	mustStatus(t, clients[own].get("/api/class-watches"), http.StatusUnauthorized)
+}
+
+func storeWatch(t *testing.T, e *env, uid int64, term, nbr, subj, cat string) store.Watch {
+	t.Helper()
+	w, err := e.db.CreateWatch(context.Background(), uid, store.NewWatch{Term: term, ClassNbr: nbr, Subject: subj, CatalogNbr: cat}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// TestLiveUpdates opens the event stream, changes a watched section the
+// way a worker does (state in PostgreSQL, then PUBLISH), and reads the
+// re-rendered card from the stream.
+func TestLiveUpdates(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	u := e.user("live@example.edu", false)
+	w := storeWatch(t, e, u.ID, "2267", "70412", "CSE", "240")
+	c := e.login("live@example.edu")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+"/api/events", nil)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	rd := bufio.NewReader(resp.Body)
+	if line, _ := rd.ReadString('\n'); !strings.HasPrefix(line, "retry:") {
+		t.Fatalf("first line %q", line)
+	}
+	now := time.Now()
+	sec := catalog.Section{Term: "2267", ClassNbr: "70412", Subject: "CSE", CatalogNbr: "240", SectionCode: "01",
+		Title: "Intro", Capacity: 100, Enrolled: 97, Status: catalog.StatusOpen}
+	if _, err := e.db.ApplyCourse(ctx, store.CourseObservation{Course: sec.Course(), ObservedAt: now, Sections: []catalog.Section{sec}, Wanted: []string{"70412"}}); err != nil {
+		t.Fatal(err)
+	}
+	// A change to a section the user does not watch is not sent.
+	e.pub(catalog.SectionKey{Term: "2267", ClassNbr: "81777"})
+	e.pub(catalog.SectionKey{Term: "2267", ClassNbr: "70412"})
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stream ended: %v", err)
+		}
+		if !strings.HasPrefix(line, "data: ") {
+			continue
+		}
+		var msg struct {
+			ID     int64  `json:"id"`
+			Status string `json:"status"`
+			HTML   string `json:"html"`
+		}
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg.ID != w.ID || msg.Status != "open" || !strings.Contains(msg.HTML, "3 of 100 seats open") {
+			t.Fatalf("event = %+v", msg)
+		}
+		return
+	}
+}
