@@ -10,13 +10,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pickmyclass/pickmyclass/pkg/app"
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
@@ -33,18 +32,12 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	if len(os.Args) > 1 && os.Args[1] == "seed-demo" {
-		err = seedDemo(ctx, os.Getenv, os.Stdout)
-	} else {
-		err = run(ctx, os.Getenv, os.Stdout, nil)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "api: %v\n", err)
-		os.Exit(1)
-	}
+	app.Main("api", func(ctx context.Context) error {
+		if len(os.Args) > 1 && os.Args[1] == "seed-demo" {
+			return seedDemo(ctx, os.Getenv, os.Stdout)
+		}
+		return run(ctx, os.Getenv, os.Stdout, nil)
+	})
 }
 
 // run is the whole service; ready, when set, receives the public address.
@@ -57,21 +50,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	log.Info().Str("database_url", envconf.Redact(cfg.DatabaseURL)).Str("redis_url", envconf.Redact(cfg.RedisURL)).
 		Str("addr", cfg.Addr).Str("ops_addr", cfg.OpsAddr).Msg("starting")
 
-	if cfg.Migrate {
-		if err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	deps, err := app.Open(ctx, cfg.DatabaseURL, cfg.RedisURL, cfg.Migrate)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
-	defer db.Close()
-	rdb, err := stream.Dial(ctx, cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("dial redis: %w", err)
-	}
-	defer rdb.Close()
+	defer deps.Close()
+	db, rdb := deps.DB, deps.Redis
 
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()
@@ -129,10 +113,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		return fmt.Errorf("web server: %w", err)
 	}
 	reg.MustRegister(stream.NewCollector(rdb, keys.Stream(), keys.Group(), keys.DeadLetter()))
-	checks := map[string]obs.Check{
-		"postgres": db.Ping,
-		"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-	}
+	checks := deps.ReadyChecks()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return housekeeping(gctx, db, log) })

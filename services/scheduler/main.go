@@ -9,19 +9,17 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pickmyclass/pickmyclass/pkg/app"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/lock"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
-	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 	"github.com/pickmyclass/pickmyclass/services/scheduler/internal/jobs"
 )
@@ -29,12 +27,7 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
-		fmt.Fprintf(os.Stderr, "scheduler: %v\n", err)
-		os.Exit(1)
-	}
+	app.Main("scheduler", func(ctx context.Context) error { return run(ctx, os.Getenv, os.Stdout, nil) })
 }
 
 // run is the whole service; ready, when set, receives the ops address.
@@ -47,21 +40,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	log.Info().Str("database_url", envconf.Redact(cfg.DatabaseURL)).Str("redis_url", envconf.Redact(cfg.RedisURL)).
 		Dur("interval", cfg.Interval).Dur("tick", cfg.Tick).Dur("lease_ttl", cfg.LeaseTTL).Msg("starting")
 
-	if cfg.Migrate {
-		if err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	deps, err := app.Open(ctx, cfg.DatabaseURL, cfg.RedisURL, cfg.Migrate)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
-	defer db.Close()
-	rdb, err := stream.Dial(ctx, cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("dial redis: %w", err)
-	}
-	defer rdb.Close()
+	defer deps.Close()
+	db, rdb := deps.DB, deps.Redis
 
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()
@@ -100,10 +84,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		return fmt.Errorf("new job: %w", err)
 	}
 
-	checks := map[string]obs.Check{
-		"postgres": db.Ping,
-		"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-	}
+	checks := deps.ReadyChecks()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return lease.Run(gctx) })
 	g.Go(func() error { return obs.Serve(gctx, obs.OpsHandler(reg, checks), cfg.OpsAddr, 5*time.Second, ready) })

@@ -9,12 +9,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pickmyclass/pickmyclass/pkg/app"
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
@@ -22,7 +21,6 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
 	"github.com/pickmyclass/pickmyclass/pkg/ratelimit"
-	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 	"github.com/pickmyclass/pickmyclass/services/worker/internal/handle"
 	"github.com/pickmyclass/pickmyclass/services/worker/internal/mailer"
@@ -32,12 +30,7 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
-		fmt.Fprintf(os.Stderr, "worker: %v\n", err)
-		os.Exit(1)
-	}
+	app.Main("worker", func(ctx context.Context) error { return run(ctx, os.Getenv, os.Stdout, nil) })
 }
 
 // run is the whole service; ready, when set, receives the ops address.
@@ -51,21 +44,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		Str("asu_api_base_url", cfg.ASUBaseURL).Str("name", cfg.Name).Int("concurrency", cfg.Concurrency).
 		Float64("asu_rate", cfg.ASURate).Msg("starting")
 
-	if cfg.Migrate {
-		if err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	deps, err := app.Open(ctx, cfg.DatabaseURL, cfg.RedisURL, cfg.Migrate)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
-	defer db.Close()
-	rdb, err := stream.Dial(ctx, cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("dial redis: %w", err)
-	}
-	defer rdb.Close()
+	defer deps.Close()
+	db, rdb := deps.DB, deps.Redis
 
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()
@@ -138,10 +122,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	}
 	reg.MustRegister(stream.NewCollector(rdb, keys.Stream(), keys.Group(), keys.DeadLetter()))
 
-	checks := map[string]obs.Check{
-		"postgres": db.Ping,
-		"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-	}
+	checks := deps.ReadyChecks()
 	g, gctx := errgroup.WithContext(log.WithContext(ctx))
 	mux := stream.NewMux()
 	mux.Handle(check.MessageType, h.Handle)
