@@ -3,7 +3,9 @@
 # catalog, an SMTP sink (mailpit), the scheduler on a short interval, two
 # workers and the API, with a demo user watching full sections. Seats open by
 # themselves every few seconds; alert emails land in the sink within about
-# two minutes. Ctrl-C stops everything. `make demo` builds and runs it.
+# two minutes. The banner prints the web app's address and the demo login
+# (demo@pickmyclass.test / demo-password). Ctrl-C stops everything.
+# `make demo` builds and runs it.
 #
 # Expects DATABASE_URL and REDIS_URL (deploy/localservices.sh prints them).
 set -euo pipefail
@@ -20,6 +22,15 @@ if [ ! -x "$MAILPIT" ]; then
 	go install github.com/axllent/mailpit@v1.33.1
 	MAILPIT=$GOBIN/mailpit
 fi
+
+# A demo left running (or anything else on these ports) would answer the
+# health checks below in place of this one's services: refuse to start.
+for port in 8080 8025 1025 8090 9100 9101 9103 9104; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		echo "demo: 127.0.0.1:$port is already in use (another demo still running?); stop it first" >&2
+		exit 1
+	fi
+done
 
 pids=()
 cleanup() {
@@ -68,8 +79,11 @@ done
 cat <<MSG
 
 PickMyClass demo is running.
+  Web app:           http://127.0.0.1:8080/
+  Demo login:        demo@pickmyclass.test / demo-password
+                     (friend@pickmyclass.test / demo-password watches some of the same classes)
+  Alert emails:      http://127.0.0.1:8025/   (mailpit; JSON API: http://127.0.0.1:8025/api/v1/messages)
   Health report:     http://127.0.0.1:8080/api/monitoring/health
-  Alert emails:      http://127.0.0.1:8025/api/v1/messages   (mailpit's JSON API)
   Simulated catalog: http://127.0.0.1:8090/_sim/state
   Metrics:           http://127.0.0.1:9100/metrics (api), :9101 (scheduler), :9103 and :9104 (workers)
   Logs:              $RUN/*.log

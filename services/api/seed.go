@@ -25,7 +25,8 @@ var demoUsers = map[string][]string{
 
 // seedDemo creates the demo users and their watches, each section looked up
 // in the catalog (the simulator, in the demo) as the web app does. It can run
-// again: what exists already is kept.
+// again: an account left by an earlier demo gets back its password, its alert
+// emails and any watch removed since, so the printed login always works.
 func seedDemo(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	r := envconf.New(getenv)
 	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
@@ -52,8 +53,8 @@ func seedDemo(ctx context.Context, getenv func(string) string, stdout io.Writer)
 	for email, watches := range demoUsers {
 		u, err := db.CreateUser(ctx, store.NewUser{Email: email, PasswordHash: string(hash), Verified: true})
 		if errors.Is(err, store.ErrConflict) {
-			fmt.Fprintf(stdout, "seed: %s exists\n", email)
-			continue
+			u, err = resetDemoUser(ctx, db, email, string(hash))
+			fmt.Fprintf(stdout, "seed: %s exists; password, alerts and watches restored\n", email)
 		}
 		if err != nil {
 			return fmt.Errorf("create %s: %w", email, err)
@@ -74,4 +75,24 @@ func seedDemo(ctx context.Context, getenv func(string) string, stdout io.Writer)
 		}
 	}
 	return nil
+}
+
+// resetDemoUser restores an existing demo account to what the demo banner
+// promises: the demo password (ending its old sessions), enabled, alert
+// emails on. Its watches are then re-added by the caller.
+func resetDemoUser(ctx context.Context, db *store.DB, email, hash string) (store.User, error) {
+	u, err := db.GetUserByEmail(ctx, email)
+	if err != nil {
+		return store.User{}, err
+	}
+	if err := db.SetPassword(ctx, u.ID, hash, nil); err != nil {
+		return store.User{}, err
+	}
+	if err := db.SetDisabled(ctx, u.ID, false); err != nil {
+		return store.User{}, err
+	}
+	if err := db.SetNotifications(ctx, u.ID, true); err != nil {
+		return store.User{}, err
+	}
+	return u, nil
 }

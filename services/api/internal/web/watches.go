@@ -51,9 +51,10 @@ func (v watchView) SeatsLabel() string {
 	if v.OpenSeats == nil || v.Capacity == nil {
 		return ""
 	}
+	// "1 of 100 seats open": the noun goes with the capacity.
 	n := *v.OpenSeats
 	word := "seats"
-	if n == 1 {
+	if *v.Capacity == 1 {
 		word = "seat"
 	}
 	return strconv.Itoa(n) + " of " + strconv.Itoa(*v.Capacity) + " " + word + " open"
