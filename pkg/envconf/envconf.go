@@ -6,6 +6,7 @@ package envconf
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -93,7 +94,7 @@ func (r *Reader) Float(name string, def, lo, hi float64) float64 {
 		return def
 	}
 	n, err := strconv.ParseFloat(v, 64)
-	if err != nil || n < lo || n > hi {
+	if err != nil || math.IsNaN(n) || n < lo || n > hi {
 		r.Fail("%s %q: want a number from %g to %g", name, v, lo, hi)
 		return def
 	}

@@ -10,9 +10,14 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 )
 
-// MaxSendAttempts is how many times a notification is leased for sending
-// before it is marked failed.
-const MaxSendAttempts = 10
+// MaxSendAge is how long a notification keeps being retried before it is
+// marked failed. Retries back off (see DB.SetSendRetry), so an SMTP outage
+// of hours delays alerts instead of losing them; a day-old seat alert is no
+// longer worth sending.
+const MaxSendAge = 24 * time.Hour
+
+// maxSendAge is MaxSendAge in seconds, as the queries take it.
+var maxSendAge = MaxSendAge.Seconds()
 
 // Notification statuses.
 const (
@@ -55,7 +60,7 @@ const claimHead = `
 WITH cand AS (
 	SELECT n.id, n.user_id FROM notifications n
 	WHERE n.status = 'pending' AND (n.lease_until IS NULL OR n.lease_until < now())
-		AND n.attempts < $1 `
+		AND n.created_at > now() - make_interval(secs => $1) `
 
 const claimTail = `
 	ORDER BY n.id
@@ -84,20 +89,26 @@ const (
 	claimDueSQL     = claimHead + claimTail
 )
 
-// failExhaustedSQL retires claims whose last lease ran out without a Release
-// (a sender that crashed) after their final attempt.
+// failExhaustedSQL retires pending claims older than MaxSendAge that nobody
+// holds.
 const failExhaustedSQL = `
 UPDATE notifications SET status = 'failed', lease_until = NULL,
-	last_error = CASE WHEN last_error = '' THEN 'lease expired' ELSE last_error END
-WHERE status = 'pending' AND attempts >= $1 AND (lease_until IS NULL OR lease_until < now())`
+	last_error = CASE WHEN last_error = '' THEN 'expired unsent' ELSE 'expired unsent: ' || last_error END
+WHERE status = 'pending' AND created_at <= now() - make_interval(secs => $1)
+	AND (lease_until IS NULL OR lease_until < now())`
 
 const markSentSQL = `
 UPDATE notifications SET status = 'sent', sent_at = now(), message_id = $2, lease_until = NULL
 WHERE id = $1 AND status <> 'sent'`
 
+// releaseSQL gives a claim back with a back-off: the lease is kept for $4
+// seconds after the first failed attempt, doubling up to $5, so a sweep does
+// not hammer a mail server that is down.
 const releaseSQL = `
-UPDATE notifications SET status = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'pending' END,
-	lease_until = NULL, last_error = $2
+UPDATE notifications SET
+	status = CASE WHEN created_at <= now() - make_interval(secs => $3) THEN 'failed' ELSE 'pending' END,
+	lease_until = now() + least(make_interval(secs => $5), make_interval(secs => $4) * power(2, least(greatest(attempts, 1), 20) - 1)),
+	last_error = $2
 WHERE id = $1 AND status = 'pending'`
 
 const markFailedSQL = `
@@ -118,7 +129,7 @@ func (db *DB) ClaimPending(ctx context.Context, sections []catalog.SectionKey, l
 	for i, k := range sections {
 		terms[i], nbrs[i] = k.Term, k.ClassNbr
 	}
-	ns, err := db.claim(ctx, claimPendingSQL, MaxSendAttempts, limit, lease.Seconds(), terms, nbrs)
+	ns, err := db.claim(ctx, claimPendingSQL, maxSendAge, limit, lease.Seconds(), terms, nbrs)
 	if err != nil {
 		return nil, fmt.Errorf("claim pending notifications of %d sections: %w", len(sections), err)
 	}
@@ -127,12 +138,12 @@ func (db *DB) ClaimPending(ctx context.Context, sections []catalog.SectionKey, l
 
 // ClaimDue is ClaimPending for every section: the periodic sweep that sends
 // claims whose first send failed or whose sender died. It also marks failed
-// the claims that used their last attempt.
+// the claims older than MaxSendAge.
 func (db *DB) ClaimDue(ctx context.Context, lease time.Duration, limit int) ([]Notification, error) {
-	if _, err := db.pool.Exec(ctx, failExhaustedSQL, MaxSendAttempts); err != nil {
+	if _, err := db.pool.Exec(ctx, failExhaustedSQL, maxSendAge); err != nil {
 		return nil, fmt.Errorf("claim due notifications: fail exhausted: %w", err)
 	}
-	ns, err := db.claim(ctx, claimDueSQL, MaxSendAttempts, limit, lease.Seconds())
+	ns, err := db.claim(ctx, claimDueSQL, maxSendAge, limit, lease.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim due notifications: %w", err)
 	}
@@ -174,11 +185,12 @@ func (db *DB) MarkSent(ctx context.Context, id int64, messageID string) error {
 }
 
 // Release gives a leased notification back after a failed send, recording
-// sendErr, so a later claim retries it; after MaxSendAttempts attempts it is
-// marked failed instead. Releasing a notification that is no longer pending
+// sendErr, so a later claim retries it after a back-off; once it is older
+// than MaxSendAge it is marked failed instead. Releasing a notification that is no longer pending
 // (it was sent, skipped or failed) changes nothing.
 func (db *DB) Release(ctx context.Context, id int64, sendErr string) error {
-	return db.updateNotification(ctx, fmt.Sprintf("release notification %d", id), releaseSQL, id, sendErr, MaxSendAttempts)
+	return db.updateNotification(ctx, fmt.Sprintf("release notification %d", id), releaseSQL, id, sendErr, maxSendAge,
+		db.retryBase.Seconds(), db.retryMax.Seconds())
 }
 
 // MarkFailed gives up on a notification that can never be sent (the mail

@@ -107,6 +107,14 @@ func TestClaimPendingLeases(t *testing.T) {
 	if err := db.MarkSent(ctx, sent.ID, "<msg-2@pickmyclass>"); err != nil {
 		t.Fatalf("MarkSent twice: %v", err)
 	}
+	// The released one waits out its back-off (see
+	// TestReleaseBacksOffThenExpires); end it to claim it again.
+	if again, err := db.ClaimPending(ctx, sections, time.Minute, 10); err != nil || len(again) != 0 {
+		t.Fatalf("claimed during the back-off: %+v, %v", again, err)
+	}
+	if _, err := db.Pool().Exec(ctx, `UPDATE notifications SET lease_until = now() - interval '1 second' WHERE id = $1`, released.ID); err != nil {
+		t.Fatal(err)
+	}
 	again, err := db.ClaimPending(ctx, sections, time.Minute, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -190,22 +198,63 @@ func TestClaimSkipsUsersNoLongerEligible(t *testing.T) {
 	}
 }
 
-func TestReleaseFailsAfterMaxAttempts(t *testing.T) {
+// A released claim waits out a growing back-off before it is claimed again,
+// and keeps being retried until it is older than MaxSendAge.
+func TestReleaseBacksOffThenExpires(t *testing.T) {
 	t.Parallel()
 	db, _ := storetest.NewDB(t)
 	ctx := context.Background()
 	openSection(t, db, "100", 1)
-	for i := 1; i <= store.MaxSendAttempts; i++ {
-		got, err := db.ClaimDue(ctx, time.Minute, 10)
-		if err != nil || len(got) != 1 {
-			t.Fatalf("attempt %d: ClaimDue = %d, %v", i, len(got), err)
+	backoff := func() time.Duration {
+		var d time.Duration
+		err := db.Pool().QueryRow(ctx, `SELECT extract(epoch FROM lease_until - now())::float8 * 1e9 FROM notifications`).Scan(&d)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := db.Release(ctx, got[0].ID, "boom"); err != nil {
+		return d
+	}
+	expireLease := func() {
+		if _, err := db.Pool().Exec(ctx, `UPDATE notifications SET lease_until = now() - interval '1 second'`); err != nil {
 			t.Fatal(err)
 		}
 	}
+	for i, want := range []time.Duration{15 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute} {
+		got, err := db.ClaimDue(ctx, time.Minute, 10)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("attempt %d: ClaimDue = %d, %v", i+1, len(got), err)
+		}
+		if err := db.Release(ctx, got[0].ID, "451 try later"); err != nil {
+			t.Fatal(err)
+		}
+		if d := backoff(); d < want-2*time.Second || d > want {
+			t.Errorf("back-off after attempt %d = %s, want about %s", i+1, d, want)
+		}
+		if again, err := db.ClaimDue(ctx, time.Minute, 10); err != nil || len(again) != 0 {
+			t.Fatalf("claimed again during the back-off: %d, %v", len(again), err)
+		}
+		expireLease()
+	}
+	// Many attempts later the wait is capped at 15 minutes.
+	if _, err := db.Pool().Exec(ctx, `UPDATE notifications SET attempts = 30`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.ClaimDue(ctx, time.Minute, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("ClaimDue = %d, %v", len(got), err)
+	}
+	if err := db.Release(ctx, got[0].ID, "451"); err != nil {
+		t.Fatal(err)
+	}
+	if d := backoff(); d > 15*time.Minute || d < 14*time.Minute {
+		t.Errorf("capped back-off = %s, want 15m", d)
+	}
+	// A day-old claim is given up.
+	expireLease()
+	if _, err := db.Pool().Exec(ctx, `UPDATE notifications SET created_at = now() - interval '25 hours'`); err != nil {
+		t.Fatal(err)
+	}
 	if got, err := db.ClaimDue(ctx, time.Minute, 10); err != nil || len(got) != 0 {
-		t.Fatalf("after %d attempts ClaimDue = %d, %v; want none", store.MaxSendAttempts, len(got), err)
+		t.Fatalf("ClaimDue of an expired claim = %d, %v; want none", len(got), err)
 	}
 	if c := claims(t, db); len(c) != 1 || c[0].Status != store.StatusFailed {
 		t.Errorf("claims = %+v, want one failed", c)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,6 +34,8 @@ var (
 // use.
 type DB struct {
 	pool *pgxpool.Pool
+	// retryBase and retryMax shape the back-off of a released notification.
+	retryBase, retryMax time.Duration
 }
 
 // Open connects to the database at url and checks that it answers. The pool
@@ -51,12 +54,24 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
 	}
-	db := &DB{pool: pool}
+	db := &DB{pool: pool, retryBase: DefaultSendRetryBase, retryMax: DefaultSendRetryMax}
 	if err := db.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// Defaults of SetSendRetry.
+const (
+	DefaultSendRetryBase = 15 * time.Second
+	DefaultSendRetryMax  = 15 * time.Minute
+)
+
+// SetSendRetry sets the back-off of a notification whose send failed: base
+// after the first attempt, doubling up to limit. Call it before use.
+func (db *DB) SetSendRetry(base, limit time.Duration) {
+	db.retryBase, db.retryMax = base, limit
 }
 
 // Close closes every connection, waiting for borrowed ones to be returned.

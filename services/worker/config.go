@@ -8,6 +8,7 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
 type config struct {
@@ -42,6 +43,8 @@ type config struct {
 	UnsubscribeSecret string
 	SweepEvery        time.Duration
 	SendLease         time.Duration
+	SendRetryBase     time.Duration
+	SendRetryMax      time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -80,6 +83,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		UnsubscribeSecret: r.Required("UNSUBSCRIBE_SECRET"),
 		SweepEvery:        r.Duration("WORKER_SWEEP_INTERVAL", 30*time.Second, 50*time.Millisecond, time.Hour),
 		SendLease:         r.Duration("WORKER_SEND_LEASE", 2*time.Minute, time.Second, time.Hour),
+		SendRetryBase:     r.Duration("WORKER_SEND_RETRY_BASE", store.DefaultSendRetryBase, 10*time.Millisecond, time.Hour),
+		SendRetryMax:      r.Duration("WORKER_SEND_RETRY_MAX", store.DefaultSendRetryMax, 10*time.Millisecond, 24*time.Hour),
 	}
 	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
 		r.Fail("UNSUBSCRIBE_SECRET must be at least 32 characters")

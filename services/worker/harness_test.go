@@ -61,6 +61,8 @@ func setup(t *testing.T, sc asusim.Scenario) *bundle {
 		"WORKER_VISIBILITY_TIMEOUT": "3s",
 		"WORKER_SHUTDOWN_TIMEOUT":   "5s",
 		"WORKER_SWEEP_INTERVAL":     "100ms",
+		"WORKER_SEND_RETRY_BASE":    "100ms",
+		"WORKER_SEND_RETRY_MAX":     "500ms",
 		"ASU_API_BASE_URL":          b.simURL,
 		"ASU_TIMEOUT":               "2s",
 		"ASU_RATE":                  "1000",

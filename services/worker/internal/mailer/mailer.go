@@ -41,11 +41,12 @@ type Mailer struct {
 
 // SendPending sends every pending notification of the sections.
 func (m *Mailer) SendPending(ctx context.Context, keys []catalog.SectionKey) error {
+	claimed := m.Now()
 	notes, err := m.Store.ClaimPending(ctx, keys, m.Lease, 1000)
 	if err != nil {
 		return fmt.Errorf("claim pending: %w", err)
 	}
-	return m.send(ctx, notes)
+	return m.send(ctx, claimed, notes)
 }
 
 // Sweep sends pending notifications of any section — the ones whose earlier
@@ -53,6 +54,7 @@ func (m *Mailer) SendPending(ctx context.Context, keys []catalog.SectionKey) err
 func (m *Mailer) Sweep(ctx context.Context) (int, error) {
 	sent := 0
 	for {
+		claimed := m.Now()
 		notes, err := m.Store.ClaimDue(ctx, m.Lease, 100)
 		if err != nil {
 			return sent, fmt.Errorf("claim due: %w", err)
@@ -60,7 +62,7 @@ func (m *Mailer) Sweep(ctx context.Context) (int, error) {
 		if len(notes) == 0 {
 			return sent, nil
 		}
-		if err := m.send(ctx, notes); err != nil {
+		if err := m.send(ctx, claimed, notes); err != nil {
 			return sent, err
 		}
 		sent += len(notes)
@@ -83,7 +85,14 @@ func (m *Mailer) Run(ctx context.Context, every time.Duration) error {
 	}
 }
 
-func (m *Mailer) send(ctx context.Context, notes []store.Notification) error {
+// send sends notes claimed at claimed. Every send must finish while the
+// claim is still ours: once the lease lapses another worker may claim and
+// send the same notification, so a send still waiting (for the shared send
+// budget, for a slow server) when a quarter of the lease is left gives up and
+// releases the claim instead.
+func (m *Mailer) send(ctx context.Context, claimed time.Time, notes []store.Notification) error {
+	ctx, cancel := context.WithDeadline(ctx, claimed.Add(m.Lease-m.Lease/4))
+	defer cancel()
 	var errs []error
 	for _, n := range notes {
 		if err := m.sendOne(ctx, n); err != nil {
