@@ -1,6 +1,6 @@
 # PickMyClass — `make help` lists the targets.
 M        := github.com/pickmyclass/pickmyclass
-MODULES  := pkg services/api services/scheduler services/worker services/asusim services/ops deploy/check
+MODULES  := pkg services/api services/scheduler services/worker services/asusim services/ops deploy/check chaos
 SERVICES := api scheduler worker asusim ops
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
@@ -8,7 +8,7 @@ GOBIN    := $(shell go env GOPATH)/bin
 # Every target that needs PostgreSQL and Redis gets them from this script.
 SERVICES_ENV = eval "$$(deploy/localservices.sh)"
 
-.PHONY: help build test test-short lint vet fmt tidy tidy-check proto proto-check demo bench clean
+.PHONY: help build test test-short lint vet fmt tidy tidy-check proto proto-check demo bench chaos fuzz clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,8 +51,20 @@ proto-check: proto ## fail if the generated code is stale
 demo: build ## run the whole system locally on the simulated catalog (Ctrl-C stops it)
 	@$(SERVICES_ENV) && deploy/demo.sh
 
-bench: ## run the benchmarks (bounded)
-	@$(SERVICES_ENV) && go test -run '^$$' -bench . -benchtime 1x -timeout 30m $(M)/...
+bench: ## measure throughput, latency and memory into docs/BENCHMARKS.md (a few minutes; FULL=1 for the long runs)
+	@$(SERVICES_ENV) && go run ./bench $(if $(FULL),-full) -out docs/BENCHMARKS.md
+
+chaos: ## run the full fault scenarios (real processes; ~10 min) and write docs/RELIABILITY.md
+	@$(SERVICES_ENV) && cd chaos && CHAOS_REPORT=$(CURDIR)/docs/RELIABILITY.md go test -tags chaos -count=1 -timeout 30m .
+
+# Every fuzz target as package:Target; crashers land in that package's testdata/fuzz.
+FUZZ_TARGETS := catalog/asu:FuzzParse check:FuzzDecode notify:FuzzVerify stream:FuzzParseEntry stream:FuzzParseID \
+	stream:FuzzParseDeadLetter envconf:FuzzReader envconf:FuzzRedact catalog/asusim:FuzzParseScenario
+FUZZTIME ?= 30s
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
+	@cd pkg && for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$pkg $$fn"; \
+		go test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 
 clean: ## remove build output
 	rm -rf bin

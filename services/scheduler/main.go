@@ -85,6 +85,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	}
 
 	checks := deps.ReadyChecks()
+	// Try for the lease before the scheduler's immediate first run, so a
+	// lone scheduler enqueues at once instead of a tick later.
+	if _, err := lease.TryAcquire(ctx); err != nil {
+		log.Warn().Err(err).Msg("first leadership attempt")
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return lease.Run(gctx) })
 	g.Go(func() error { return obs.Serve(gctx, obs.OpsHandler(reg, checks), cfg.OpsAddr, 5*time.Second, ready) })
