@@ -16,7 +16,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -118,6 +117,36 @@ func New(rdb redis.UniversalClient, key string, r float64, burst int, opts ...Op
 	return b
 }
 
+// reserveScript takes one token now or, when the bucket is empty, the next
+// one not yet promised: the balance goes below zero and the caller learns
+// how long until its token exists. Every waiter thus makes one call and
+// sleeps exactly its share, instead of waking with the others at each
+// refill to race for it. ARGV as takeScript. Returns the wait in µs.
+var reserveScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local h = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(h[1] or '')
+local ts = tonumber(h[2] or '')
+if tokens == nil or ts == nil then
+	tokens = burst
+	ts = now
+end
+if now > ts then
+	tokens = math.min(burst, tokens + (now - ts) * rate / 1000000)
+end
+tokens = tokens - 1
+local wait = 0
+if tokens < 0 then
+	wait = math.ceil(-tokens * 1000000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + math.ceil(wait / 1000))
+return wait
+`)
+
 // Take takes one token if the bucket has one. When it has none, ok is false
 // and wait is how long until it will. Take only asks Redis and returns its
 // errors; Wait is the call that survives an outage.
@@ -133,41 +162,34 @@ func (b *Bucket) Take(ctx context.Context) (ok bool, wait time.Duration, err err
 	return res[0] == 1, time.Duration(res[1]) * time.Microsecond, nil
 }
 
-// Wait blocks until it has taken a token or ctx ends, in which case it
-// returns ctx's error. If Redis cannot be reached it waits on the local
-// limiter instead and returns nil.
+// Wait blocks until it has its token or ctx ends, in which case it returns
+// ctx's error (a token reserved for it then goes unused: the budget errs on
+// the polite side). If Redis cannot be reached it waits on the local limiter
+// instead and returns nil.
 func (b *Bucket) Wait(ctx context.Context) error {
-	for {
-		if b.usingFallback() {
-			return b.waitLocal(ctx)
-		}
-		ok, wait, err := b.Take(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("wait for token from %s: %w", b.key, ctx.Err())
-			}
-			b.redisFailed(err)
-			return b.waitLocal(ctx)
-		}
-		b.redisAnswered()
-		if ok {
-			return nil
-		}
-		// Workers that found the bucket empty together would otherwise
-		// come back together and mostly find it empty again.
-		timer := time.NewTimer(wait + jitter(wait))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return fmt.Errorf("wait for token from %s: %w", b.key, ctx.Err())
-		case <-timer.C:
-		}
+	if b.usingFallback() {
+		return b.waitLocal(ctx)
 	}
-}
-
-// jitter returns up to a tenth of wait plus a millisecond.
-func jitter(wait time.Duration) time.Duration {
-	return time.Duration(rand.Int64N(int64(wait/10) + int64(time.Millisecond)))
+	us, err := reserveScript.Run(ctx, b.rdb, []string{b.key}, b.rate, b.burst, b.ttl.Milliseconds()).Int64()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("wait for token from %s: %w", b.key, ctx.Err())
+		}
+		b.redisFailed(fmt.Errorf("reserve token from %s: %w", b.key, err))
+		return b.waitLocal(ctx)
+	}
+	b.redisAnswered()
+	if us <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(time.Duration(us) * time.Microsecond)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("wait for token from %s: %w", b.key, ctx.Err())
+	case <-timer.C:
+		return nil
+	}
 }
 
 func (b *Bucket) waitLocal(ctx context.Context) error {

@@ -175,3 +175,58 @@ func TestWaitFallsBackWhenRedisUnreachable(t *testing.T) {
 		t.Fatalf("fallback logged %d times, want once:\n%s", got, logs.String())
 	}
 }
+
+// countHook counts the scripts a client runs (new pooled connections add
+// their own set-up commands, which are not the bucket's doing).
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// Waiters on an empty bucket each reserve a future token with one call and
+// sleep exactly until it exists: they do not wake together at every refill
+// to race for it, and tokens are handed out at the rate.
+func TestWaitReservesOneCallPerToken(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	opts := rdb.Options()
+	counted := redis.NewClient(opts)
+	defer counted.Close()
+	hook := &countHook{}
+	counted.AddHook(hook)
+	ctx := testenv.Context(t, 20*time.Second)
+	b := ratelimit.New(counted, prefix+"asu", 100, 1)
+	if err := b.Wait(ctx); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	before := hook.n.Load()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if err := b.Wait(ctx); err != nil {
+				t.Errorf("Wait: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if calls := hook.n.Load() - before; calls != 10 {
+		t.Errorf("10 waits made %d Redis calls, want 10", calls)
+	}
+	// The first Wait emptied the bucket: ten more tokens at 100/s take
+	// about 100 ms, never less than 90.
+	if elapsed < 90*time.Millisecond {
+		t.Errorf("10 tokens at 100/s in %s, faster than the rate", elapsed)
+	}
+}
