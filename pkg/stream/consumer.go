@@ -36,8 +36,10 @@ type Config struct {
 	Consumer string
 	// Concurrency bounds the handlers running at once (default 32).
 	Concurrency int
-	// BatchSize is the most entries one read asks for (default and maximum
-	// Concurrency); reads never ask for more than the free handler slots.
+	// BatchSize is the most entries one read asks for (default Concurrency,
+	// at most twice that). Up to Concurrency entries are read ahead of the
+	// running handlers; reads never ask for more than the free slots, and
+	// entries read ahead are handled within a soft stop like running ones.
 	BatchSize int64
 	// Block bounds how long a read waits for new entries, and so how long
 	// a shutdown waits for the reader (default 2s).
@@ -95,7 +97,7 @@ func (c *Config) setDefaults() error {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 32
 	}
-	if c.BatchSize <= 0 || c.BatchSize > int64(c.Concurrency) {
+	if c.BatchSize <= 0 || c.BatchSize > int64(2*c.Concurrency) {
 		c.BatchSize = int64(c.Concurrency)
 	}
 	if c.Block <= 0 {
@@ -199,9 +201,11 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		h:        h,
 		hctx:     hctx,
 		opsCtx:   outer,
-		sem:      make(chan struct{}, c.cfg.Concurrency),
+		// A slot per running handler and one per entry read ahead for it,
+		// so the next batch is already here when a handler finishes.
+		sem:      make(chan struct{}, 2*c.cfg.Concurrency),
 		acks:     make(chan string, 4*c.cfg.Concurrency),
-		work:     make(chan job),
+		work:     make(chan job, c.cfg.Concurrency),
 		inflight: map[string]struct{}{},
 	}
 
