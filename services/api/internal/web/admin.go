@@ -52,6 +52,9 @@ func (a *app) adminUsers(c echo.Context) error {
 	if len(q) > 254 {
 		return invalid(FieldError{Field: "q", Message: "The search is too long."})
 	}
+	if !storable(q) {
+		return invalid(FieldError{Field: "q", Message: "The search has characters no email address has."})
+	}
 	us, err := a.DB.SearchUsers(c.Request().Context(), q, 200)
 	if err != nil {
 		return err

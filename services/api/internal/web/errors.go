@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/rs/zerolog"
@@ -123,4 +124,19 @@ func (a *app) errorHandler(err error, c echo.Context) {
 		return
 	}
 	_ = a.render(c, e.Status, "error", pageData{Title: http.StatusText(e.Status), Data: e})
+}
+
+// storable reports whether s can be stored in or compared with a
+// PostgreSQL text column: valid UTF-8 without NUL bytes. Anything else
+// would fail in the database and surface as a 500.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// tooLarge reports whether err comes from reading a body over the limit:
+// the body-limit middleware's 413 or an http.MaxBytesReader's error.
+func tooLarge(err error) bool {
+	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
+	return (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) || errors.As(err, &mbe)
 }

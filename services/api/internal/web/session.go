@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -70,6 +71,17 @@ func (a *app) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		switch c.Request().Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			return next(c)
+		}
+		// Parse a form body here, once: c.FormValue ignores errors, so a body
+		// over the limit (or malformed) would otherwise reach the handlers as
+		// empty fields instead of being refused.
+		if isForm(c) {
+			if _, err := c.FormParams(); err != nil {
+				if tooLarge(err) {
+					return errorf(http.StatusRequestEntityTooLarge, "request body too large")
+				}
+				return errorf(http.StatusBadRequest, "malformed form body")
+			}
 		}
 		switch c.Request().URL.Path {
 		case "/api/unsubscribe", "/api/webhooks/resend", "/api/webhooks/email":
@@ -227,9 +239,16 @@ func (a *app) authRateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// truncate returns at most n bytes of s as valid UTF-8 text PostgreSQL
+// accepts: bytes that are not UTF-8 and NULs (both allowed in a header
+// value) are replaced, and the cut never splits a character.
 func truncate(s string, n int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

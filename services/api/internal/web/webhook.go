@@ -26,8 +26,7 @@ var errBadSignature = errorf(http.StatusUnauthorized, "invalid signature")
 func readBody(c echo.Context) ([]byte, error) {
 	b, err := io.ReadAll(c.Request().Body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if tooLarge(err) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, "request body too large")
 		}
 		return nil, errorf(http.StatusBadRequest, "could not read the body")
@@ -172,6 +171,8 @@ func (a *app) genericWebhook(c echo.Context) error {
 	}
 	if ev.Email == "" {
 		f.add("email", "Give the recipient's address.")
+	} else if !storable(ev.Email) || len(ev.Email) > 254 {
+		f.add("email", "That is not an email address.")
 	}
 	if err := f.err(); err != nil {
 		return err
@@ -185,6 +186,12 @@ func (a *app) genericWebhook(c echo.Context) error {
 func (a *app) applyMailEvent(c echo.Context, kind string, to []string) error {
 	ctx := c.Request().Context()
 	for _, addr := range to {
+		if !storable(addr) || len(addr) > 254 {
+			// No account can have this address: acknowledge it like any
+			// unknown one, so the provider does not retry it for ever.
+			zerolog.Ctx(ctx).Info().Str("kind", kind).Msg("mail event for an impossible address")
+			continue
+		}
 		var err error
 		if kind == "bounce" {
 			err = a.DB.MarkBounced(ctx, addr)
