@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -336,59 +334,17 @@ func (d *deployment) deadLetters() []stream.DeadLetter {
 	return dl
 }
 
-// syncBuffer collects a process's output for the failure report.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-var (
-	buildMu  sync.Mutex
-	buildDir string
-	built    = map[string]string{}
-)
-
 // binary builds a service of the workspace once per test process.
 func binary(t *testing.T, service string) string {
 	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if p, ok := built[service]; ok {
-		return p
-	}
-	if buildDir == "" {
-		dir, err := os.MkdirTemp("", "pmc-chaos-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		buildDir = dir
-	}
-	out := filepath.Join(buildDir, service)
-	cmd := exec.Command("go", "build", "-o", out, "github.com/pickmyclass/pickmyclass/services/"+service)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", service, err, b)
-	}
-	built[service] = out
-	return out
+	return testenv.Binary(t, "github.com/pickmyclass/pickmyclass/services/"+service)
 }
 
 // process is a service running as a real OS process.
 type process struct {
 	name    string
 	cmd     *exec.Cmd
-	logs    *syncBuffer
+	logs    *testenv.SyncBuffer
 	opsAddr string
 	done    chan struct{}
 	once    sync.Once
@@ -410,7 +366,7 @@ func freeAddr(t *testing.T) string {
 // the deployment's environment plus over, and waits until it is ready.
 func (d *deployment) start(service, name string, over map[string]string) *process {
 	d.t.Helper()
-	p := &process{name: name, logs: &syncBuffer{}, opsAddr: freeAddr(d.t), done: make(chan struct{})}
+	p := &process{name: name, logs: &testenv.SyncBuffer{}, opsAddr: freeAddr(d.t), done: make(chan struct{})}
 	env := map[string]string{}
 	for k, v := range d.env {
 		env[k] = v

@@ -24,13 +24,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// takeScript takes one token if there is one.
-//
-// The hash holds tokens (a float) and ts (server time in µs of the last
-// refill). ARGV: rate (tokens per second), burst, ttl_ms.
-// Returns {1, 0} when a token was taken, or {0, wait_µs} with the time until
-// one will be there.
-var takeScript = redis.NewScript(`
+// refillLua starts both scripts: it reads the bucket and adds the tokens
+// that accrued since its last use, by the server's clock.
+const refillLua = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local rate = tonumber(ARGV[1])
@@ -45,6 +41,15 @@ end
 if now > ts then
 	tokens = math.min(burst, tokens + (now - ts) * rate / 1000000)
 end
+`
+
+// takeScript takes one token if there is one.
+//
+// The hash holds tokens (a float) and ts (server time in µs of the last
+// refill). ARGV: rate (tokens per second), burst, ttl_ms.
+// Returns {1, 0} when a token was taken, or {0, wait_µs} with the time until
+// one will be there.
+var takeScript = redis.NewScript(refillLua + `
 local ok, wait = 0, 0
 if tokens >= 1 then
 	tokens = tokens - 1
@@ -122,21 +127,7 @@ func New(rdb redis.UniversalClient, key string, r float64, burst int, opts ...Op
 // how long until its token exists. Every waiter thus makes one call and
 // sleeps exactly its share, instead of waking with the others at each
 // refill to race for it. ARGV as takeScript. Returns the wait in µs.
-var reserveScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local h = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(h[1] or '')
-local ts = tonumber(h[2] or '')
-if tokens == nil or ts == nil then
-	tokens = burst
-	ts = now
-end
-if now > ts then
-	tokens = math.min(burst, tokens + (now - ts) * rate / 1000000)
-end
+var reserveScript = redis.NewScript(refillLua + `
 tokens = tokens - 1
 local wait = 0
 if tokens < 0 then

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -88,24 +86,6 @@ func (b *bundle) getenv(over map[string]string) func(string) string {
 	}
 }
 
-// syncBuffer collects a service's logs for the failure report.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // startWorker runs a worker in this process until the test ends (or stop is
 // called), and waits until it serves its ops port.
 func (b *bundle) startWorker(name string, over map[string]string) (stop func()) {
@@ -115,7 +95,7 @@ func (b *bundle) startWorker(name string, over map[string]string) (stop func()) 
 		env[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, b.getenv(env), logs, func(a net.Addr) { ready <- a }) }()
@@ -144,40 +124,16 @@ func (b *bundle) startWorker(name string, over map[string]string) (stop func()) 
 	return stop
 }
 
-var (
-	buildMu  sync.Mutex
-	builtDir string
-	built    = map[string]string{}
-)
-
 // binary builds a service of the workspace once per test process.
 func binary(t *testing.T, service string) string {
 	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if p, ok := built[service]; ok {
-		return p
-	}
-	if builtDir == "" {
-		d, err := os.MkdirTemp("", "pmc-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		builtDir = d
-	}
-	out := filepath.Join(builtDir, service)
-	cmd := exec.Command("go", "build", "-o", out, "github.com/pickmyclass/pickmyclass/services/"+service)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", service, err, b)
-	}
-	built[service] = out
-	return out
+	return testenv.Binary(t, "github.com/pickmyclass/pickmyclass/services/"+service)
 }
 
 // process is a service running as a real OS process.
 type process struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 	done chan error
 }
 
@@ -195,7 +151,7 @@ func (b *bundle) startProcess(service string, over map[string]string) *process {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 	}
-	p := &process{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: cmd, logs: &testenv.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("start %s: %v", service, err)
