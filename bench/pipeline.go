@@ -162,7 +162,10 @@ func (e *env) runCycle(ctx context.Context, ds *dataset, workers int, latency ti
 	if _, err := pub.PublishOnce(ctx, keys.CycleDedup(cycle), time.Hour, msgs...); err != nil {
 		return res, err
 	}
-	timeout := 2*time.Minute + time.Duration(float64(len(due))/rate*float64(time.Second))*2
+	// Bounded by the budget when there is one, and by a conservative 50
+	// courses/s otherwise (a first observation of every section, as in the
+	// warm-up, writes far more than a steady-state cycle).
+	timeout := 2*time.Minute + time.Duration(float64(len(due))/min(rate, 50)*float64(time.Second))*2
 	var st stream.Stats
 	err = poll(ctx, timeout, 20*time.Millisecond, func() (bool, error) {
 		st, err = stream.Inspect(ctx, e.rdb, keys.Stream(), keys.Group(), keys.DeadLetter())
