@@ -168,9 +168,11 @@ func seatChart(pts []store.SeatPoint) template.HTML {
 		return ""
 	}
 	const w, h, pad = 600.0, 200.0, 30.0
+	// Scaled to the most open seats seen, not to capacity: one seat opening
+	// in a class of 300 is the change a watcher looks for.
 	maxSeats := 1
 	for _, p := range pts {
-		maxSeats = max(maxSeats, p.OpenSeats, p.Capacity)
+		maxSeats = max(maxSeats, p.OpenSeats)
 	}
 	t0, t1 := pts[0].ObservedAt, pts[len(pts)-1].ObservedAt
 	span := t1.Sub(t0).Seconds()
