@@ -82,7 +82,8 @@ PickMyClass demo is running.
   Web app:           http://127.0.0.1:8080/
   Demo login:        demo@pickmyclass.test / demo-password
                      (friend@pickmyclass.test / demo-password watches some of the same classes)
-  Alert emails:      http://127.0.0.1:8025/   (mailpit; JSON API: http://127.0.0.1:8025/api/v1/messages)
+  Alert emails:      listed below as they arrive; in full: http://127.0.0.1:8025/api/v1/messages
+                     (mailpit's JSON API; one message: /api/v1/message/ID)
   Health report:     http://127.0.0.1:8080/api/monitoring/health
   Simulated catalog: http://127.0.0.1:8090/_sim/state
   Metrics:           http://127.0.0.1:9100/metrics (api), :9101 (scheduler), :9103 and :9104 (workers)
