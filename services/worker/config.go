@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/url"
 	"os"
 	"time"
@@ -110,8 +109,4 @@ func (c config) domain() string {
 		return "pickmyclass.invalid"
 	}
 	return u.Hostname()
-}
-
-func (c config) String() string {
-	return fmt.Sprintf("worker %s concurrency=%d visibility=%s", c.Name, c.Concurrency, c.VisibilityTimeout)
 }
