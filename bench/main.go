@@ -63,13 +63,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	quick := fs.Bool("quick", false, "tiny sizes that check the harness in seconds")
 	out := fs.String("out", "docs/BENCHMARKS.md", "where to write the report ('-' for stdout)")
 	limit := fs.Duration("timeout", 0, "stop everything after this long (default 20m, 90m with -full)")
-	only := fs.String("only", "pipeline,scheduler,stream,api,detect", "scenarios to run, comma-separated")
+	only := fs.String("only", "pipeline,scheduler,stream,api,detect", "scenarios to run, comma-separated (sustained runs only when named or with -full)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		want[strings.TrimSpace(s)] = true
+	}
+	if *full {
+		want["sustained"] = true
 	}
 	sz := pickSizes(*full, *quick)
 	if *limit == 0 {
@@ -108,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err := e.build(ctx, "worker", "scheduler"); err != nil {
 			return err
 		}
-		want["api"] = false
+		want["api"], want["sustained"] = false, false
 		defer func() { logf("the API was not measured: it does not build") }()
 	}
 	rep := &report{}
@@ -126,6 +129,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if want["detect"] {
 		e.detects(ctx, rep, sz, logf)
+	}
+	if want["sustained"] {
+		e.sustained(ctx, rep, logf)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
