@@ -152,11 +152,11 @@ func (e *env) runCycle(ctx context.Context, ds *dataset, workers int, latency ti
 	start := time.Now()
 	msgs := make([]stream.Message, 0, len(due))
 	for _, d := range due {
-		data, err := check.Encode(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: cycle, EnqueuedAt: start})
+		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: cycle, EnqueuedAt: start})
 		if err != nil {
 			return res, err
 		}
-		msgs = append(msgs, stream.Message{Type: check.MessageType, Data: data, Key: d.Course.String()})
+		msgs = append(msgs, msg)
 	}
 	pub := stream.NewPublisher(e.rdb, keys.Stream(), stream.PublisherOptions{})
 	if _, err := pub.PublishOnce(ctx, keys.CycleDedup(cycle), time.Hour, msgs...); err != nil {

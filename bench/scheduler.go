@@ -80,11 +80,11 @@ func (e *env) benchScheduler(ctx context.Context, ds *dataset) (schedulerResult,
 	res.due = time.Since(t0)
 	msgs := make([]stream.Message, 0, len(due))
 	for _, d := range due {
-		data, err := check.Encode(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: "breakdown", EnqueuedAt: t0})
+		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: "breakdown", EnqueuedAt: t0})
 		if err != nil {
 			return res, err
 		}
-		msgs = append(msgs, stream.Message{Type: check.MessageType, Data: data, Key: d.Course.String()})
+		msgs = append(msgs, msg)
 	}
 	t1 := time.Now()
 	pub := stream.NewPublisher(e.rdb, keys.Stream()+":breakdown", stream.PublisherOptions{})

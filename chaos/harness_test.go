@@ -172,22 +172,17 @@ func courses(n, per int) []asusim.SectionSpec {
 // scheduler does, and returns the entry IDs.
 func (d *deployment) publish(cycle string) []string {
 	d.t.Helper()
-	byCourse := map[catalog.CourseKey][]string{}
-	var order []catalog.CourseKey
+	var sections []catalog.Section
 	for _, s := range d.secs {
-		k := catalog.CourseKey{Term: s.Term, Subject: s.Subject, CatalogNbr: s.CatalogNbr}
-		if _, ok := byCourse[k]; !ok {
-			order = append(order, k)
-		}
-		byCourse[k] = append(byCourse[k], s.ClassNbr)
+		sections = append(sections, catalog.Section{Term: s.Term, ClassNbr: s.ClassNbr, Subject: s.Subject, CatalogNbr: s.CatalogNbr})
 	}
 	var msgs []stream.Message
-	for _, k := range order {
-		data, err := check.Encode(check.Check{Course: k, ClassNbrs: byCourse[k], Cycle: cycle, EnqueuedAt: time.Now()})
+	for _, c := range check.ForSections(cycle, time.Now(), sections...) {
+		msg, err := check.Message(c)
 		if err != nil {
 			d.t.Fatal(err)
 		}
-		msgs = append(msgs, stream.Message{Type: check.MessageType, Data: data, Key: k.String()})
+		msgs = append(msgs, msg)
 	}
 	pub := stream.NewPublisher(d.rdb, d.keys.Stream(), stream.PublisherOptions{})
 	ids, err := pub.Publish(context.Background(), msgs...)

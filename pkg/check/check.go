@@ -13,6 +13,7 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	streamv1 "github.com/pickmyclass/pickmyclass/pkg/gen/stream/v1"
+	"github.com/pickmyclass/pickmyclass/pkg/stream"
 )
 
 // University is the only catalog source so far.
@@ -116,4 +117,32 @@ func Decode(b []byte) (Check, error) {
 		return c, fmt.Errorf("%w: no class numbers", ErrInvalid)
 	}
 	return c, nil
+}
+
+// Message returns the stream entry that carries c. Its key is the course, so
+// publishing a cycle's messages once per key enqueues each course once.
+func Message(c Check) (stream.Message, error) {
+	data, err := Encode(c)
+	if err != nil {
+		return stream.Message{}, err
+	}
+	return stream.Message{Type: MessageType, Data: data, Key: c.DedupKey()}, nil
+}
+
+// ForSections groups sections by course, in the order the courses first
+// appear, into the checks of one cycle.
+func ForSections(cycle string, at time.Time, secs ...catalog.Section) []Check {
+	var checks []Check
+	index := map[catalog.CourseKey]int{}
+	for _, s := range secs {
+		k := s.Course()
+		i, ok := index[k]
+		if !ok {
+			i = len(checks)
+			index[k] = i
+			checks = append(checks, Check{Course: k, Cycle: cycle, EnqueuedAt: at})
+		}
+		checks[i].ClassNbrs = append(checks[i].ClassNbrs, s.ClassNbr)
+	}
+	return checks
 }

@@ -57,3 +57,31 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestForSectionsAndMessage(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC)
+	sec := func(term, nbr, subj, cat string) catalog.Section {
+		return catalog.Section{Term: term, ClassNbr: nbr, Subject: subj, CatalogNbr: cat}
+	}
+	got := ForSections("c1", at,
+		sec("2267", "70412", "CSE", "240"), sec("2271", "70412", "MAT", "343"), sec("2267", "70413", "CSE", "240"))
+	want := []Check{
+		{Course: catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"}, ClassNbrs: []string{"70412", "70413"}, Cycle: "c1", EnqueuedAt: at},
+		{Course: catalog.CourseKey{Term: "2271", Subject: "MAT", CatalogNbr: "343"}, ClassNbrs: []string{"70412"}, Cycle: "c1", EnqueuedAt: at},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("ForSections (-want +got):\n%s", diff)
+	}
+	m, err := Message(got[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(m.Data)
+	if err != nil || m.Type != MessageType || m.Key != "2267:CSE:240" {
+		t.Fatalf("Message = %+v, %v", m, err)
+	}
+	if diff := cmp.Diff(got[0], back); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}

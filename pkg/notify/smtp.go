@@ -505,3 +505,14 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	}
 	return c, err
 }
+
+// NewSMTPFromURL is NewSMTP for an address in ParseSMTPURL's form and the
+// sender's address, as the services configure it (SMTP_URL, MAIL_FROM).
+func NewSMTPFromURL(rawURL, from string, reg prometheus.Registerer) (*SMTP, error) {
+	cfg, err := ParseSMTPURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg.From, cfg.Metrics = from, reg
+	return NewSMTP(cfg)
+}

@@ -79,15 +79,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	if err != nil {
 		return fmt.Errorf("asu source: %w", err)
 	}
-	smtpCfg, err := notify.ParseSMTPURL(cfg.SMTPURL)
+	mailer, err := notify.NewSMTPFromURL(cfg.SMTPURL, cfg.MailFrom, reg)
 	if err != nil {
-		return fmt.Errorf("SMTP_URL: %w", err)
-	}
-	smtpCfg.From = cfg.MailFrom
-	smtpCfg.Metrics = reg
-	mailer, err := notify.NewSMTP(smtpCfg)
-	if err != nil {
-		return fmt.Errorf("smtp: %w", err)
+		return fmt.Errorf("smtp (SMTP_URL): %w", err)
 	}
 	hub := web.NewHub(rdb, keys.Updates(), log)
 	srv, err := web.NewServer(web.Deps{

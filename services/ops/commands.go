@@ -293,11 +293,11 @@ func cycle(ctx context.Context, args []string, getenv func(string) string, stdou
 			skipped++
 			continue
 		}
-		data, err := check.Encode(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: stampID, EnqueuedAt: now})
+		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: stampID, EnqueuedAt: now})
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, stream.Message{Type: check.MessageType, Data: data, Key: d.Course.String()})
+		msgs = append(msgs, msg)
 		sections += len(d.ClassNbrs)
 	}
 	pub := stream.NewPublisher(e.Redis, e.Keys.Stream(), stream.PublisherOptions{})

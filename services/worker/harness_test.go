@@ -200,22 +200,17 @@ func (b *bundle) watch(email string, sec asusim.SectionSpec) store.User {
 // the scheduler does.
 func (b *bundle) publish(cycle string, secs ...asusim.SectionSpec) {
 	b.t.Helper()
-	byCourse := map[catalog.CourseKey][]string{}
-	var order []catalog.CourseKey
+	var sections []catalog.Section
 	for _, s := range secs {
-		k := catalog.CourseKey{Term: s.Term, Subject: s.Subject, CatalogNbr: s.CatalogNbr}
-		if _, ok := byCourse[k]; !ok {
-			order = append(order, k)
-		}
-		byCourse[k] = append(byCourse[k], s.ClassNbr)
+		sections = append(sections, catalog.Section{Term: s.Term, ClassNbr: s.ClassNbr, Subject: s.Subject, CatalogNbr: s.CatalogNbr})
 	}
 	var msgs []stream.Message
-	for _, k := range order {
-		data, err := check.Encode(check.Check{Course: k, ClassNbrs: byCourse[k], Cycle: cycle, EnqueuedAt: time.Now()})
+	for _, c := range check.ForSections(cycle, time.Now(), sections...) {
+		msg, err := check.Message(c)
 		if err != nil {
 			b.t.Fatal(err)
 		}
-		msgs = append(msgs, stream.Message{Type: check.MessageType, Data: data, Key: k.String()})
+		msgs = append(msgs, msg)
 	}
 	pub := stream.NewPublisher(b.rdb, b.keys.Stream(), stream.PublisherOptions{})
 	if _, err := pub.Publish(context.Background(), msgs...); err != nil {

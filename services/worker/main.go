@@ -72,15 +72,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	if err != nil {
 		return fmt.Errorf("breaker: %w", err)
 	}
-	smtpCfg, err := notify.ParseSMTPURL(cfg.SMTPURL)
+	smtp, err := notify.NewSMTPFromURL(cfg.SMTPURL, cfg.MailFrom, reg)
 	if err != nil {
-		return fmt.Errorf("SMTP_URL: %w", err)
-	}
-	smtpCfg.From = cfg.MailFrom
-	smtpCfg.Metrics = reg
-	smtp, err := notify.NewSMTP(smtpCfg)
-	if err != nil {
-		return fmt.Errorf("smtp: %w", err)
+		return fmt.Errorf("smtp (SMTP_URL): %w", err)
 	}
 	signer, err := notify.NewSigner([]byte(cfg.UnsubscribeSecret))
 	if err != nil {

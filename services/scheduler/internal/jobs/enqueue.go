@@ -101,11 +101,11 @@ func (e *Enqueuer) Run(ctx context.Context) (Result, error) {
 			res.Skipped++
 			continue
 		}
-		data, err := check.Encode(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: res.Cycle, EnqueuedAt: start})
+		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: res.Cycle, EnqueuedAt: start})
 		if err != nil {
 			return res, err
 		}
-		msgs = append(msgs, stream.Message{Type: check.MessageType, Data: data, Key: d.Course.String()})
+		msgs = append(msgs, msg)
 		res.Courses++
 		res.Sections += len(d.ClassNbrs)
 	}
