@@ -32,20 +32,39 @@ type DueCourse struct {
 	ClassNbrs []string // sorted, distinct
 }
 
+// dueCoursesSQL lists the due courses; the filter (a condition on w, or
+// TRUE) narrows which courses it looks at.
 const dueCoursesSQL = `
 SELECT w.term, w.subject, w.catalog_nbr, array_agg(DISTINCT w.class_nbr ORDER BY w.class_nbr)
 FROM class_watches w
 JOIN users u ON u.id = w.user_id
 WHERE (w.not_found_at IS NULL OR w.not_found_at < now() - interval '` + notFoundRecheck + `')
   AND ` + eligibleUser + `
+  AND %s
 GROUP BY w.term, w.subject, w.catalog_nbr
 ORDER BY w.term, w.subject, w.catalog_nbr`
+
+var (
+	allDueCoursesSQL   = fmt.Sprintf(dueCoursesSQL, "TRUE")
+	dueCoursesSinceSQL = fmt.Sprintf(dueCoursesSQL, `(w.term, w.subject, w.catalog_nbr) IN (
+	SELECT term, subject, catalog_nbr FROM class_watches WHERE created_at >= $1)`)
+)
 
 // DueCourses returns every course with at least one watch of an eligible user
 // that is not marked not found in the last six hours, ordered by term,
 // subject and catalog number.
 func (db *DB) DueCourses(ctx context.Context) ([]DueCourse, error) {
-	rows, err := db.pool.Query(ctx, dueCoursesSQL)
+	return db.dueCourses(ctx, allDueCoursesSQL)
+}
+
+// DueCoursesSince is DueCourses limited to the courses that gained a watch
+// at or after since (by the database's clock), with all their due sections.
+func (db *DB) DueCoursesSince(ctx context.Context, since time.Time) ([]DueCourse, error) {
+	return db.dueCourses(ctx, dueCoursesSinceSQL, since)
+}
+
+func (db *DB) dueCourses(ctx context.Context, sql string, args ...any) ([]DueCourse, error) {
+	rows, err := db.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("due courses: %w", err)
 	}

@@ -377,3 +377,34 @@ func TestDueCourses(t *testing.T) {
 		t.Errorf("DueCourses (-want +got):\n%s", diff)
 	}
 }
+
+// DueCoursesSince returns only the courses that gained a watch since, each
+// with all its due sections, old watches included.
+func TestDueCoursesSince(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	a := storetest.User(t, db, "a@example.edu")
+	b := storetest.User(t, db, "b@example.edu")
+	storetest.Watch(t, db, a.ID, term, "1", subj, catNbr)
+	storetest.Watch(t, db, a.ID, term, "50", "MAT", "265")
+	if _, err := db.Pool().Exec(ctx, "UPDATE class_watches SET created_at = now() - interval '1 hour'"); err != nil {
+		t.Fatal(err)
+	}
+	var since time.Time
+	if err := db.Pool().QueryRow(ctx, "SELECT now() - interval '1 minute'").Scan(&since); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.DueCoursesSince(ctx, since); err != nil || len(got) != 0 {
+		t.Fatalf("before new watches: %v, %v; want none", got, err)
+	}
+	storetest.Watch(t, db, b.ID, term, "2", subj, catNbr)
+	got, err := db.DueCoursesSince(ctx, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.DueCourse{{Course: course, ClassNbrs: []string{"1", "2"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("DueCoursesSince (-want +got):\n%s", diff)
+	}
+}

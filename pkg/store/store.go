@@ -42,6 +42,15 @@ type DB struct {
 // holds at least 10 connections (more on bigger machines) unless url sets
 // pool_max_conns: pgxpool's default of max(4, CPUs) starves a worker whose
 // concurrency is I/O bound.
+//
+// Every statement is planned for its arguments and the tables' current size
+// (plan_cache_mode=force_custom_plan) unless url sets plan_cache_mode.
+// PostgreSQL otherwise settles on a generic plan after five executions of a
+// prepared statement and keeps it for the connection's life until the table
+// is analyzed again: a plan made while section_states was empty (a new
+// deployment, a new term) is a sequential scan, and it stays one while the
+// first cycle fills the table, making every check and every dashboard
+// O(table). Planning these statements costs microseconds.
 func Open(ctx context.Context, url string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -49,6 +58,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = int32(max(10, 4*runtime.NumCPU()))
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

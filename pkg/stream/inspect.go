@@ -238,3 +238,52 @@ func Discard(ctx context.Context, rdb redis.UniversalClient, deadLetter, id stri
 	}
 	return nil
 }
+
+// undeliveredPage bounds how many entries one XRANGE of Undelivered reads.
+const undeliveredPage = 1000
+
+// Undelivered returns the entries of stream that group has not read yet,
+// oldest first: work that is queued and not started. It costs one round trip
+// when the group has caught up, and reads at most limit entries (0 means
+// all). Entries that do not parse are left out; the consumers dead-letter
+// them. A missing group has read nothing; a missing stream holds nothing.
+func Undelivered(ctx context.Context, rdb redis.UniversalClient, stream, group string, limit int) ([]*Entry, error) {
+	groups, err := rdb.XInfoGroups(ctx, stream).Result()
+	if isNoKey(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("undelivered entries of %s: groups: %w", stream, err)
+	}
+	start := "-"
+	for _, g := range groups {
+		if g.Name != group {
+			continue
+		}
+		if g.Lag == 0 {
+			return nil, nil
+		}
+		start = "(" + g.LastDeliveredID
+	}
+	var out []*Entry
+	for limit <= 0 || len(out) < limit {
+		count := int64(undeliveredPage)
+		if limit > 0 {
+			count = int64(min(undeliveredPage, limit-len(out)))
+		}
+		msgs, err := rdb.XRangeN(ctx, stream, start, "+", count).Result()
+		if err != nil {
+			return out, fmt.Errorf("undelivered entries of %s: %w", stream, err)
+		}
+		for _, m := range msgs {
+			if e, err := parseEntry(m, 0); err == nil {
+				out = append(out, e)
+			}
+		}
+		if int64(len(msgs)) < count {
+			break
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+	return out, nil
+}

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +261,45 @@ func TestDial(t *testing.T) {
 				t.Errorf("error %q reveals the password", err)
 			}
 		})
+	}
+}
+
+// Undelivered returns the entries the group has not read, in order, across
+// pages, and nothing once the group has caught up.
+func TestUndelivered(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	keys := func(es []*Entry) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Key)
+		}
+		return out
+	}
+
+	if got, err := Undelivered(ctx, b.rdb, b.stream, b.group, 0); err != nil || len(got) != 0 {
+		t.Fatalf("missing stream: %v, %v; want nothing", keys(got), err)
+	}
+	n := undeliveredPage + 5
+	b.publishN(t, n)
+	all, err := Undelivered(ctx, b.rdb, b.stream, b.group, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != n || all[0].Key != "k0" || all[n-1].Key != "k"+strconv.Itoa(n-1) {
+		t.Fatalf("no group yet: %d entries from %s, want %d from k0", len(all), all[0].Key, n)
+	}
+	b.readAs(t, "x", 3)
+	got, err := Undelivered(ctx, b.rdb, b.stream, b.group, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"k3", "k4", "k5", "k6"}, keys(got)); diff != "" {
+		t.Errorf("after 3 read, limit 4 (-want +got):\n%s", diff)
+	}
+	b.readAs(t, "x", int64(n))
+	if got, err := Undelivered(ctx, b.rdb, b.stream, b.group, 0); err != nil || len(got) != 0 {
+		t.Fatalf("caught up: %v, %v; want nothing", keys(got), err)
 	}
 }

@@ -133,6 +133,32 @@ func (p *Publisher) PublishOnce(ctx context.Context, dedupKey string, ttl time.D
 	return published, nil
 }
 
+// MarkOnce records keys under dedupKey as PublishOnce does, without
+// appending anything: a later PublishOnce with the same dedupKey skips them.
+// It is for work the caller decided is already covered.
+func (p *Publisher) MarkOnce(ctx context.Context, dedupKey string, ttl time.Duration, keys ...string) error {
+	if ttl < time.Millisecond {
+		return fmt.Errorf("mark once in %s: ttl %s is under 1ms", dedupKey, ttl)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	pipe := p.rdb.Pipeline()
+	for start := 0; start < len(keys); start += publishChunk {
+		chunk := keys[start:min(start+publishChunk, len(keys))]
+		fields := make([]any, 0, 2*len(chunk))
+		for _, k := range chunk {
+			fields = append(fields, k, "1")
+		}
+		pipe.HSet(ctx, dedupKey, fields...)
+	}
+	pipe.PExpire(ctx, dedupKey, ttl)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("mark once in %s: %w", dedupKey, err)
+	}
+	return nil
+}
+
 // runOnce pipelines one script call per element of calls. It returns how
 // many messages were appended and the calls that failed with NOSCRIPT.
 func (p *Publisher) runOnce(ctx context.Context, keys []string, calls [][]any) (int, [][]any, error) {

@@ -186,3 +186,28 @@ func ExamplePublisher_PublishOnce() {
 		fmt.Println(err)
 	}
 }
+
+// MarkOnce makes PublishOnce skip the marked keys under the same dedup key
+// only.
+func TestMarkOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	dedup := b.prefix + "dedup:c1"
+	if err := b.pub.MarkOnce(ctx, dedup, time.Minute, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	msgs := []Message{{Type: "t", Data: []byte("a"), Key: "a"}, {Type: "t", Data: []byte("c"), Key: "c"}}
+	if n, err := b.pub.PublishOnce(ctx, dedup, time.Minute, msgs...); err != nil || n != 1 {
+		t.Fatalf("PublishOnce after marking a and b = %d, %v; want 1 (c)", n, err)
+	}
+	if n, err := b.pub.PublishOnce(ctx, b.prefix+"dedup:c2", time.Minute, msgs...); err != nil || n != 2 {
+		t.Fatalf("PublishOnce under another dedup key = %d, %v; want 2", n, err)
+	}
+	if ttl := b.rdb.PTTL(ctx, dedup).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Errorf("dedup hash expires in %s, want within a minute", ttl)
+	}
+	if err := b.pub.MarkOnce(ctx, dedup, 0, "x"); err == nil {
+		t.Error("MarkOnce with a zero ttl succeeded")
+	}
+}

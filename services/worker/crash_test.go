@@ -70,7 +70,8 @@ func TestKilledWorkerIsReclaimedWithoutDuplicateEmail(t *testing.T) {
 }
 
 // Two schedulers running at once: each course is enqueued once per cycle,
-// and no cycle is skipped.
+// and no cycle is skipped. A worker takes the checks, so no cycle finds an
+// earlier one's still waiting (which it would not enqueue again).
 func TestTwoSchedulersEnqueueEachCourseOncePerCycle(t *testing.T) {
 	t.Parallel()
 	secs := []asusim.SectionSpec{
@@ -86,6 +87,7 @@ func TestTwoSchedulersEnqueueEachCourseOncePerCycle(t *testing.T) {
 	// A two-second cycle leaves a scheduler stalled by a loaded CI machine
 	// room to run in every slot.
 	over := map[string]string{"SCHEDULER_INTERVAL": "2s"}
+	b.startWorker("w1", nil)
 	b.startProcess("scheduler", over)
 	b.startProcess("scheduler", over)
 

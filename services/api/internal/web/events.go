@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,22 +17,35 @@ import (
 )
 
 // Hub fans the workers' section-change announcements (a JSON array of
-// section keys PUBLISHed on one Redis channel) out to every live dashboard
-// of this process, over one Redis subscription.
+// section keys PUBLISHed on one Redis channel) out to the live dashboards
+// of this process, over one Redis subscription. Each dashboard subscribes
+// to the sections it shows and receives only those: an announcement costs
+// one map lookup per section, however many dashboards are open.
 type Hub struct {
 	rdb     redis.UniversalClient
 	channel string
 	log     zerolog.Logger
 
 	mu     sync.Mutex
-	subs   map[chan []catalog.SectionKey]struct{}
+	subs   map[catalog.SectionKey]map[*subscription]struct{}
+	all    map[*subscription]struct{}
 	closed bool
 	ready  chan struct{}
 }
 
+// subscription is one dashboard's interest in a set of sections.
+type subscription struct {
+	ch   chan []catalog.SectionKey
+	keys []catalog.SectionKey
+}
+
 // NewHub returns a hub for channel; Run starts it.
 func NewHub(rdb redis.UniversalClient, channel string, log zerolog.Logger) *Hub {
-	return &Hub{rdb: rdb, channel: channel, log: log, subs: map[chan []catalog.SectionKey]struct{}{}, ready: make(chan struct{})}
+	return &Hub{
+		rdb: rdb, channel: channel, log: log, ready: make(chan struct{}),
+		subs: map[catalog.SectionKey]map[*subscription]struct{}{},
+		all:  map[*subscription]struct{}{},
+	}
 }
 
 // Ready is closed once the Redis subscription is active.
@@ -43,10 +57,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer func() {
 		h.mu.Lock()
 		h.closed = true
-		for ch := range h.subs {
-			close(ch)
-			delete(h.subs, ch)
+		for sub := range h.all {
+			close(sub.ch)
 		}
+		h.all, h.subs = map[*subscription]struct{}{}, map[catalog.SectionKey]map[*subscription]struct{}{}
 		h.mu.Unlock()
 	}()
 	ps := h.rdb.Subscribe(ctx, h.channel)
@@ -77,38 +91,61 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 }
 
-// publish hands keys to every subscriber without blocking: a slow client
-// misses an update rather than stalling the others (it gets the next one,
-// and a reload always shows the current state).
+// publish hands every subscriber the announced keys it subscribed to,
+// without blocking: a slow client misses an update rather than stalling the
+// others (it gets the next one, and a reload always shows the current
+// state).
 func (h *Hub) publish(keys []catalog.SectionKey) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for ch := range h.subs {
+	matched := map[*subscription][]catalog.SectionKey{}
+	for _, k := range keys {
+		for sub := range h.subs[k] {
+			matched[sub] = append(matched[sub], k)
+		}
+	}
+	for sub, ks := range matched {
 		select {
-		case ch <- keys:
+		case sub.ch <- ks:
 		default:
 		}
 	}
 }
 
-// Subscribe returns a channel of announcements and a function to stop. The
-// channel is closed when the hub stops.
-func (h *Hub) Subscribe() (<-chan []catalog.SectionKey, func()) {
-	ch := make(chan []catalog.SectionKey, 16)
+// Subscribe returns a channel of the announcements that name any of keys,
+// each narrowed to those keys, and a function to stop. The channel is
+// closed when the hub stops.
+func (h *Hub) Subscribe(keys []catalog.SectionKey) (<-chan []catalog.SectionKey, func()) {
+	sub := &subscription{ch: make(chan []catalog.SectionKey, 16), keys: slices.Clone(keys)}
 	h.mu.Lock()
 	if h.closed {
-		close(ch)
+		close(sub.ch)
 	} else {
-		h.subs[ch] = struct{}{}
+		h.all[sub] = struct{}{}
+		for _, k := range sub.keys {
+			m := h.subs[k]
+			if m == nil {
+				m = map[*subscription]struct{}{}
+				h.subs[k] = m
+			}
+			m[sub] = struct{}{}
+		}
 	}
 	h.mu.Unlock()
-	return ch, func() {
+	return sub.ch, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if _, ok := h.subs[ch]; ok {
-			delete(h.subs, ch)
-			close(ch)
+		if _, ok := h.all[sub]; !ok {
+			return
 		}
+		delete(h.all, sub)
+		for _, k := range sub.keys {
+			delete(h.subs[k], sub)
+			if len(h.subs[k]) == 0 {
+				delete(h.subs, k)
+			}
+		}
+		close(sub.ch)
 	}
 }
 
@@ -116,12 +153,21 @@ func (h *Hub) Subscribe() (<-chan []catalog.SectionKey, func()) {
 const heartbeatEvery = 25 * time.Second
 
 // events is the dashboard's Server-Sent Events stream: for every change to
-// a section the user watches it sends a "watch" event whose data is
+// a section the user watched when the stream opened (the cards the page
+// shows) it sends a "watch" event whose data is
 // {"id": watch ID, "status": …, "html": the re-rendered card}.
 func (a *app) events(c echo.Context) error {
 	ctx := c.Request().Context()
 	uid := currentUser(c).ID
-	updates, stop := a.Updates.Subscribe()
+	ws, err := a.DB.ListWatches(ctx, uid)
+	if err != nil {
+		return err
+	}
+	keys := make([]catalog.SectionKey, len(ws))
+	for i, w := range ws {
+		keys[i] = catalog.SectionKey{Term: w.Term, ClassNbr: w.ClassNbr}
+	}
+	updates, stop := a.Updates.Subscribe(keys)
 	defer stop()
 
 	w := c.Response()
