@@ -8,7 +8,7 @@ GOBIN    := $(shell go env GOPATH)/bin
 # Every target that needs PostgreSQL and Redis gets them from this script.
 SERVICES_ENV = eval "$$(deploy/localservices.sh)"
 
-.PHONY: help build test test-short lint vet fmt tidy tidy-check proto proto-check demo bench chaos fuzz clean
+.PHONY: help build test test-short lint vet fmt tidy tidy-check proto proto-check demo bench sustained chaos fuzz clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ demo: build ## run the whole system locally on the simulated catalog (Ctrl-C sto
 
 bench: ## measure throughput, latency and memory into docs/BENCHMARKS.md (a few minutes; FULL=1 for the long runs)
 	@$(SERVICES_ENV) && go run ./bench $(if $(FULL),-full) -out docs/BENCHMARKS.md
+
+sustained: ## 100,000 sections and 5,000 users through 3 cycles under dashboard load (~6 min), into docs/SUSTAINED.md
+	@$(SERVICES_ENV) && go run ./bench -only sustained -out docs/SUSTAINED.md
 
 chaos: ## run the full fault scenarios (real processes; ~10 min) and write docs/RELIABILITY.md
 	@$(SERVICES_ENV) && cd chaos && CHAOS_REPORT=$(CURDIR)/docs/RELIABILITY.md go test -tags chaos -count=1 -timeout 30m .

@@ -194,6 +194,12 @@ type process struct {
 // harness's environment but PATH and HOME) and waits until its ops port
 // answers /readyz.
 func (e *env) start(ctx context.Context, name, service string, vars map[string]string, opsVar string) (*process, error) {
+	return e.startNice(ctx, name, service, vars, opsVar, 0)
+}
+
+// startNice is start with the process's CPU priority lowered by niceness
+// (nice(1)), as docker-compose.yml's cpu_shares lowers the workers'.
+func (e *env) startNice(ctx context.Context, name, service string, vars map[string]string, opsVar string, niceness int) (*process, error) {
 	ops, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -204,6 +210,10 @@ func (e *env) start(ctx context.Context, name, service string, vars map[string]s
 		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(e.bin, service))
+	if niceness != 0 {
+		// nice execs the service, which keeps the PID the harness measures.
+		cmd = exec.Command("nice", "-n", strconv.Itoa(niceness), filepath.Join(e.bin, service))
+	}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), opsVar + "=" + ops}
 	for k, v := range vars {
 		cmd.Env = append(cmd.Env, k+"="+v)

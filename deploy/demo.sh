@@ -72,7 +72,7 @@ bin/api seed-demo | tee "$RUN/seed.log"
 bin/scheduler >"$RUN/scheduler.log" 2>&1 &
 pids+=($!)
 for i in 1 2; do
-	WORKER_NAME=demo-worker-$i WORKER_OPS_ADDR=127.0.0.1:$((9102 + i)) WORKER_SWEEP_INTERVAL=5s bin/worker >"$RUN/worker-$i.log" 2>&1 &
+	WORKER_NAME=demo-worker-$i WORKER_OPS_ADDR=127.0.0.1:$((9102 + i)) WORKER_SWEEP_INTERVAL=5s nice -n 10 bin/worker >"$RUN/worker-$i.log" 2>&1 &
 	pids+=($!)
 done
 

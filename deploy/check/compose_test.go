@@ -155,6 +155,22 @@ func TestWorkersScale(t *testing.T) {
 	}
 }
 
+// Under CPU contention the api comes before the workers: checks can wait
+// within their interval, a person at a dashboard cannot.
+func TestAPIOutranksWorkersForCPU(t *testing.T) {
+	t.Parallel()
+	p := mustLoad(t)
+	shares := func(name string) int64 {
+		if s := service(t, p, name).CPUShares; s > 0 {
+			return s
+		}
+		return 1024 // Docker's default weight
+	}
+	if api, w := shares("api"), shares("worker"); w*2 > api {
+		t.Errorf("worker cpu_shares %d, api %d: want the worker at most half the api's", w, api)
+	}
+}
+
 func envDuration(t *testing.T, s types.ServiceConfig, name string) time.Duration {
 	t.Helper()
 	v := s.Environment[name]

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 )
@@ -152,6 +153,11 @@ ON CONFLICT (term, class_nbr) DO UPDATE SET
 	not_found_at = NULL
 WHERE st.observed_at < EXCLUDED.observed_at`
 
+// touchStatesSQL records an observation that changed nothing but its time.
+const touchStatesSQL = `
+UPDATE section_states SET observed_at = $2
+WHERE term = $1 AND class_nbr = ANY($3::text[]) AND observed_at < $2`
+
 const insertSeatHistorySQL = `
 INSERT INTO seat_history (term, class_nbr, observed_at, open_seats, capacity, enrolled)
 SELECT $1, x.class_nbr, $2, x.open_seats, x.capacity, x.enrolled
@@ -248,6 +254,7 @@ func (r *stateRows) args(term string, observedAt time.Time) []any {
 // applyPlan is what ApplyCourse decided under the section locks.
 type applyPlan struct {
 	states                               stateRows
+	unchanged                            []string // found as stored: only observed_at moves
 	histNbr                              []string
 	histOpen, histCapacity, histEnrolled []int32
 	claimNbr, claimEvent                 []string
@@ -277,29 +284,43 @@ func (db *DB) ApplyCourse(ctx context.Context, obs CourseObservation) (ApplyResu
 	// a redelivered observation equal to the stored one, hence stale.
 	observedAt := obs.ObservedAt.UTC().Truncate(time.Microsecond)
 
-	var plan applyPlan
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		prev, err := readLocked(ctx, tx, obs.Course.Term, wanted)
-		if err != nil {
-			return err
-		}
-		plan, err = planApply(obs, wanted, observedAt, prev)
-		if err != nil {
-			return err
-		}
-		return writePlan(ctx, tx, obs.Course, observedAt, &plan)
-	})
+	// The transaction takes two round trips: BEGIN travels with the locks
+	// and reads, COMMIT with the writes. A batch that fails leaves the
+	// transaction open and failed; it is rolled back, and a connection
+	// released in any other state than idle is closed by the pool.
+	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
+		return ApplyResult{}, fmt.Errorf("%s: %w", op, err)
+	}
+	defer conn.Release()
+	plan, err := func() (applyPlan, error) {
+		prev, err := readLocked(ctx, conn, obs.Course.Term, wanted)
+		if err != nil {
+			return applyPlan{}, err
+		}
+		plan, err := planApply(obs, wanted, observedAt, prev)
+		if err != nil {
+			return applyPlan{}, err
+		}
+		return plan, writePlan(ctx, conn, obs.Course, observedAt, &plan)
+	}()
+	if err != nil {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+			cancel()
+		}
 		return ApplyResult{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return plan.result, nil
 }
 
-// readLocked locks the wanted sections and returns their stored states by
-// class number, in one round trip.
-func readLocked(ctx context.Context, tx pgx.Tx, term string, wanted []string) (map[string]*SectionState, error) {
+// readLocked begins the transaction, locks the wanted sections and returns
+// their stored states by class number, in one round trip.
+func readLocked(ctx context.Context, conn *pgxpool.Conn, term string, wanted []string) (map[string]*SectionState, error) {
 	prev := make(map[string]*SectionState, len(wanted))
 	var b pgx.Batch
+	b.Queue("BEGIN")
 	b.Queue(lockSectionsSQL, term, wanted, sectionLockSpace)
 	b.Queue(readStatesSQL, term, wanted).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
@@ -315,7 +336,7 @@ func readLocked(ctx context.Context, tx pgx.Tx, term string, wanted []string) (m
 		}
 		return rows.Err()
 	})
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, fmt.Errorf("read section states: %w", err)
 	}
 	return prev, nil
@@ -359,9 +380,12 @@ func planApply(obs CourseObservation, wanted []string, observedAt time.Time, pre
 				changed, changedAt = false, old.ChangedAt
 			}
 		}
-		if changed {
-			p.result.Changed = append(p.result.Changed, key)
+		if !changed {
+			// Nothing a user sees changed, so neither can an event fire.
+			p.unchanged = append(p.unchanged, nbr)
+			continue
 		}
+		p.result.Changed = append(p.result.Changed, key)
 		for _, ev := range catalog.Detect(prevSection, next) {
 			epoch := 0
 			switch ev {
@@ -392,13 +416,18 @@ func planApply(obs CourseObservation, wanted []string, observedAt time.Time, pre
 	return p, nil
 }
 
-// writePlan sends every write of ApplyCourse in one batch.
-func writePlan(ctx context.Context, tx pgx.Tx, course catalog.CourseKey, observedAt time.Time, p *applyPlan) error {
+// writePlan sends every write of ApplyCourse and the COMMIT in one batch.
+func writePlan(ctx context.Context, conn *pgxpool.Conn, course catalog.CourseKey, observedAt time.Time, p *applyPlan) error {
 	term := course.Term
 	var b pgx.Batch
 	if len(p.states.classNbr) > 0 {
 		b.Queue(upsertStatesSQL, p.states.args(term, observedAt)...)
-		b.Queue(clearWatchNotFoundSQL, term, p.states.classNbr)
+	}
+	if len(p.unchanged) > 0 {
+		b.Queue(touchStatesSQL, term, observedAt, p.unchanged)
+	}
+	if found := append(slices.Clip(p.states.classNbr), p.unchanged...); len(found) > 0 {
+		b.Queue(clearWatchNotFoundSQL, term, found)
 	}
 	if len(p.histNbr) > 0 {
 		b.Queue(insertSeatHistorySQL, term, observedAt, p.histNbr, p.histOpen, p.histCapacity, p.histEnrolled)
@@ -424,10 +453,8 @@ func writePlan(ctx context.Context, tx pgx.Tx, course catalog.CourseKey, observe
 		b.Queue(markStateNotFoundSQL, term, observedAt, p.notFound, course.Subject, course.CatalogNbr)
 		b.Queue(markWatchNotFoundSQL, term, p.notFound, course.Subject, course.CatalogNbr)
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("write section states: %w", err)
 	}
 	slices.SortFunc(p.result.Notify, func(a, b catalog.SectionKey) int { return strings.Compare(a.ClassNbr, b.ClassNbr) })

@@ -81,3 +81,43 @@ func TestStatementsArePlannedPerExecution(t *testing.T) {
 		})
 	}
 }
+
+// A write that fails part-way through ApplyCourse's transaction leaves
+// nothing behind, and the connection it ran on serves the next call.
+func TestApplyCourseFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	_, dbURL := storetest.NewDB(t)
+	ctx := testenv.Context(t, time.Minute)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "1")
+	u.RawQuery = q.Encode()
+	db, err := store.Open(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	good, bad := sec(term, "70001", 10), sec(term, "70002", 10)
+	bad.Title = "a NUL \x00 PostgreSQL cannot store"
+	obs := store.CourseObservation{Course: course, ObservedAt: at(1), Sections: []catalog.Section{good, bad}, Wanted: []string{"70001", "70002"}}
+	if _, err := db.ApplyCourse(ctx, obs); err == nil {
+		t.Fatal("ApplyCourse stored a title with a NUL byte")
+	}
+	var n int
+	if err := db.Pool().QueryRow(ctx, "SELECT count(*) FROM section_states").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d section states stored by a failed ApplyCourse, want 0", n)
+	}
+	bad.Title = "Intro to Systems"
+	obs.Sections = []catalog.Section{good, bad}
+	res, err := db.ApplyCourse(ctx, obs)
+	if err != nil || res.Applied != 2 {
+		t.Fatalf("ApplyCourse after a failed one = %+v, %v; want 2 applied", res, err)
+	}
+}
