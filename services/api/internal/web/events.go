@@ -27,7 +27,7 @@ type Hub struct {
 	log     zerolog.Logger
 
 	mu     sync.Mutex
-	subs   map[catalog.SectionKey]map[*subscription]struct{}
+	subs   map[catalog.SectionKey][]*subscription // usually one dashboard per section
 	all    map[*subscription]struct{}
 	closed bool
 	ready  chan struct{}
@@ -43,7 +43,7 @@ type subscription struct {
 func NewHub(rdb redis.UniversalClient, channel string, log zerolog.Logger) *Hub {
 	return &Hub{
 		rdb: rdb, channel: channel, log: log, ready: make(chan struct{}),
-		subs: map[catalog.SectionKey]map[*subscription]struct{}{},
+		subs: map[catalog.SectionKey][]*subscription{},
 		all:  map[*subscription]struct{}{},
 	}
 }
@@ -60,7 +60,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		for sub := range h.all {
 			close(sub.ch)
 		}
-		h.all, h.subs = map[*subscription]struct{}{}, map[catalog.SectionKey]map[*subscription]struct{}{}
+		h.all, h.subs = map[*subscription]struct{}{}, map[catalog.SectionKey][]*subscription{}
 		h.mu.Unlock()
 	}()
 	ps := h.rdb.Subscribe(ctx, h.channel)
@@ -100,7 +100,7 @@ func (h *Hub) publish(keys []catalog.SectionKey) {
 	defer h.mu.Unlock()
 	matched := map[*subscription][]catalog.SectionKey{}
 	for _, k := range keys {
-		for sub := range h.subs[k] {
+		for _, sub := range h.subs[k] {
 			matched[sub] = append(matched[sub], k)
 		}
 	}
@@ -123,12 +123,7 @@ func (h *Hub) Subscribe(keys []catalog.SectionKey) (<-chan []catalog.SectionKey,
 	} else {
 		h.all[sub] = struct{}{}
 		for _, k := range sub.keys {
-			m := h.subs[k]
-			if m == nil {
-				m = map[*subscription]struct{}{}
-				h.subs[k] = m
-			}
-			m[sub] = struct{}{}
+			h.subs[k] = append(h.subs[k], sub)
 		}
 	}
 	h.mu.Unlock()
@@ -140,8 +135,9 @@ func (h *Hub) Subscribe(keys []catalog.SectionKey) (<-chan []catalog.SectionKey,
 		}
 		delete(h.all, sub)
 		for _, k := range sub.keys {
-			delete(h.subs[k], sub)
-			if len(h.subs[k]) == 0 {
+			if rest := slices.DeleteFunc(h.subs[k], func(s *subscription) bool { return s == sub }); len(rest) > 0 {
+				h.subs[k] = rest
+			} else {
 				delete(h.subs, k)
 			}
 		}
