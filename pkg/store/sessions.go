@@ -24,7 +24,7 @@ const (
 	// sessionUserSQL only finds sessions of live, enabled accounts, so
 	// disabling or deleting an account ends its sessions at once.
 	sessionUserSQL = `
-SELECT ` + userColumnsU + `
+SELECT s.last_seen_at, ` + userColumnsU + `
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL AND u.deleted_at IS NULL`
 	touchSessionSQL      = `UPDATE sessions SET last_seen_at = $2, expires_at = GREATEST(expires_at, $3) WHERE id = $1`
@@ -45,17 +45,33 @@ func (db *DB) CreateSession(ctx context.Context, s NewSession) error {
 	return nil
 }
 
+// ActiveSession is an unexpired session of a live, enabled account.
+type ActiveSession struct {
+	User User
+	// LastSeenAt is when TouchSession (or sign-in) last recorded activity.
+	LastSeenAt time.Time
+}
+
+// Session returns the unexpired session id, or ErrNotFound (also when the
+// account is disabled or deleted).
+func (db *DB) Session(ctx context.Context, id []byte, now time.Time) (ActiveSession, error) {
+	var s ActiveSession
+	dest := append([]any{&s.LastSeenAt}, userDest(&s.User)...)
+	err := db.pool.QueryRow(ctx, sessionUserSQL, id, now).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ActiveSession{}, fmt.Errorf("session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return ActiveSession{}, fmt.Errorf("session: %w", err)
+	}
+	return s, nil
+}
+
 // SessionUser returns the account of the unexpired session id, or
 // ErrNotFound (also when the account is disabled or deleted).
 func (db *DB) SessionUser(ctx context.Context, id []byte, now time.Time) (User, error) {
-	u, err := scanUser(db.pool.QueryRow(ctx, sessionUserSQL, id, now))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, fmt.Errorf("session: %w", ErrNotFound)
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("session: %w", err)
-	}
-	return u, nil
+	s, err := db.Session(ctx, id, now)
+	return s.User, err
 }
 
 // TouchSession records activity on a session and extends its expiry to at

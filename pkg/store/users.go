@@ -50,9 +50,14 @@ const getUserSQL = `SELECT ` + userColumns + ` FROM users WHERE id = $1`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.VerifiedAt, &u.IsAdmin, &u.DisabledAt,
-		&u.DeletedAt, &u.NotifyEmail, &u.UnsubscribedAt, &u.BouncedAt, &u.ComplainedAt, &u.CreatedAt)
+	err := row.Scan(userDest(&u)...)
 	return u, err
+}
+
+// userDest is where the userColumns of one row scan into.
+func userDest(u *User) []any {
+	return []any{&u.ID, &u.Email, &u.PasswordHash, &u.VerifiedAt, &u.IsAdmin, &u.DisabledAt,
+		&u.DeletedAt, &u.NotifyEmail, &u.UnsubscribedAt, &u.BouncedAt, &u.ComplainedAt, &u.CreatedAt}
 }
 
 // CreateUser inserts an account. It returns ErrConflict when the email is

@@ -741,3 +741,44 @@ func TestSecretsNeverInLogs(t *testing.T) {
 		t.Logf("logs:\n%s", out)
 	}
 }
+
+// A session in use slides: a request more than an hour after the last
+// recorded one extends it to 30 days from now and renews the cookie; a
+// request soon after writes nothing.
+func TestSessionSlidesWithUse(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	u := e.user("regular@example.edu", false)
+	c := e.login("regular@example.edu")
+	ctx := context.Background()
+	if _, err := e.db.Pool().Exec(ctx, `UPDATE sessions SET last_seen_at = now() - interval '2 hours',
+		expires_at = now() + interval '1 day' WHERE user_id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	sessionCookie := func(r response) string {
+		for _, line := range r.header.Values("Set-Cookie") {
+			if strings.HasPrefix(line, "pmc_session=") {
+				return line
+			}
+		}
+		return ""
+	}
+	r := c.get("/api/auth/me")
+	mustStatus(t, r, http.StatusOK)
+	if ck := sessionCookie(r); !strings.Contains(ck, "Max-Age=2592000") {
+		t.Errorf("session cookie after a request 2 h later = %q, want it renewed for 30 days", ck)
+	}
+	var left time.Duration
+	var seen time.Time
+	if err := e.db.Pool().QueryRow(ctx, `SELECT (expires_at - now())::interval, last_seen_at FROM sessions WHERE user_id = $1`, u.ID).Scan(&left, &seen); err != nil {
+		t.Fatal(err)
+	}
+	if left < 29*24*time.Hour || time.Since(seen) > time.Minute {
+		t.Fatalf("session expires in %s, last seen %s ago; want about 30 days and just now", left, time.Since(seen))
+	}
+	r = c.get("/api/auth/me")
+	mustStatus(t, r, http.StatusOK)
+	if ck := sessionCookie(r); ck != "" {
+		t.Errorf("a request right after set the session cookie again: %q", ck)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
 
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
@@ -23,6 +24,9 @@ const (
 	csrfField     = "_csrf"
 	// sessionTTL is a sliding expiry: a session unused this long ends.
 	sessionTTL = 30 * 24 * time.Hour
+	// sessionTouchEvery bounds how often use of a session is written back
+	// (extending it by sessionTTL): once an hour, not on every request.
+	sessionTouchEvery = time.Hour
 
 	ctxUser    = "user"
 	ctxSession = "session_id"
@@ -115,7 +119,8 @@ func (a *app) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		id := hashSecret(ck.Value)
 		now := a.Now()
-		u, err := a.DB.SessionUser(c.Request().Context(), id, now)
+		ctx := c.Request().Context()
+		sess, err := a.DB.Session(ctx, id, now)
 		if errors.Is(err, store.ErrNotFound) {
 			c.SetCookie(a.cookie(sessionCookie, "", -1))
 			return next(c)
@@ -123,6 +128,16 @@ func (a *app) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if now.Sub(sess.LastSeenAt) >= sessionTouchEvery {
+			// Best effort: a session not extended now is extended on a
+			// later request.
+			if err := a.DB.TouchSession(ctx, id, now, now.Add(sessionTTL)); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("extend session")
+			} else {
+				c.SetCookie(a.cookie(sessionCookie, ck.Value, int(sessionTTL.Seconds())))
+			}
+		}
+		u := sess.User
 		c.Set(ctxUser, &u)
 		c.Set(ctxSession, id)
 		return next(c)
