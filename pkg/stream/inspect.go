@@ -287,3 +287,50 @@ func Undelivered(ctx context.Context, rdb redis.UniversalClient, stream, group s
 	}
 	return out, nil
 }
+
+// deferredScript returns the members of a delayed set from rank ARGV[1] to
+// ARGV[2], each unpacked to its field/value list. KEYS: delayed set.
+var deferredScript = redis.NewScript(`
+local ms = redis.call('ZRANGE', KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+local out = {}
+for i, m in ipairs(ms) do
+  out[i] = cmsgpack.unpack(m)
+end
+return out
+`)
+
+// Deferred returns the entries waiting in a delayed set (see Defer) until
+// they are due, soonest first, up to limit (0 means all). Like Undelivered
+// it is work queued and not finished. Entries that do not parse are left
+// out.
+func Deferred(ctx context.Context, rdb redis.UniversalClient, delayedKey string, limit int) ([]*Entry, error) {
+	var out []*Entry
+	for start := 0; limit <= 0 || start < limit; start += undeliveredPage {
+		stop := start + undeliveredPage - 1
+		if limit > 0 {
+			stop = min(stop, limit-1)
+		}
+		res, err := deferredScript.Run(ctx, rdb, []string{delayedKey}, start, stop).Slice()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return out, fmt.Errorf("deferred entries of %s: %w", delayedKey, err)
+		}
+		for _, r := range res {
+			fields, ok := r.([]any)
+			if !ok || len(fields)%2 != 0 {
+				continue
+			}
+			values := make(map[string]any, len(fields)/2)
+			for i := 0; i < len(fields); i += 2 {
+				k, _ := fields[i].(string)
+				values[k] = fields[i+1]
+			}
+			if e, err := parseEntry(redis.XMessage{ID: "deferred", Values: values}, 0); err == nil {
+				out = append(out, e)
+			}
+		}
+		if len(res) < stop-start+1 {
+			break
+		}
+	}
+	return out, nil
+}

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -301,5 +302,46 @@ func TestUndelivered(t *testing.T) {
 	b.readAs(t, "x", int64(n))
 	if got, err := Undelivered(ctx, b.rdb, b.stream, b.group, 0); err != nil || len(got) != 0 {
 		t.Fatalf("caught up: %v, %v; want nothing", keys(got), err)
+	}
+}
+
+// Deferred reads the entries a consumer parked in the delayed set, with
+// their original key and data, across pages.
+func TestDeferred(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	delayed := b.stream + ":delayed"
+	if got, err := Deferred(ctx, b.rdb, delayed, 0); err != nil || len(got) != 0 {
+		t.Fatalf("empty delayed set: %d entries, %v", len(got), err)
+	}
+	n := undeliveredPage + 3
+	b.publishN(t, n)
+	r := b.start(t, b.config(t), func(ctx context.Context, e *Entry) error {
+		return Defer(errors.New("breaker open"), time.Hour)
+	})
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if c := b.rdb.ZCard(ctx, delayed).Val(); c < int64(n) {
+			return fmt.Errorf("%d deferred: %w", c, testenv.ErrNotYet)
+		}
+		return nil
+	})
+	r.stop()
+	got, err := Deferred(ctx, b.rdb, delayed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range got {
+		if want := "payload-" + strings.TrimPrefix(e.Key, "k"); string(e.Data) != want {
+			t.Errorf("deferred %s carries %q, want %q", e.Key, e.Data, want)
+		}
+		seen[e.Key] = true
+	}
+	if len(got) != n || len(seen) != n {
+		t.Fatalf("Deferred returned %d entries (%d keys), want %d", len(got), len(seen), n)
+	}
+	if got, err := Deferred(ctx, b.rdb, delayed, 5); err != nil || len(got) != 5 {
+		t.Errorf("limit 5: %d entries, %v", len(got), err)
 	}
 }

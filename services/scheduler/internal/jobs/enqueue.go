@@ -104,12 +104,13 @@ type Result struct {
 // Running it again in the same cycle enqueues nothing new; running it after a
 // leader died half-way enqueues the rest.
 //
-// A course whose check from an earlier cycle is still waiting in the stream
-// is not enqueued again: that check starts after this cycle began, so it
-// serves this cycle too. When checks cannot keep up with the interval (a
-// politeness budget too small for the watched courses), the stream so holds
-// at most one waiting check per course instead of growing by a cycle's worth
-// every interval, and no course is fetched twice in a row.
+// A course whose check from an earlier cycle is still waiting (unread in the
+// stream, or deferred while the university is unavailable) is not enqueued
+// again: that check starts after this cycle began, so it serves this cycle
+// too. When checks cannot keep up with the interval (a politeness budget too
+// small for the watched courses) or the university is down, the queue so
+// holds at most one waiting check per course instead of growing by a
+// cycle's worth every interval, and no course is fetched twice in a row.
 //
 // Once a run of the cycle has completed, later runs in it look only at the
 // courses that gained a watch since that run began, so a new watch is
@@ -221,11 +222,17 @@ func (e *Enqueuer) completedRun(ctx context.Context, cycle string) (time.Time, e
 }
 
 // waiting returns, by course, the class numbers covered by the checks of
-// earlier cycles that no worker has read yet. When the stream cannot be
-// read it returns nothing, and every course is enqueued: a check twice is
-// better than a check missed.
+// earlier cycles that are waiting: not read by any worker yet, or deferred
+// (breaker open, back-off) until they are due. When they cannot be read it
+// returns nothing, and every course is enqueued: a check twice is better
+// than a check missed.
 func (e *Enqueuer) waiting(ctx context.Context, cycle string) map[catalog.CourseKey][]string {
 	entries, err := stream.Undelivered(ctx, e.Redis, e.Keys.Stream(), e.Keys.Group(), 0)
+	if err == nil {
+		var deferred []*stream.Entry
+		deferred, err = stream.Deferred(ctx, e.Redis, e.Keys.Delayed(), 0)
+		entries = append(entries, deferred...)
+	}
 	if err != nil {
 		e.Log.Warn().Err(err).Msg("cannot read the waiting checks; enqueueing every course")
 		return nil

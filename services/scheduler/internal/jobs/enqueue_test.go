@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pickmyclass/pickmyclass/pkg/check"
+	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/store/storetest"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 	"github.com/pickmyclass/pickmyclass/pkg/testenv"
@@ -31,10 +32,7 @@ func TestCycle(t *testing.T) {
 // again in the same cycle enqueues nothing; the next cycle enqueues again.
 func TestEnqueuerRun(t *testing.T) {
 	t.Parallel()
-	db, _ := storetest.NewDB(t)
-	rdb, prefix := testenv.Redis(t)
-	keys := check.Keys{Prefix: prefix}
-	u := storetest.User(t, db, "ana@example.edu")
+	db, rdb, keys, u := fixture(t)
 	storetest.Watch(t, db, u.ID, "2267", "70412", "CSE", "240")
 	storetest.Watch(t, db, u.ID, "2267", "70413", "CSE", "240")
 	storetest.Watch(t, db, u.ID, "2267", "71020", "MAT", "343")
@@ -87,6 +85,14 @@ func TestEnqueuerRun(t *testing.T) {
 	}
 }
 
+// fixture gives a test its database, Redis prefix and one user.
+func fixture(t *testing.T) (*store.DB, redis.UniversalClient, check.Keys, store.User) {
+	t.Helper()
+	db, _ := storetest.NewDB(t)
+	rdb, prefix := testenv.Redis(t)
+	return db, rdb, check.Keys{Prefix: prefix}, storetest.User(t, db, "ana@example.edu")
+}
+
 // deliverAll hands every entry of the checks stream to a consumer of the
 // workers' group, as workers starting on them would.
 func deliverAll(t *testing.T, rdb redis.UniversalClient, keys check.Keys) {
@@ -121,10 +127,7 @@ func newEnqueuer(db DueLister, rdb redis.UniversalClient, keys check.Keys, now *
 // sections; nor by a later run of the same cycle once the check is read.
 func TestEnqueuerSkipsCoursesStillQueued(t *testing.T) {
 	t.Parallel()
-	db, _ := storetest.NewDB(t)
-	rdb, prefix := testenv.Redis(t)
-	keys := check.Keys{Prefix: prefix}
-	u := storetest.User(t, db, "ana@example.edu")
+	db, rdb, keys, u := fixture(t)
 	storetest.Watch(t, db, u.ID, "2267", "70412", "CSE", "240")
 	storetest.Watch(t, db, u.ID, "2267", "71020", "MAT", "343")
 	storetest.Watch(t, db, u.ID, "2267", "72000", "PHY", "121")
@@ -192,11 +195,8 @@ func enqueuedCourses(t *testing.T, rdb redis.UniversalClient, keys check.Keys, c
 // new watches, enqueue those, and keep the complete run's heartbeat figures.
 func TestEnqueuerIncrementalRuns(t *testing.T) {
 	t.Parallel()
-	db, _ := storetest.NewDB(t)
-	rdb, prefix := testenv.Redis(t)
-	keys := check.Keys{Prefix: prefix}
+	db, rdb, keys, u := fixture(t)
 	ctx := context.Background()
-	u := storetest.User(t, db, "ana@example.edu")
 	storetest.Watch(t, db, u.ID, "2267", "70412", "CSE", "240")
 	storetest.Watch(t, db, u.ID, "2267", "71020", "MAT", "343")
 	// The watches are older than the margin for clock differences.
@@ -222,5 +222,41 @@ func TestEnqueuerIncrementalRuns(t *testing.T) {
 	}
 	if hb["enqueued"] != "2" || hb["courses"] != "2" {
 		t.Errorf("heartbeat = %v; want the complete run's figures", hb)
+	}
+}
+
+// A check deferred while the university is unavailable counts as waiting:
+// the next cycle does not enqueue its course again.
+func TestEnqueuerSkipsCoursesDeferred(t *testing.T) {
+	t.Parallel()
+	db, rdb, keys, u := fixture(t)
+	storetest.Watch(t, db, u.ID, "2267", "70412", "CSE", "240")
+	now := time.Date(2026, 11, 29, 5, 0, 10, 0, time.UTC)
+	e := newEnqueuer(db, rdb, keys, &now)
+	ctx := context.Background()
+	if res, err := e.Run(ctx); err != nil || res.Enqueued != 1 {
+		t.Fatalf("first cycle = %+v, %v; want 1 enqueued", res, err)
+	}
+	// A worker reads the check and defers it, as the stream does: acked,
+	// and parked in the delayed set with its fields.
+	deliverAll(t, rdb, keys)
+	entries, err := rdb.XRange(ctx, keys.Stream(), "-", "+").Result()
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("stream: %v, %v", entries, err)
+	}
+	en := entries[0]
+	if err := rdb.XAck(ctx, keys.Stream(), keys.Group(), en.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	park := redis.NewScript(`return redis.call('ZADD', KEYS[1], ARGV[1], cmsgpack.pack({'type', ARGV[2], 'data', ARGV[3], 'ts', ARGV[4], 'key', ARGV[5]}))`)
+	if err := park.Run(ctx, rdb, []string{keys.Delayed()}, time.Now().Add(time.Hour).UnixMilli(),
+		en.Values["type"], en.Values["data"], en.Values["ts"], en.Values["key"]).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	now = now.Add(30 * time.Minute)
+	res, err := e.Run(ctx)
+	if err != nil || res.Enqueued != 0 || res.StillQueued != 1 {
+		t.Fatalf("second cycle = %+v, %v; want nothing enqueued, 1 still queued", res, err)
 	}
 }
