@@ -58,37 +58,37 @@ func TestSessionsEndWithDisableAndPasswordChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, err := db.SessionUser(ctx, []byte("a"), now); err != nil || got.ID != u.ID {
-		t.Fatalf("SessionUser = %+v, %v", got, err)
+	if got, err := db.Session(ctx, []byte("a"), now); err != nil || got.User.ID != u.ID {
+		t.Fatalf("Session = %+v, %v", got, err)
 	}
-	if _, err := db.SessionUser(ctx, []byte("a"), now.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.Session(ctx, []byte("a"), now.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("expired session: %v", err)
 	}
 	if err := db.TouchSession(ctx, []byte("a"), now, now.Add(3*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.SessionUser(ctx, []byte("a"), now.Add(2*time.Hour)); err != nil {
+	if _, err := db.Session(ctx, []byte("a"), now.Add(2*time.Hour)); err != nil {
 		t.Errorf("touched session should be extended: %v", err)
 	}
 	if err := db.DeleteSession(ctx, []byte("c")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.SessionUser(ctx, []byte("c"), now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.Session(ctx, []byte("c"), now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("deleted session: %v", err)
 	}
 	if err := db.SetPassword(ctx, u.ID, "new", []byte("a")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.SessionUser(ctx, []byte("a"), now); err != nil {
+	if _, err := db.Session(ctx, []byte("a"), now); err != nil {
 		t.Errorf("kept session ended: %v", err)
 	}
-	if _, err := db.SessionUser(ctx, []byte("b"), now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.Session(ctx, []byte("b"), now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("other session survived a password change: %v", err)
 	}
 	if err := db.SetDisabled(ctx, u.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.SessionUser(ctx, []byte("a"), now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.Session(ctx, []byte("a"), now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("disabled user's session: %v", err)
 	}
 	if err := db.SetDisabled(ctx, u.ID, false); err != nil {
@@ -189,7 +189,7 @@ func TestDeleteAccountStopsChecksAtOnceAndPurgeRemovesIt(t *testing.T) {
 	if due, err := db.DueCourses(ctx); err != nil || len(due) != 0 {
 		t.Errorf("due after delete = %v, %v", due, err)
 	}
-	if _, err := db.SessionUser(ctx, []byte("s"), time.Now()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := db.Session(ctx, []byte("s"), time.Now()); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("session after delete: %v", err)
 	}
 	if _, err := db.GetUserByEmail(ctx, u.Email); !errors.Is(err, store.ErrNotFound) {

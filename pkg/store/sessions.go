@@ -67,13 +67,6 @@ func (db *DB) Session(ctx context.Context, id []byte, now time.Time) (ActiveSess
 	return s, nil
 }
 
-// SessionUser returns the account of the unexpired session id, or
-// ErrNotFound (also when the account is disabled or deleted).
-func (db *DB) SessionUser(ctx context.Context, id []byte, now time.Time) (User, error) {
-	s, err := db.Session(ctx, id, now)
-	return s.User, err
-}
-
 // TouchSession records activity on a session and extends its expiry to at
 // least expires (a sliding expiry).
 func (db *DB) TouchSession(ctx context.Context, id []byte, now, expires time.Time) error {

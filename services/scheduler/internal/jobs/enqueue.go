@@ -60,7 +60,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		stillQueued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pickmyclass_scheduler_courses_still_queued_total",
-			Help: "Courses not enqueued again because a check of an earlier cycle was still waiting in the stream.",
+			Help: "Courses not enqueued again because a check of an earlier cycle was still waiting (unread or deferred).",
 		}),
 		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pickmyclass_scheduler_runs_total", Help: "Enqueue runs by result.",
@@ -130,7 +130,7 @@ func (e *Enqueuer) Run(ctx context.Context) (Result, error) {
 		e.Metrics.cycles.WithLabelValues("error").Inc()
 		return res, fmt.Errorf("list due courses: %w", err)
 	}
-	var queued map[catalog.CourseKey][]string
+	var queued map[catalog.CourseKey]map[string]bool
 	if len(due) > 0 {
 		queued = e.waiting(ctx, res.Cycle)
 	}
@@ -221,12 +221,12 @@ func (e *Enqueuer) completedRun(ctx context.Context, cycle string) (time.Time, e
 	return t, nil
 }
 
-// waiting returns, by course, the class numbers covered by the checks of
+// waiting returns, by course, the set of class numbers covered by the checks of
 // earlier cycles that are waiting: not read by any worker yet, or deferred
 // (breaker open, back-off) until they are due. When they cannot be read it
 // returns nothing, and every course is enqueued: a check twice is better
 // than a check missed.
-func (e *Enqueuer) waiting(ctx context.Context, cycle string) map[catalog.CourseKey][]string {
+func (e *Enqueuer) waiting(ctx context.Context, cycle string) map[catalog.CourseKey]map[string]bool {
 	entries, err := stream.Undelivered(ctx, e.Redis, e.Keys.Stream(), e.Keys.Group(), 0)
 	if err == nil {
 		var deferred []*stream.Entry
@@ -237,7 +237,7 @@ func (e *Enqueuer) waiting(ctx context.Context, cycle string) map[catalog.Course
 		e.Log.Warn().Err(err).Msg("cannot read the waiting checks; enqueueing every course")
 		return nil
 	}
-	out := map[catalog.CourseKey][]string{}
+	out := map[catalog.CourseKey]map[string]bool{}
 	for _, en := range entries {
 		if en.Type != check.MessageType {
 			continue
@@ -246,19 +246,20 @@ func (e *Enqueuer) waiting(ctx context.Context, cycle string) map[catalog.Course
 		if err != nil || c.Cycle == cycle {
 			continue
 		}
-		out[c.Course] = append(out[c.Course], c.ClassNbrs...)
+		if out[c.Course] == nil {
+			out[c.Course] = map[string]bool{}
+		}
+		for _, n := range c.ClassNbrs {
+			out[c.Course][n] = true
+		}
 	}
 	return out
 }
 
 // coversAll reports whether have holds every element of want.
-func coversAll(have, want []string) bool {
-	set := make(map[string]bool, len(have))
-	for _, n := range have {
-		set[n] = true
-	}
+func coversAll(have map[string]bool, want []string) bool {
 	for _, n := range want {
-		if !set[n] {
+		if !have[n] {
 			return false
 		}
 	}
