@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,39 @@ type SectionKey struct {
 }
 
 func (k SectionKey) String() string { return k.Term + ":" + k.ClassNbr }
+
+// ScanKey names a walk of the class search: every section of one subject in
+// a term, or of the whole term when Subject is empty. One paged search
+// serves every watched section it covers.
+type ScanKey struct {
+	Term    string `json:"term"`
+	Subject string `json:"subject,omitempty"`
+}
+
+func (k ScanKey) String() string {
+	if k.Subject == "" {
+		return k.Term + ":*"
+	}
+	return k.Term + ":" + k.Subject + ":*"
+}
+
+// Covers reports whether the walk returns the sections of course c.
+func (k ScanKey) Covers(c CourseKey) bool {
+	return c.Term == k.Term && (k.Subject == "" || strings.EqualFold(c.Subject, k.Subject))
+}
+
+// Scan is the outcome of a complete walk: every section the search matched,
+// read through all its pages. A walk that could not read every page is an
+// error, never a Scan, so a section missing from a Scan is truly absent.
+type Scan struct {
+	Key      ScanKey
+	Sections []Section
+	// Total is the search's own count of matching sections (ASU's
+	// total.value); the planner uses it to price the next walk.
+	Total int
+	// Pages is the number of requests the walk took.
+	Pages int
+}
 
 // Term is a registrar term such as {Code: "2267", Name: "Fall 2026"}.
 type Term struct {
