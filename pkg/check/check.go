@@ -22,6 +22,9 @@ const University = "asu"
 // MessageType is the stream entry type of a course check.
 var MessageType = string(proto.MessageName(&streamv1.CheckCourse{}))
 
+// WalkMessageType is the stream entry type of a walk.
+var WalkMessageType = string(proto.MessageName(&streamv1.CheckScan{}))
+
 // Keys is the Redis key layout under one prefix (default "pmc:"), so several
 // deployments — or tests — can share a Redis server.
 type Keys struct{ Prefix string }
@@ -65,9 +68,10 @@ func (k Keys) Updates() string { return k.Prefix + "updates" }
 
 // Check is one course check.
 type Check struct {
-	Course     catalog.CourseKey
-	ClassNbrs  []string
-	Cycle      string
+	Course    catalog.CourseKey
+	ClassNbrs []string
+	// Sweep is the scheduler sweep that enqueued the check.
+	Sweep      string
 	EnqueuedAt time.Time
 }
 
@@ -81,7 +85,7 @@ func Encode(c Check) ([]byte, error) {
 		Subject:    c.Course.Subject,
 		CatalogNbr: c.Course.CatalogNbr,
 		ClassNbrs:  c.ClassNbrs,
-		Cycle:      c.Cycle,
+		Cycle:      c.Sweep,
 		EnqueuedAt: timestamppb.New(c.EnqueuedAt),
 		University: University,
 	})
@@ -103,7 +107,7 @@ func Decode(b []byte) (Check, error) {
 	c := Check{
 		Course:    catalog.CourseKey{Term: m.GetTerm(), Subject: m.GetSubject(), CatalogNbr: m.GetCatalogNbr()},
 		ClassNbrs: m.GetClassNbrs(),
-		Cycle:     m.GetCycle(),
+		Sweep:     m.GetCycle(),
 	}
 	if m.GetEnqueuedAt() != nil {
 		c.EnqueuedAt = m.GetEnqueuedAt().AsTime()
@@ -120,7 +124,7 @@ func Decode(b []byte) (Check, error) {
 }
 
 // Message returns the stream entry that carries c. Its key is the course, so
-// publishing a cycle's messages once per key enqueues each course once.
+// publishing a sweep's messages once per key enqueues each course once.
 func Message(c Check) (stream.Message, error) {
 	data, err := Encode(c)
 	if err != nil {
@@ -130,8 +134,8 @@ func Message(c Check) (stream.Message, error) {
 }
 
 // ForSections groups sections by course, in the order the courses first
-// appear, into the checks of one cycle.
-func ForSections(cycle string, at time.Time, secs ...catalog.Section) []Check {
+// appear, into the checks of one sweep.
+func ForSections(sweep string, at time.Time, secs ...catalog.Section) []Check {
 	var checks []Check
 	index := map[catalog.CourseKey]int{}
 	for _, s := range secs {
@@ -140,9 +144,121 @@ func ForSections(cycle string, at time.Time, secs ...catalog.Section) []Check {
 		if !ok {
 			i = len(checks)
 			index[k] = i
-			checks = append(checks, Check{Course: k, Cycle: cycle, EnqueuedAt: at})
+			checks = append(checks, Check{Course: k, Sweep: sweep, EnqueuedAt: at})
 		}
 		checks[i].ClassNbrs = append(checks[i].ClassNbrs, s.ClassNbr)
 	}
 	return checks
+}
+
+// Walk is one walk of the class search: a subject of a term, or the whole
+// term, with the watched courses it covers.
+type Walk struct {
+	Scan    catalog.ScanKey
+	Courses []Check // Sweep and EnqueuedAt are the walk's
+	// Sweep is the scheduler sweep that enqueued the walk.
+	Sweep      string
+	EnqueuedAt time.Time
+}
+
+// DedupKey identifies the walk within its sweep.
+func (w Walk) DedupKey() string { return w.Scan.String() }
+
+// ClassNbrs counts the watched sections the walk covers.
+func (w Walk) ClassNbrs() int {
+	n := 0
+	for _, c := range w.Courses {
+		n += len(c.ClassNbrs)
+	}
+	return n
+}
+
+// EncodeWalk returns the protobuf bytes of the walk.
+func EncodeWalk(w Walk) ([]byte, error) {
+	m := &streamv1.CheckScan{
+		Term:       w.Scan.Term,
+		Subject:    w.Scan.Subject,
+		Sweep:      w.Sweep,
+		EnqueuedAt: timestamppb.New(w.EnqueuedAt),
+		University: University,
+		Courses:    make([]*streamv1.WatchedCourse, len(w.Courses)),
+	}
+	for i, c := range w.Courses {
+		m.Courses[i] = &streamv1.WatchedCourse{Subject: c.Course.Subject, CatalogNbr: c.Course.CatalogNbr, ClassNbrs: c.ClassNbrs}
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode walk %s: %w", w.Scan, err)
+	}
+	return b, nil
+}
+
+// DecodeWalk parses and validates a walk.
+func DecodeWalk(b []byte) (Walk, error) {
+	var m streamv1.CheckScan
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return Walk{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	w := Walk{Scan: catalog.ScanKey{Term: m.GetTerm(), Subject: m.GetSubject()}, Sweep: m.GetSweep()}
+	if m.GetEnqueuedAt() != nil {
+		w.EnqueuedAt = m.GetEnqueuedAt().AsTime()
+	}
+	switch {
+	case m.GetUniversity() != "" && m.GetUniversity() != University:
+		return w, fmt.Errorf("%w: unknown university %q", ErrInvalid, m.GetUniversity())
+	case w.Scan.Term == "":
+		return w, fmt.Errorf("%w: walk without a term", ErrInvalid)
+	case len(m.GetCourses()) == 0:
+		return w, fmt.Errorf("%w: walk %s covers no course", ErrInvalid, w.Scan)
+	}
+	for _, c := range m.GetCourses() {
+		k := catalog.CourseKey{Term: w.Scan.Term, Subject: c.GetSubject(), CatalogNbr: c.GetCatalogNbr()}
+		switch {
+		case k.Subject == "" || k.CatalogNbr == "":
+			return w, fmt.Errorf("%w: walk %s names an incomplete course %q", ErrInvalid, w.Scan, k)
+		case !w.Scan.Covers(k):
+			return w, fmt.Errorf("%w: walk %s does not cover course %s", ErrInvalid, w.Scan, k)
+		case len(c.GetClassNbrs()) == 0:
+			return w, fmt.Errorf("%w: walk %s: course %s has no class numbers", ErrInvalid, w.Scan, k)
+		}
+		w.Courses = append(w.Courses, Check{Course: k, ClassNbrs: c.GetClassNbrs(), Sweep: w.Sweep, EnqueuedAt: w.EnqueuedAt})
+	}
+	return w, nil
+}
+
+// WalkMessage returns the stream entry that carries w, keyed by the walk.
+func WalkMessage(w Walk) (stream.Message, error) {
+	data, err := EncodeWalk(w)
+	if err != nil {
+		return stream.Message{}, err
+	}
+	return stream.Message{Type: WalkMessageType, Data: data, Key: w.DedupKey()}, nil
+}
+
+// Waiting returns the watched sections an entry of either type asks to
+// check, by term and class number, or false if it is not a valid check.
+func Waiting(e *stream.Entry) (sweep string, sections []catalog.SectionKey, ok bool) {
+	switch e.Type {
+	case MessageType:
+		c, err := Decode(e.Data)
+		if err != nil {
+			return "", nil, false
+		}
+		for _, n := range c.ClassNbrs {
+			sections = append(sections, catalog.SectionKey{Term: c.Course.Term, ClassNbr: n})
+		}
+		return c.Sweep, sections, true
+	case WalkMessageType:
+		w, err := DecodeWalk(e.Data)
+		if err != nil {
+			return "", nil, false
+		}
+		for _, c := range w.Courses {
+			for _, n := range c.ClassNbrs {
+				sections = append(sections, catalog.SectionKey{Term: c.Course.Term, ClassNbr: n})
+			}
+		}
+		return w.Sweep, sections, true
+	}
+	return "", nil, false
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/stream"
 )
 
 func TestEncodeDecode(t *testing.T) {
@@ -15,7 +16,7 @@ func TestEncodeDecode(t *testing.T) {
 	in := Check{
 		Course:     catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"},
 		ClassNbrs:  []string{"70412", "70413"},
-		Cycle:      "2026-11-29T05:00:00Z",
+		Sweep:      "2026-11-29T05:00:00Z",
 		EnqueuedAt: time.Date(2026, 11, 29, 5, 0, 1, 0, time.UTC),
 	}
 	b, err := Encode(in)
@@ -67,8 +68,8 @@ func TestForSectionsAndMessage(t *testing.T) {
 	got := ForSections("c1", at,
 		sec("2267", "70412", "CSE", "240"), sec("2271", "70412", "MAT", "343"), sec("2267", "70413", "CSE", "240"))
 	want := []Check{
-		{Course: catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"}, ClassNbrs: []string{"70412", "70413"}, Cycle: "c1", EnqueuedAt: at},
-		{Course: catalog.CourseKey{Term: "2271", Subject: "MAT", CatalogNbr: "343"}, ClassNbrs: []string{"70412"}, Cycle: "c1", EnqueuedAt: at},
+		{Course: catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"}, ClassNbrs: []string{"70412", "70413"}, Sweep: "c1", EnqueuedAt: at},
+		{Course: catalog.CourseKey{Term: "2271", Subject: "MAT", CatalogNbr: "343"}, ClassNbrs: []string{"70412"}, Sweep: "c1", EnqueuedAt: at},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("ForSections (-want +got):\n%s", diff)
@@ -83,5 +84,58 @@ func TestForSectionsAndMessage(t *testing.T) {
 	}
 	if diff := cmp.Diff(got[0], back); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestWalkRoundTripAndRejects(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	cse := catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"}
+	in := Walk{
+		Scan:       catalog.ScanKey{Term: "2267", Subject: "CSE"},
+		Courses:    []Check{{Course: cse, ClassNbrs: []string{"70412", "70413"}, Sweep: "s7", EnqueuedAt: at}},
+		Sweep:      "s7",
+		EnqueuedAt: at,
+	}
+	m, err := WalkMessage(in)
+	if err != nil || m.Type != WalkMessageType || m.Key != "2267:CSE:*" {
+		t.Fatalf("WalkMessage = %+v, %v", m, err)
+	}
+	out, err := DecodeWalk(m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(in, out); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	sweep, secs, ok := Waiting(&stream.Entry{Type: m.Type, Data: m.Data})
+	if !ok || sweep != "s7" || len(secs) != 2 || secs[1] != (catalog.SectionKey{Term: "2267", ClassNbr: "70413"}) {
+		t.Errorf("Waiting = %q, %v, %v", sweep, secs, ok)
+	}
+
+	bad := map[string]Walk{
+		"no term":          {Scan: catalog.ScanKey{Subject: "CSE"}, Courses: in.Courses},
+		"no course":        {Scan: in.Scan},
+		"other subject":    {Scan: catalog.ScanKey{Term: "2267", Subject: "MAT"}, Courses: in.Courses},
+		"incomplete":       {Scan: in.Scan, Courses: []Check{{Course: catalog.CourseKey{Term: "2267", Subject: "CSE"}, ClassNbrs: []string{"1"}}}},
+		"no class numbers": {Scan: in.Scan, Courses: []Check{{Course: cse}}},
+	}
+	for name, w := range bad {
+		b, err := EncodeWalk(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeWalk(b); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: DecodeWalk error = %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := DecodeWalk([]byte("\xff\xff not protobuf")); !errors.Is(err, ErrInvalid) {
+		t.Errorf("garbage: DecodeWalk error = %v, want ErrInvalid", err)
+	}
+	// A term walk covers every subject.
+	term := Walk{Scan: catalog.ScanKey{Term: "2267"}, Courses: in.Courses}
+	b, _ := EncodeWalk(term)
+	if _, err := DecodeWalk(b); err != nil {
+		t.Errorf("term walk: %v", err)
 	}
 }

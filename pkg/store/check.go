@@ -27,51 +27,45 @@ const eligibleUser = `(u.disabled_at IS NULL AND u.deleted_at IS NULL AND u.noti
 // a section re-added), and the check costs at most one request per course.
 const notFoundRecheck = "6 hours"
 
-// DueCourse is a course to check and the watched sections the check is for.
+// DueCourse is a course to check, the watched sections the check is for,
+// and what makes them urgent.
 type DueCourse struct {
 	Course    catalog.CourseKey
 	ClassNbrs []string // sorted, distinct
+	// Watchers counts the due watches on the sections.
+	Watchers int
+	// Full counts the sections last seen with no open seat.
+	Full int
+	// ChangedAt is the latest change seen on one of them; zero if none.
+	ChangedAt time.Time
 }
 
-// dueCoursesSQL lists the due courses; the filter (a condition on w, or
-// TRUE) narrows which courses it looks at.
 const dueCoursesSQL = `
-SELECT w.term, w.subject, w.catalog_nbr, array_agg(DISTINCT w.class_nbr ORDER BY w.class_nbr)
+SELECT w.term, w.subject, w.catalog_nbr, array_agg(DISTINCT w.class_nbr ORDER BY w.class_nbr),
+	count(*), count(DISTINCT w.class_nbr) FILTER (WHERE s.open_seats <= 0), max(s.changed_at)
 FROM class_watches w
 JOIN users u ON u.id = w.user_id
+LEFT JOIN section_states s ON s.term = w.term AND s.class_nbr = w.class_nbr
 WHERE (w.not_found_at IS NULL OR w.not_found_at < now() - interval '` + notFoundRecheck + `')
   AND ` + eligibleUser + `
-  AND %s
 GROUP BY w.term, w.subject, w.catalog_nbr
 ORDER BY w.term, w.subject, w.catalog_nbr`
-
-var (
-	allDueCoursesSQL   = fmt.Sprintf(dueCoursesSQL, "TRUE")
-	dueCoursesSinceSQL = fmt.Sprintf(dueCoursesSQL, `(w.term, w.subject, w.catalog_nbr) IN (
-	SELECT term, subject, catalog_nbr FROM class_watches WHERE created_at >= $1)`)
-)
 
 // DueCourses returns every course with at least one watch of an eligible user
 // that is not marked not found in the last six hours, ordered by term,
 // subject and catalog number.
 func (db *DB) DueCourses(ctx context.Context) ([]DueCourse, error) {
-	return db.dueCourses(ctx, allDueCoursesSQL)
-}
-
-// DueCoursesSince is DueCourses limited to the courses that gained a watch
-// at or after since (by the database's clock), with all their due sections.
-func (db *DB) DueCoursesSince(ctx context.Context, since time.Time) ([]DueCourse, error) {
-	return db.dueCourses(ctx, dueCoursesSinceSQL, since)
-}
-
-func (db *DB) dueCourses(ctx context.Context, sql string, args ...any) ([]DueCourse, error) {
-	rows, err := db.pool.Query(ctx, sql, args...)
+	rows, err := db.pool.Query(ctx, dueCoursesSQL)
 	if err != nil {
 		return nil, fmt.Errorf("due courses: %w", err)
 	}
 	courses, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DueCourse, error) {
 		var c DueCourse
-		err := row.Scan(&c.Course.Term, &c.Course.Subject, &c.Course.CatalogNbr, &c.ClassNbrs)
+		var changed *time.Time
+		err := row.Scan(&c.Course.Term, &c.Course.Subject, &c.Course.CatalogNbr, &c.ClassNbrs, &c.Watchers, &c.Full, &changed)
+		if changed != nil {
+			c.ChangedAt = *changed
+		}
 		return c, err
 	})
 	if err != nil {
@@ -259,30 +253,93 @@ type applyPlan struct {
 	histOpen, histCapacity, histEnrolled []int32
 	claimNbr, claimEvent                 []string
 	claimEpoch                           []int32
-	notFound                             []string
+	notFound                             []courseNotFound
 	result                               ApplyResult
+	// planned holds the sections already decided in this batch: a section
+	// watched under two courses is stored once.
+	planned map[string]bool
+}
+
+// courseNotFound is the wanted sections of one course missing from its check.
+type courseNotFound struct {
+	course catalog.CourseKey
+	nbrs   []string
 }
 
 // ApplyCourse stores one check of a course and claims the notifications it
-// causes, all in one transaction (DESIGN §2.8): each wanted section's
-// observation is stored only if it is newer than the stored one, and events
-// are detected and claimed only for observations that were stored. Claims are
-// unique per (watch, event, epoch), so applying the same observation twice
-// creates nothing the second time.
+// causes, all in one transaction (docs/DESIGN.md, "order of effects"): each
+// wanted section's observation is stored only if it is newer than the stored
+// one, and events are detected and claimed only for observations that were
+// stored. Claims are unique per (watch, event, epoch), so applying the same
+// observation twice creates nothing the second time.
 func (db *DB) ApplyCourse(ctx context.Context, obs CourseObservation) (ApplyResult, error) {
-	op := "apply course " + obs.Course.String()
-	if obs.Course.Term == "" || obs.ObservedAt.IsZero() {
-		return ApplyResult{}, fmt.Errorf("%s: term and observed-at are required", op)
+	return db.ApplyCourses(ctx, []CourseObservation{obs})
+}
+
+// maxApplyBatch bounds the wanted sections one ApplyCourses transaction
+// locks; a longer list is applied in several transactions, course by course.
+// Each section takes an advisory lock, and PostgreSQL's lock table is shared
+// and finite.
+const maxApplyBatch = 500
+
+// ApplyCourses applies the checks of several courses of one term, as
+// ApplyCourse does for one, in as few transactions as the lock bound allows:
+// a walk of a subject or term stores thousands of sections per check. Each
+// transaction holds whole courses; if one fails, those before it stay
+// applied (a retry finds them stale and claims nothing twice).
+func (db *DB) ApplyCourses(ctx context.Context, obs []CourseObservation) (ApplyResult, error) {
+	var total ApplyResult
+	for len(obs) > 0 {
+		n, size := 0, 0
+		for n < len(obs) && (n == 0 || size+len(obs[n].Wanted) <= maxApplyBatch && obs[n].ObservedAt.Equal(obs[0].ObservedAt)) {
+			size += len(obs[n].Wanted)
+			n++
+		}
+		res, err := db.applyBatch(ctx, obs[:n])
+		if err != nil {
+			return total, err
+		}
+		total.Applied += res.Applied
+		total.Stale += res.Stale
+		total.NotFound += res.NotFound
+		total.Claims += res.Claims
+		total.Changed = append(total.Changed, res.Changed...)
+		total.Notify = append(total.Notify, res.Notify...)
+		obs = obs[n:]
 	}
-	wanted := slices.Clone(obs.Wanted)
-	slices.Sort(wanted)
-	wanted = slices.Compact(wanted)
-	if len(wanted) == 0 {
+	return total, nil
+}
+
+// applyBatch applies observations of one term, made at one time, in one
+// transaction.
+func (db *DB) applyBatch(ctx context.Context, obs []CourseObservation) (ApplyResult, error) {
+	op := "apply course " + obs[0].Course.String()
+	if len(obs) > 1 {
+		op = fmt.Sprintf("apply %d courses of term %s", len(obs), obs[0].Course.Term)
+	}
+	term := obs[0].Course.Term
+	wantedBy := make([][]string, len(obs))
+	var all []string
+	for i, o := range obs {
+		if o.Course.Term == "" || o.ObservedAt.IsZero() {
+			return ApplyResult{}, fmt.Errorf("%s: term and observed-at are required", op)
+		}
+		if o.Course.Term != term || !o.ObservedAt.Equal(obs[0].ObservedAt) {
+			return ApplyResult{}, fmt.Errorf("%s: course %s is of another term or time", op, o.Course)
+		}
+		w := slices.Clone(o.Wanted)
+		slices.Sort(w)
+		wantedBy[i] = slices.Compact(w)
+		all = append(all, wantedBy[i]...)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	if len(all) == 0 {
 		return ApplyResult{}, nil
 	}
-	// PostgreSQL keeps microseconds; comparing at that precision is what makes
-	// a redelivered observation equal to the stored one, hence stale.
-	observedAt := obs.ObservedAt.UTC().Truncate(time.Microsecond)
+	// PostgreSQL keeps microseconds; comparing at that precision is what
+	// makes a redelivered observation equal to the stored one, hence stale.
+	observedAt := obs[0].ObservedAt.UTC().Truncate(time.Microsecond)
 
 	// The transaction takes two round trips: BEGIN travels with the locks
 	// and reads, COMMIT with the writes. A batch that fails leaves the
@@ -294,15 +351,17 @@ func (db *DB) ApplyCourse(ctx context.Context, obs CourseObservation) (ApplyResu
 	}
 	defer conn.Release()
 	plan, err := func() (applyPlan, error) {
-		prev, err := readLocked(ctx, conn, obs.Course.Term, wanted)
+		prev, err := readLocked(ctx, conn, term, all)
 		if err != nil {
 			return applyPlan{}, err
 		}
-		plan, err := planApply(obs, wanted, observedAt, prev)
-		if err != nil {
-			return applyPlan{}, err
+		var plan applyPlan
+		for i, o := range obs {
+			if err := planApply(&plan, o, wantedBy[i], observedAt, prev); err != nil {
+				return applyPlan{}, err
+			}
 		}
-		return plan, writePlan(ctx, conn, obs.Course, observedAt, &plan)
+		return plan, writePlan(ctx, conn, term, observedAt, &plan)
 	}()
 	if err != nil {
 		if conn.Conn().PgConn().TxStatus() != 'I' {
@@ -342,16 +401,24 @@ func readLocked(ctx context.Context, conn *pgxpool.Conn, term string, wanted []s
 	return prev, nil
 }
 
-// planApply decides, in memory, every write of ApplyCourse.
-func planApply(obs CourseObservation, wanted []string, observedAt time.Time, prev map[string]*SectionState) (applyPlan, error) {
-	var p applyPlan
+// planApply decides, in memory, every write of one course's observation,
+// adding them to p.
+func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt time.Time, prev map[string]*SectionState) error {
+	var notFound []string
 	found := make(map[string]catalog.Section, len(obs.Sections))
 	for _, s := range obs.Sections {
 		if s.Term == obs.Course.Term {
 			found[s.ClassNbr] = s
 		}
 	}
+	if p.planned == nil {
+		p.planned = map[string]bool{}
+	}
 	for _, nbr := range wanted {
+		if p.planned[nbr] {
+			continue
+		}
+		p.planned[nbr] = true
 		old := prev[nbr]
 		if old != nil && !old.ObservedAt.Before(observedAt) {
 			p.result.Stale++
@@ -359,7 +426,7 @@ func planApply(obs CourseObservation, wanted []string, observedAt time.Time, pre
 		}
 		next, ok := found[nbr]
 		if !ok {
-			p.notFound = append(p.notFound, nbr)
+			notFound = append(notFound, nbr)
 			continue
 		}
 		if next.Subject == "" {
@@ -396,14 +463,14 @@ func planApply(obs CourseObservation, wanted []string, observedAt time.Time, pre
 				instructorEpoch++
 				epoch = instructorEpoch
 			default:
-				return applyPlan{}, fmt.Errorf("section %s: unknown event %q", key, ev)
+				return fmt.Errorf("section %s: unknown event %q", key, ev)
 			}
 			p.claimNbr = append(p.claimNbr, nbr)
 			p.claimEvent = append(p.claimEvent, string(ev))
 			p.claimEpoch = append(p.claimEpoch, int32(epoch))
 		}
 		if err := p.states.add(next, changedAt, seatEpoch, instructorEpoch); err != nil {
-			return applyPlan{}, err
+			return err
 		}
 		if old == nil || old.Section.Capacity != next.Capacity || old.Section.Enrolled != next.Enrolled || old.OpenSeats != next.OpenSeats() {
 			p.histNbr = append(p.histNbr, nbr)
@@ -412,13 +479,15 @@ func planApply(obs CourseObservation, wanted []string, observedAt time.Time, pre
 			p.histEnrolled = append(p.histEnrolled, int32(next.Enrolled))
 		}
 	}
-	p.result.NotFound = len(p.notFound)
-	return p, nil
+	if len(notFound) > 0 {
+		p.notFound = append(p.notFound, courseNotFound{course: obs.Course, nbrs: notFound})
+		p.result.NotFound += len(notFound)
+	}
+	return nil
 }
 
 // writePlan sends every write of ApplyCourse and the COMMIT in one batch.
-func writePlan(ctx context.Context, conn *pgxpool.Conn, course catalog.CourseKey, observedAt time.Time, p *applyPlan) error {
-	term := course.Term
+func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt time.Time, p *applyPlan) error {
 	var b pgx.Batch
 	if len(p.states.classNbr) > 0 {
 		b.Queue(upsertStatesSQL, p.states.args(term, observedAt)...)
@@ -449,9 +518,9 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, course catalog.CourseKey
 			return rows.Err()
 		})
 	}
-	if len(p.notFound) > 0 {
-		b.Queue(markStateNotFoundSQL, term, observedAt, p.notFound, course.Subject, course.CatalogNbr)
-		b.Queue(markWatchNotFoundSQL, term, p.notFound, course.Subject, course.CatalogNbr)
+	for _, nf := range p.notFound {
+		b.Queue(markStateNotFoundSQL, term, observedAt, nf.nbrs, nf.course.Subject, nf.course.CatalogNbr)
+		b.Queue(markWatchNotFoundSQL, term, nf.nbrs, nf.course.Subject, nf.course.CatalogNbr)
 	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &b).Close(); err != nil {

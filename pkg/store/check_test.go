@@ -3,15 +3,18 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/store/storetest"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 )
 
 func TestApplyFirstObservationStoresStateWithoutClaims(t *testing.T) {
@@ -53,6 +56,9 @@ func TestApplyFirstObservationStoresStateWithoutClaims(t *testing.T) {
 		t.Errorf("seat history = %+v, want one point with 5 open", hist)
 	}
 }
+
+// dueSections compares due courses by what they ask to check only.
+var dueSections = cmpopts.IgnoreFields(store.DueCourse{}, "Watchers", "Full", "ChangedAt")
 
 var timeEqual = cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })
 
@@ -264,7 +270,7 @@ func TestApplyNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]store.DueCourse{{Course: course, ClassNbrs: []string{"1"}}}, due); diff != "" {
+	if diff := cmp.Diff([]store.DueCourse{{Course: course, ClassNbrs: []string{"1"}}}, due, dueSections); diff != "" {
 		t.Errorf("DueCourses skips the not-found watch (-want +got):\n%s", diff)
 	}
 
@@ -276,7 +282,7 @@ func TestApplyNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]store.DueCourse{{Course: course, ClassNbrs: []string{"1", "2"}}}, due); diff != "" {
+	if diff := cmp.Diff([]store.DueCourse{{Course: course, ClassNbrs: []string{"1", "2"}}}, due, dueSections); diff != "" {
 		t.Errorf("DueCourses rechecks an old not-found watch (-want +got):\n%s", diff)
 	}
 
@@ -369,42 +375,96 @@ func TestDueCourses(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []store.DueCourse{
-		{Course: catalog.CourseKey{Term: "2261", Subject: subj, CatalogNbr: catNbr}, ClassNbrs: []string{"1"}},
-		{Course: course, ClassNbrs: []string{"1", "3"}},
-		{Course: catalog.CourseKey{Term: term, Subject: "MAT", CatalogNbr: "265"}, ClassNbrs: []string{"50"}},
+		{Course: catalog.CourseKey{Term: "2261", Subject: subj, CatalogNbr: catNbr}, ClassNbrs: []string{"1"}, Watchers: 1},
+		{Course: course, ClassNbrs: []string{"1", "3"}, Watchers: 3},
+		{Course: catalog.CourseKey{Term: term, Subject: "MAT", CatalogNbr: "265"}, ClassNbrs: []string{"50"}, Watchers: 1},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("DueCourses (-want +got):\n%s", diff)
 	}
 }
 
-// DueCoursesSince returns only the courses that gained a watch since, each
-// with all its due sections, old watches included.
-func TestDueCoursesSince(t *testing.T) {
+
+// ApplyCourses stores a walk's many courses in batches of whole courses,
+// claims once per opening and marks not found per course.
+func TestApplyCoursesAcrossBatches(t *testing.T) {
 	t.Parallel()
 	db, _ := storetest.NewDB(t)
-	ctx := context.Background()
-	a := storetest.User(t, db, "a@example.edu")
-	b := storetest.User(t, db, "b@example.edu")
-	storetest.Watch(t, db, a.ID, term, "1", subj, catNbr)
-	storetest.Watch(t, db, a.ID, term, "50", "MAT", "265")
-	if _, err := db.Pool().Exec(ctx, "UPDATE class_watches SET created_at = now() - interval '1 hour'"); err != nil {
-		t.Fatal(err)
+	ctx := testenv.Context(t, time.Minute)
+	u := storetest.User(t, db, "walk@example.edu")
+	// 40 courses of 20 sections: 800 wanted sections, more than one batch.
+	var first, second []store.CourseObservation
+	for c := range 40 {
+		ck := catalog.CourseKey{Term: term, Subject: subj, CatalogNbr: fmt.Sprint(100 + c)}
+		var wanted []string
+		var full, opened []catalog.Section
+		for i := range 20 {
+			nbr := fmt.Sprint(10000 + c*20 + i)
+			wanted = append(wanted, nbr)
+			s := sec(term, nbr, 30)
+			s.CatalogNbr = ck.CatalogNbr
+			full = append(full, s)
+			if c == 7 && i == 3 {
+				s = sec(term, nbr, 29)
+				s.CatalogNbr = ck.CatalogNbr
+			}
+			if !(c == 39 && i == 19) { // gone from the second walk
+				opened = append(opened, s)
+			}
+		}
+		storetest.Watch(t, db, u.ID, term, wanted[3], subj, ck.CatalogNbr)
+		first = append(first, store.CourseObservation{Course: ck, ObservedAt: at(0), Sections: full, Wanted: wanted})
+		second = append(second, store.CourseObservation{Course: ck, ObservedAt: at(1), Sections: opened, Wanted: wanted})
 	}
-	var since time.Time
-	if err := db.Pool().QueryRow(ctx, "SELECT now() - interval '1 minute'").Scan(&since); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := db.DueCoursesSince(ctx, since); err != nil || len(got) != 0 {
-		t.Fatalf("before new watches: %v, %v; want none", got, err)
-	}
-	storetest.Watch(t, db, b.ID, term, "2", subj, catNbr)
-	got, err := db.DueCoursesSince(ctx, since)
+	res, err := db.ApplyCourses(ctx, first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []store.DueCourse{{Course: course, ClassNbrs: []string{"1", "2"}}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("DueCoursesSince (-want +got):\n%s", diff)
+	if res.Applied != 800 || res.Claims != 0 || len(res.Changed) != 800 {
+		t.Fatalf("first walk: applied %d, claims %d, changed %d; want 800, 0, 800", res.Applied, res.Claims, len(res.Changed))
+	}
+	res, err = db.ApplyCourses(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied != 799 || res.NotFound != 1 || res.Claims != 1 || len(res.Notify) != 1 || res.Notify[0].ClassNbr != "10143" {
+		t.Errorf("second walk: applied %d, not found %d, claims %d, notify %v; want 799, 1, 1, [10143]", res.Applied, res.NotFound, res.Claims, res.Notify)
+	}
+	st, err := db.GetSectionState(ctx, key(term, "10799"))
+	if err != nil || st.NotFoundAt == nil {
+		t.Errorf("section missing from the walk: %+v, %v; want marked not found", st, err)
+	}
+	// Applying the same walk again is stale throughout.
+	res, err = db.ApplyCourses(ctx, second)
+	if err != nil || res.Stale != 800 || res.Claims != 0 {
+		t.Errorf("repeated walk: %+v, %v; want 800 stale, no claims", res, err)
+	}
+	// Observations of different terms are refused, not mixed.
+	mixed := []store.CourseObservation{second[0], {Course: catalog.CourseKey{Term: "2271", Subject: subj, CatalogNbr: "1"}, ObservedAt: at(1), Wanted: []string{"1"}}}
+	mixed[0].ObservedAt = at(2)
+	mixed[1].ObservedAt = at(2)
+	if _, err := db.ApplyCourses(ctx, mixed); err == nil {
+		t.Error("ApplyCourses mixed two terms in one batch")
+	}
+}
+
+func TestDueCoursesUrgency(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := testenv.Context(t, 30*time.Second)
+	a := storetest.User(t, db, "a@example.edu")
+	b := storetest.User(t, db, "b@example.edu")
+	storetest.Watch(t, db, a.ID, term, "1", subj, catNbr)
+	storetest.Watch(t, db, b.ID, term, "1", subj, catNbr)
+	storetest.Watch(t, db, a.ID, term, "2", subj, catNbr)
+	storetest.Watch(t, db, a.ID, term, "3", subj, catNbr)
+	apply(t, db, course, at(0), []string{"1", "2", "3"}, sec(term, "1", 30), sec(term, "2", 30), sec(term, "3", 10))
+	apply(t, db, course, at(5), []string{"1", "2", "3"}, sec(term, "1", 30), sec(term, "2", 29), sec(term, "3", 10))
+	got, err := db.DueCourses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Watchers != 4 || got[0].Full != 1 || !got[0].ChangedAt.Equal(at(5).Truncate(time.Microsecond)) {
+		t.Errorf("DueCourses = %+v; want 4 watchers, 1 full section, changed at %s", got, at(5))
 	}
 }

@@ -132,6 +132,163 @@ func (x *CheckCourse) GetUniversity() string {
 	return ""
 }
 
+// CheckScan asks a worker to walk the class search through every page — one
+// subject of a term, or the whole term when subject is empty — and check
+// every watched section the walk covers. A walk either completes or changes
+// nothing: a section is concluded absent only from a complete walk.
+type CheckScan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// term is the university's term code, e.g. "2261".
+	Term string `protobuf:"bytes,1,opt,name=term,proto3" json:"term,omitempty"`
+	// subject is the subject to walk, e.g. "CSE"; empty walks the whole term.
+	Subject string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// courses lists the watched courses the walk covers, with their watched
+	// sections.
+	Courses []*WatchedCourse `protobuf:"bytes,3,rep,name=courses,proto3" json:"courses,omitempty"`
+	// sweep is the scheduler sweep that produced this check; with the walk
+	// it forms the idempotency key of the enqueue.
+	Sweep string `protobuf:"bytes,4,opt,name=sweep,proto3" json:"sweep,omitempty"`
+	// enqueued_at is when the scheduler enqueued the check.
+	EnqueuedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=enqueued_at,json=enqueuedAt,proto3" json:"enqueued_at,omitempty"`
+	// university identifies the catalog source, e.g. "asu".
+	University    string `protobuf:"bytes,6,opt,name=university,proto3" json:"university,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckScan) Reset() {
+	*x = CheckScan{}
+	mi := &file_stream_v1_check_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckScan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckScan) ProtoMessage() {}
+
+func (x *CheckScan) ProtoReflect() protoreflect.Message {
+	mi := &file_stream_v1_check_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckScan.ProtoReflect.Descriptor instead.
+func (*CheckScan) Descriptor() ([]byte, []int) {
+	return file_stream_v1_check_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CheckScan) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *CheckScan) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *CheckScan) GetCourses() []*WatchedCourse {
+	if x != nil {
+		return x.Courses
+	}
+	return nil
+}
+
+func (x *CheckScan) GetSweep() string {
+	if x != nil {
+		return x.Sweep
+	}
+	return ""
+}
+
+func (x *CheckScan) GetEnqueuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnqueuedAt
+	}
+	return nil
+}
+
+func (x *CheckScan) GetUniversity() string {
+	if x != nil {
+		return x.University
+	}
+	return ""
+}
+
+// WatchedCourse is a course a walk covers and its watched sections.
+type WatchedCourse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subject       string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	CatalogNbr    string                 `protobuf:"bytes,2,opt,name=catalog_nbr,json=catalogNbr,proto3" json:"catalog_nbr,omitempty"`
+	ClassNbrs     []string               `protobuf:"bytes,3,rep,name=class_nbrs,json=classNbrs,proto3" json:"class_nbrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchedCourse) Reset() {
+	*x = WatchedCourse{}
+	mi := &file_stream_v1_check_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchedCourse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchedCourse) ProtoMessage() {}
+
+func (x *WatchedCourse) ProtoReflect() protoreflect.Message {
+	mi := &file_stream_v1_check_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchedCourse.ProtoReflect.Descriptor instead.
+func (*WatchedCourse) Descriptor() ([]byte, []int) {
+	return file_stream_v1_check_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WatchedCourse) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *WatchedCourse) GetCatalogNbr() string {
+	if x != nil {
+		return x.CatalogNbr
+	}
+	return ""
+}
+
+func (x *WatchedCourse) GetClassNbrs() []string {
+	if x != nil {
+		return x.ClassNbrs
+	}
+	return nil
+}
+
 var File_stream_v1_check_proto protoreflect.FileDescriptor
 
 const file_stream_v1_check_proto_rawDesc = "" +
@@ -149,7 +306,23 @@ const file_stream_v1_check_proto_rawDesc = "" +
 	"enqueuedAt\x12\x1e\n" +
 	"\n" +
 	"university\x18\a \x01(\tR\n" +
-	"universityB?Z=github.com/pickmyclass/pickmyclass/pkg/gen/stream/v1;streamv1b\x06proto3"
+	"university\"\xec\x01\n" +
+	"\tCheckScan\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12>\n" +
+	"\acourses\x18\x03 \x03(\v2$.pickmyclass.stream.v1.WatchedCourseR\acourses\x12\x14\n" +
+	"\x05sweep\x18\x04 \x01(\tR\x05sweep\x12;\n" +
+	"\venqueued_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"enqueuedAt\x12\x1e\n" +
+	"\n" +
+	"university\x18\x06 \x01(\tR\n" +
+	"university\"i\n" +
+	"\rWatchedCourse\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1f\n" +
+	"\vcatalog_nbr\x18\x02 \x01(\tR\n" +
+	"catalogNbr\x12\x1d\n" +
+	"\n" +
+	"class_nbrs\x18\x03 \x03(\tR\tclassNbrsB?Z=github.com/pickmyclass/pickmyclass/pkg/gen/stream/v1;streamv1b\x06proto3"
 
 var (
 	file_stream_v1_check_proto_rawDescOnce sync.Once
@@ -163,18 +336,22 @@ func file_stream_v1_check_proto_rawDescGZIP() []byte {
 	return file_stream_v1_check_proto_rawDescData
 }
 
-var file_stream_v1_check_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_stream_v1_check_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_stream_v1_check_proto_goTypes = []any{
 	(*CheckCourse)(nil),           // 0: pickmyclass.stream.v1.CheckCourse
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
+	(*CheckScan)(nil),             // 1: pickmyclass.stream.v1.CheckScan
+	(*WatchedCourse)(nil),         // 2: pickmyclass.stream.v1.WatchedCourse
+	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
 }
 var file_stream_v1_check_proto_depIdxs = []int32{
-	1, // 0: pickmyclass.stream.v1.CheckCourse.enqueued_at:type_name -> google.protobuf.Timestamp
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 0: pickmyclass.stream.v1.CheckCourse.enqueued_at:type_name -> google.protobuf.Timestamp
+	2, // 1: pickmyclass.stream.v1.CheckScan.courses:type_name -> pickmyclass.stream.v1.WatchedCourse
+	3, // 2: pickmyclass.stream.v1.CheckScan.enqueued_at:type_name -> google.protobuf.Timestamp
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_stream_v1_check_proto_init() }
@@ -188,7 +365,7 @@ func file_stream_v1_check_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stream_v1_check_proto_rawDesc), len(file_stream_v1_check_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
