@@ -63,6 +63,18 @@ func (k Keys) Backoff(upstream string) string { return k.Prefix + "backoff:" + u
 // MailBudget is the shared email send-rate budget.
 func (k Keys) MailBudget() string { return k.Prefix + "budget:mail" }
 
+// Counts is the hash of a term's section counts (the whole term's, each
+// subject's and each course's) from the latest observations, read by the
+// query planner.
+func (k Keys) Counts(term string) string { return k.Prefix + "counts:" + term }
+
+// Sweep is the hash of the scheduler's current sweep.
+func (k Keys) Sweep() string { return k.Prefix + "scheduler:sweep" }
+
+// SectionBudget is the shared budget of sections fetched per second from an
+// upstream.
+func (k Keys) SectionBudget(upstream string) string { return k.Prefix + "budget:" + upstream + ":sections" }
+
 // Updates is the pub/sub channel where workers announce section changes.
 func (k Keys) Updates() string { return k.Prefix + "updates" }
 

@@ -59,7 +59,7 @@ type Course struct {
 }
 
 // Counts are section counts from earlier observations. A missing entry is
-// unknown. Subjects are keyed upper-case.
+// unknown. Subjects, in subject and course keys, are upper-case.
 type Counts struct {
 	Terms    map[string]int
 	Subjects map[catalog.ScanKey]int
@@ -284,7 +284,9 @@ func planTerm(t *termGroup, counts Counts, b Budget, w float64) []Unit {
 // courseUnit is one request for a course; a course never counted is
 // assumed to have just its watched sections.
 func courseUnit(c Course, counts Counts, b Budget) Unit {
-	n, ok := counts.Courses[c.Key]
+	k := c.Key
+	k.Subject = strings.ToUpper(k.Subject)
+	n, ok := counts.Courses[k]
 	if !ok {
 		n = len(c.ClassNbrs)
 	}

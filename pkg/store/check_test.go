@@ -384,7 +384,6 @@ func TestDueCourses(t *testing.T) {
 	}
 }
 
-
 // ApplyCourses stores a walk's many courses in batches of whole courses,
 // claims once per opening and marks not found per course.
 func TestApplyCoursesAcrossBatches(t *testing.T) {
