@@ -152,7 +152,7 @@ func (e *env) runCycle(ctx context.Context, ds *dataset, workers int, latency ti
 	start := time.Now()
 	msgs := make([]stream.Message, 0, len(due))
 	for _, d := range due {
-		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: cycle, EnqueuedAt: start})
+		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Sweep: cycle, EnqueuedAt: start})
 		if err != nil {
 			return res, err
 		}

@@ -80,7 +80,7 @@ func (e *env) benchScheduler(ctx context.Context, ds *dataset) (schedulerResult,
 	res.due = time.Since(t0)
 	msgs := make([]stream.Message, 0, len(due))
 	for _, d := range due {
-		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: "breakdown", EnqueuedAt: t0})
+		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Sweep: "breakdown", EnqueuedAt: t0})
 		if err != nil {
 			return res, err
 		}

@@ -150,10 +150,10 @@ func TestSchedulerLeaderKilled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if perCycle[c.Cycle] == nil {
-			perCycle[c.Cycle] = map[string]int{}
+		if perCycle[c.Sweep] == nil {
+			perCycle[c.Sweep] = map[string]int{}
 		}
-		perCycle[c.Cycle][c.Course.String()]++
+		perCycle[c.Sweep][c.Course.String()]++
 	}
 	var first, last time.Time
 	doubled := 0

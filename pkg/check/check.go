@@ -6,6 +6,7 @@ package check
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -273,4 +274,78 @@ func Waiting(e *stream.Entry) (sweep string, sections []catalog.SectionKey, ok b
 		return w.Sweep, sections, true
 	}
 	return "", nil, false
+}
+
+// Heartbeat is the scheduler's record of its last enqueue run, kept in the
+// hash at Keys.Heartbeat: the scheduler writes it, the health report and
+// the admin pages read it.
+type Heartbeat struct {
+	Sweep       string        `json:"sweep"`
+	StartedAt   time.Time     `json:"started_at"`
+	CompletedAt time.Time     `json:"completed_at"`
+	Period      time.Duration `json:"period_ns"`
+	// Courses and Sections count the watched courses and sections the
+	// sweep covers.
+	Courses  int `json:"courses"`
+	Sections int `json:"sections"`
+	// Units, Requests and SectionsFetched are the sweep's plan: its queries
+	// and their estimated cost upstream.
+	Units           int `json:"units"`
+	Requests        int `json:"requests"`
+	SectionsFetched int `json:"sections_fetched"`
+	Enqueued        int `json:"enqueued"`
+}
+
+// Fields returns the hash fields of h.
+func (h Heartbeat) Fields() map[string]any {
+	return map[string]any{
+		"sweep": h.Sweep, "started_at": h.StartedAt.UTC().Format(time.RFC3339Nano),
+		"completed_at": h.CompletedAt.UTC().Format(time.RFC3339Nano), "period_ms": h.Period.Milliseconds(),
+		"courses": h.Courses, "sections": h.Sections, "units": h.Units,
+		"requests": h.Requests, "sections_fetched": h.SectionsFetched, "enqueued": h.Enqueued,
+	}
+}
+
+// ParseHeartbeat reads the hash fields of a heartbeat; an empty hash is the
+// zero Heartbeat (no run yet).
+func ParseHeartbeat(v map[string]string) (Heartbeat, error) {
+	h := Heartbeat{Sweep: v["sweep"]}
+	var errs []error
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"started_at", &h.StartedAt}, {"completed_at", &h.CompletedAt}} {
+		if s := v[f.name]; s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+			}
+			*f.dst = t
+		}
+	}
+	ints := []struct {
+		name string
+		dst  *int
+	}{{"courses", &h.Courses}, {"sections", &h.Sections}, {"units", &h.Units},
+		{"requests", &h.Requests}, {"sections_fetched", &h.SectionsFetched}, {"enqueued", &h.Enqueued}}
+	for _, f := range ints {
+		if s := v[f.name]; s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+			}
+			*f.dst = n
+		}
+	}
+	if s := v["period_ms"]; s != "" {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("period_ms: %w", err))
+		}
+		h.Period = time.Duration(ms) * time.Millisecond
+	}
+	if err := errors.Join(errs...); err != nil {
+		return h, fmt.Errorf("scheduler heartbeat: %w", err)
+	}
+	return h, nil
 }

@@ -493,7 +493,9 @@ func (r *runner) process(msg redis.XMessage, deliveries int64) {
 
 	log := r.log.With().Str("msg_id", e.ID).Str("type", e.Type).Int64("deliveries", e.Deliveries).Logger()
 	start := time.Now()
+	stop := r.keepAlive(e.ID, log)
 	err = r.call(log.WithContext(r.hctx), log, e)
+	stop()
 	r.m.duration.Observe(time.Since(start).Seconds())
 
 	var (
@@ -521,6 +523,60 @@ func (r *runner) process(msg redis.XMessage, deliveries int64) {
 	default:
 		r.m.retry.Inc()
 		log.Warn().Err(err).Msg("handler failed; entry left pending for retry")
+	}
+}
+
+// touchScript resets the idle time of a pending entry this consumer still
+// owns, without counting a delivery, so the reaper leaves a long handler's
+// entry alone. KEYS: stream. ARGV: group, consumer, id. Returns 1 if touched.
+var touchScript = redis.NewScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then
+	return 0
+end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+`)
+
+// keepAlive touches entry id every quarter of the visibility timeout while
+// its handler runs — a walk of a whole term can outlast the timeout — until
+// the returned stop is called. A worker that dies stops touching, and the
+// reaper reclaims the entry one visibility timeout later. Most handlers end
+// before the first touch is due and cost only a timer.
+func (r *runner) keepAlive(id string, log zerolog.Logger) (stop func()) {
+	period := r.cfg.VisibilityTimeout / 4
+	done := make(chan struct{})
+	var touching sync.WaitGroup
+	touching.Add(1)
+	timer := time.AfterFunc(period, func() {
+		defer touching.Done()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			ctx, cancel := context.WithTimeout(r.opsCtx, period)
+			n, err := touchScript.Run(ctx, r.rdb, []string{r.cfg.Stream}, r.cfg.Group, r.cfg.Consumer, id).Int()
+			cancel()
+			switch {
+			case err != nil:
+				log.Warn().Err(err).Msg("keep pending entry alive")
+			case n == 0:
+				log.Warn().Msg("pending entry was reclaimed by another consumer while its handler ran")
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() {
+		if timer.Stop() {
+			touching.Done()
+			return
+		}
+		close(done)
+		touching.Wait()
 	}
 }
 

@@ -545,3 +545,54 @@ func counterValue(t *testing.T, g prometheus.Gatherer, name, label, value string
 	}
 	return sum
 }
+
+// A handler that runs longer than the visibility timeout keeps its entry:
+// another consumer's reaper does not take it over while it is alive, and
+// the entry is handled once.
+func TestLongHandlerKeepsItsEntry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ids := b.publishN(t, 1)
+
+	cfg := b.config(t)
+	cfg.VisibilityTimeout = 200 * time.Millisecond
+	cfg.ReclaimInterval = 20 * time.Millisecond
+	release := make(chan struct{})
+	started := make(chan *Entry, 1)
+	var rec recorder
+	b.start(t, cfg, func(ctx context.Context, e *Entry) error {
+		started <- e
+		<-release
+		rec.add(e)
+		return nil
+	})
+	var first *Entry
+	select {
+	case first = <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the entry was never handled")
+	}
+	other := cfg
+	other.Consumer = "c2"
+	var stolen recorder
+	b.start(t, other, func(ctx context.Context, e *Entry) error {
+		stolen.add(e)
+		return nil
+	})
+	// Five visibility timeouts: without the keep-alive the second
+	// consumer's reaper would have taken the entry over several times.
+	<-time.After(5 * cfg.VisibilityTimeout)
+	close(release)
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if p := b.pending(t); p != 0 {
+			return fmt.Errorf("pending = %d: %w", p, testenv.ErrNotYet)
+		}
+		return nil
+	})
+	if n := stolen.count(); n != 0 {
+		t.Errorf("another consumer handled the entry %d times while its handler was alive", n)
+	}
+	if first.ID != ids[0] || first.Deliveries != 1 || rec.count() != 1 {
+		t.Errorf("handled %s (deliveries %d) %d times; want %s once on its first delivery", first.ID, first.Deliveries, rec.count(), ids[0])
+	}
+}

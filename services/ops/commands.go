@@ -293,7 +293,7 @@ func cycle(ctx context.Context, args []string, getenv func(string) string, stdou
 			skipped++
 			continue
 		}
-		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Cycle: stampID, EnqueuedAt: now})
+		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Sweep: stampID, EnqueuedAt: now})
 		if err != nil {
 			return err
 		}

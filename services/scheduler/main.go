@@ -1,6 +1,8 @@
-// Command scheduler enqueues a check of every watched course onto the checks
-// stream once per cycle. Several schedulers may run; only the holder of a
-// Redis lease enqueues, and enqueue is idempotent per (course, cycle) besides.
+// Command scheduler plans and enqueues sweeps: the queries that check every
+// watched section (per course, or walks of whole subjects and terms), one
+// sweep after another, as often as the politeness budgets allow. Several
+// schedulers may run; only the holder of a Redis lease enqueues, and
+// enqueue is idempotent per (query, sweep) besides.
 package main
 
 import (
@@ -17,11 +19,13 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/app"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
+	"github.com/pickmyclass/pickmyclass/pkg/counts"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/lock"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/plan"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
-	"github.com/pickmyclass/pickmyclass/services/scheduler/internal/jobs"
+	"github.com/pickmyclass/pickmyclass/pkg/sweep"
 )
 
 var version = "dev"
@@ -38,7 +42,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	}
 	log := obs.NewLogger(stdout, cfg.Log, "scheduler", version)
 	log.Info().Str("database_url", envconf.Redact(cfg.DatabaseURL)).Str("redis_url", envconf.Redact(cfg.RedisURL)).
-		Dur("interval", cfg.Interval).Dur("tick", cfg.Tick).Dur("lease_ttl", cfg.LeaseTTL).Msg("starting")
+		Dur("interval", cfg.Interval).Dur("min_interval", cfg.MinInterval).Dur("tick", cfg.Tick).Dur("lease_ttl", cfg.LeaseTTL).
+		Str("plan", cfg.Plan).Float64("asu_rate", cfg.ASURate).Float64("asu_sections_rate", cfg.ASUSectionsRate).Msg("starting")
 
 	deps, err := app.Open(ctx, cfg.DatabaseURL, cfg.RedisURL, cfg.Migrate)
 	if err != nil {
@@ -49,15 +54,22 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()
-	enq := &jobs.Enqueuer{
-		Due:       db,
-		Publisher: stream.NewPublisher(rdb, keys.Stream(), stream.PublisherOptions{}),
-		Redis:     rdb,
-		Keys:      keys,
-		Interval:  cfg.Interval,
-		Now:       time.Now,
-		Log:       log,
-		Metrics:   jobs.NewMetrics(reg),
+	mode := plan.Auto
+	if cfg.Plan == "per-course" {
+		mode = plan.PerCourse
+	}
+	sw := &sweep.Sweeper{
+		Due:         db,
+		Counts:      counts.New(rdb, keys.Counts),
+		Publisher:   stream.NewPublisher(rdb, keys.Stream(), stream.PublisherOptions{}),
+		Redis:       rdb,
+		Keys:        keys,
+		Budget:      plan.Budget{RequestsPerSecond: cfg.ASURate, SectionsPerSecond: cfg.ASUSectionsRate, Floor: cfg.MinInterval},
+		Mode:        mode,
+		MaxInterval: cfg.Interval,
+		Now:         time.Now,
+		Log:         log,
+		Metrics:     sweep.NewMetrics(reg),
 	}
 	lease := lock.New(rdb, keys.Leader(), cfg.LeaseTTL, lock.WithLogger(log))
 
@@ -72,11 +84,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	_, err = sched.NewJob(
 		gocron.DurationJob(cfg.Tick),
 		gocron.NewTask(func(ctx context.Context) {
-			if _, err := enq.Run(ctx); err != nil {
+			if _, err := sw.Run(ctx); err != nil {
 				log.Error().Err(err).Msg("enqueue run failed")
 			}
 		}),
-		gocron.WithName("enqueue-checks"),
+		gocron.WithName("enqueue-sweeps"),
 		gocron.WithSingletonMode(gocron.LimitModeReschedule),
 		gocron.WithStartAt(gocron.WithStartImmediately()),
 	)

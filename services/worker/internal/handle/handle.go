@@ -1,6 +1,7 @@
-// Package handle is the worker's check handler: fetch a course through the
-// shared breaker and politeness budget, record what changed, claim the
-// notifications it causes and send them — in that order (DESIGN §2.8).
+// Package handle is the worker's check handler: fetch a course, or walk a
+// subject or term, through the shared breaker and politeness budgets, record
+// what changed, claim the notifications it causes and send them — in that
+// order (docs/DESIGN.md, "order of effects").
 package handle
 
 import (
@@ -20,9 +21,25 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 )
 
+// Source is the university's class search.
+type Source interface {
+	// Course returns every section of a course.
+	Course(ctx context.Context, key catalog.CourseKey) ([]catalog.Section, error)
+	// Scan walks a subject or term through every page; it returns an error,
+	// never a partial walk.
+	Scan(ctx context.Context, key catalog.ScanKey) (catalog.Scan, error)
+}
+
 // Store is the part of the database the handler uses.
 type Store interface {
-	ApplyCourse(ctx context.Context, obs store.CourseObservation) (store.ApplyResult, error)
+	ApplyCourses(ctx context.Context, obs []store.CourseObservation) (store.ApplyResult, error)
+}
+
+// Counts records the section counts the planner prices sweeps with. Best
+// effort: a failure only makes the next plan less informed.
+type Counts interface {
+	RecordCourse(ctx context.Context, c catalog.CourseKey, n int) error
+	RecordScan(ctx context.Context, sc catalog.Scan) error
 }
 
 // Breaker guards the upstream.
@@ -52,8 +69,9 @@ type Notifier interface {
 
 // Handler handles course checks.
 type Handler struct {
-	Source    catalog.Source
+	Source    Source
 	Store     Store
+	Counts    Counts
 	Breaker   Breaker
 	Backoff   Backoff
 	Notifier  Notifier
@@ -64,10 +82,11 @@ type Handler struct {
 
 // Metrics are the handler's Prometheus metrics.
 type Metrics struct {
-	checks   *prometheus.CounterVec
-	duration prometheus.Histogram
-	latency  prometheus.Histogram
-	sections *prometheus.CounterVec
+	checks    *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	latency   *prometheus.HistogramVec
+	sections  *prometheus.CounterVec
+	walkPages *prometheus.HistogramVec
 }
 
 // NewMetrics registers the handler's metrics on reg.
@@ -76,39 +95,117 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pickmyclass_checks_total", Help: "Course checks handled, by outcome.",
 		}, []string{"outcome"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "pickmyclass_check_duration_seconds", Help: "Time to handle one course check.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
-		}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "pickmyclass_check_latency_seconds", Help: "Time from enqueue to a completed check.",
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pickmyclass_check_duration_seconds", Help: "Time to handle one check, by kind (course, subject, term).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
+		}, []string{"kind"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pickmyclass_check_latency_seconds", Help: "Time from enqueue to a completed check, by kind.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 20),
-		}),
+		}, []string{"kind"}),
+		walkPages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pickmyclass_walk_pages", Help: "Pages read by a complete walk, by kind (subject, term).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}, []string{"kind"}),
 		sections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pickmyclass_sections_checked_total", Help: "Watched sections checked, by result.",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.checks, m.duration, m.latency, m.sections)
+	reg.MustRegister(m.checks, m.duration, m.latency, m.sections, m.walkPages)
 	return m
 }
 
 // Handle checks one course. It returns nil only when the new state and every
 // claim it caused are durable; the stream acks the entry then.
-func (h *Handler) Handle(ctx context.Context, e *stream.Entry) (err error) {
+func (h *Handler) Handle(ctx context.Context, e *stream.Entry) error {
+	c, err := check.Decode(e.Data)
+	if err != nil {
+		h.Metrics.checks.WithLabelValues("invalid").Inc()
+		return stream.Permanent(err)
+	}
+	log := zerolog.Ctx(ctx).With().Str("sweep", c.Sweep).Str("course", c.Course.String()).Logger()
+	ctx = log.WithContext(ctx)
+	return h.run(ctx, "course", c.EnqueuedAt, func(ctx context.Context) ([]store.CourseObservation, error) {
+		// A course that is gone answers no sections: every wanted one is
+		// not found.
+		sections, err := h.Source.Course(ctx, c.Course)
+		if err != nil {
+			return nil, err
+		}
+		if h.Counts != nil {
+			if err := h.Counts.RecordCourse(ctx, c.Course, len(sections)); err != nil {
+				log.Warn().Err(err).Msg("record section count")
+			}
+		}
+		return []store.CourseObservation{{Course: c.Course, ObservedAt: h.Now(), Sections: sections, Wanted: c.ClassNbrs}}, nil
+	})
+}
+
+// HandleWalk walks a subject or a whole term and checks every watched
+// section it covers. Only a complete walk is recorded: a watched section
+// missing from it is not found; a walk that fails on any page records
+// nothing and is retried (or deferred) whole.
+func (h *Handler) HandleWalk(ctx context.Context, e *stream.Entry) error {
+	w, err := check.DecodeWalk(e.Data)
+	if err != nil {
+		h.Metrics.checks.WithLabelValues("invalid").Inc()
+		return stream.Permanent(err)
+	}
+	log := zerolog.Ctx(ctx).With().Str("sweep", w.Sweep).Str("walk", w.Scan.String()).Logger()
+	ctx = log.WithContext(ctx)
+	kind := "subject"
+	if w.Scan.Subject == "" {
+		kind = "term"
+	}
+	return h.run(ctx, kind, w.EnqueuedAt, func(ctx context.Context) ([]store.CourseObservation, error) {
+		// Sections are observed when the walk began: a course check made
+		// while it was under way counts as newer.
+		observedAt := h.Now()
+		sc, err := h.Source.Scan(ctx, w.Scan)
+		if err != nil {
+			return nil, err
+		}
+		if h.Counts != nil {
+			if err := h.Counts.RecordScan(ctx, sc); err != nil {
+				log.Warn().Err(err).Msg("record section counts")
+			}
+		}
+		h.Metrics.walkPages.WithLabelValues(kind).Observe(float64(sc.Pages))
+		// Each watched course gets the walk's sections it watches, found by
+		// class number: a section the walk lists under another course is
+		// still found.
+		byNbr := make(map[string]catalog.Section, len(sc.Sections))
+		for _, s := range sc.Sections {
+			if s.Term == w.Scan.Term {
+				byNbr[s.ClassNbr] = s
+			}
+		}
+		obs := make([]store.CourseObservation, len(w.Courses))
+		for i, c := range w.Courses {
+			o := store.CourseObservation{Course: c.Course, ObservedAt: observedAt, Wanted: c.ClassNbrs}
+			for _, n := range c.ClassNbrs {
+				if s, ok := byNbr[n]; ok {
+					o.Sections = append(o.Sections, s)
+				}
+			}
+			obs[i] = o
+		}
+		return obs, nil
+	})
+}
+
+// run is what a course check and a walk share: the back-off and breaker
+// before the upstream call, the classification of its failure, and the
+// order of effects after it.
+func (h *Handler) run(ctx context.Context, kind string, enqueuedAt time.Time,
+	fetch func(ctx context.Context) ([]store.CourseObservation, error)) (err error) {
 	start := h.Now()
 	outcome := "ok"
 	defer func() {
 		h.Metrics.checks.WithLabelValues(outcome).Inc()
-		h.Metrics.duration.Observe(h.Now().Sub(start).Seconds())
+		h.Metrics.duration.WithLabelValues(kind).Observe(h.Now().Sub(start).Seconds())
 	}()
-
-	c, err := check.Decode(e.Data)
-	if err != nil {
-		outcome = "invalid"
-		return stream.Permanent(err)
-	}
-	log := zerolog.Ctx(ctx).With().Str("cycle", c.Cycle).Str("course", c.Course.String()).Logger()
-	ctx = log.WithContext(ctx)
+	log := zerolog.Ctx(ctx)
 
 	if until, err := h.Backoff.Until(ctx); err == nil && until.After(start) {
 		outcome = "backoff"
@@ -129,7 +226,7 @@ func (h *Handler) Handle(ctx context.Context, e *stream.Entry) (err error) {
 		}
 		return stream.Defer(err, jitter(wait))
 	}
-	sections, err := h.Source.Course(ctx, c.Course)
+	obs, err := fetch(ctx)
 	switch {
 	case err == nil:
 		done(breaker.Success)
@@ -139,10 +236,6 @@ func (h *Handler) Handle(ctx context.Context, e *stream.Entry) (err error) {
 		done(breaker.Ignore)
 		outcome = "cancelled"
 		return ctx.Err()
-	case catalog.KindOf(err) == catalog.KindNotFound:
-		// The whole course is gone: every wanted section is not found.
-		done(breaker.Ignore)
-		sections = nil
 	case catalog.KindOf(err) == catalog.KindRateLimited:
 		done(breaker.Ignore)
 		outcome = "rate_limited"
@@ -159,15 +252,13 @@ func (h *Handler) Handle(ctx context.Context, e *stream.Entry) (err error) {
 	default:
 		done(breaker.Failure)
 		outcome = "upstream_" + catalog.KindOf(err).String()
-		return fmt.Errorf("fetch course %s: %w", c.Course, err)
+		return fmt.Errorf("fetch %s: %w", kind, err)
 	}
 
-	res, err := h.Store.ApplyCourse(ctx, store.CourseObservation{
-		Course: c.Course, ObservedAt: h.Now(), Sections: sections, Wanted: c.ClassNbrs,
-	})
+	res, err := h.Store.ApplyCourses(ctx, obs)
 	if err != nil {
 		outcome = "store_error"
-		return fmt.Errorf("apply course %s: %w", c.Course, err)
+		return fmt.Errorf("apply %s: %w", kind, err)
 	}
 	h.Metrics.sections.WithLabelValues("applied").Add(float64(res.Applied))
 	h.Metrics.sections.WithLabelValues("stale").Add(float64(res.Stale))
@@ -187,8 +278,8 @@ func (h *Handler) Handle(ctx context.Context, e *stream.Entry) (err error) {
 			log.Warn().Err(err).Msg("some notifications were not sent; they will be retried")
 		}
 	}
-	if !c.EnqueuedAt.IsZero() {
-		h.Metrics.latency.Observe(h.Now().Sub(c.EnqueuedAt).Seconds())
+	if !enqueuedAt.IsZero() {
+		h.Metrics.latency.WithLabelValues(kind).Observe(h.Now().Sub(enqueuedAt).Seconds())
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ func entry(t *testing.T) *stream.Entry {
 	t.Helper()
 	data, err := check.Encode(check.Check{
 		Course:    catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"},
-		ClassNbrs: []string{"70412"}, Cycle: "c1", EnqueuedAt: time.Now(),
+		ClassNbrs: []string{"70412"}, Sweep: "c1", EnqueuedAt: time.Now(),
 	})
 	if err != nil {
 		t.Fatal(err)
