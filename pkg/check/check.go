@@ -74,7 +74,9 @@ func (k Keys) Sweep() string { return k.Prefix + "scheduler:sweep" }
 
 // SectionBudget is the shared budget of sections fetched per second from an
 // upstream.
-func (k Keys) SectionBudget(upstream string) string { return k.Prefix + "budget:" + upstream + ":sections" }
+func (k Keys) SectionBudget(upstream string) string {
+	return k.Prefix + "budget:" + upstream + ":sections"
+}
 
 // Updates is the pub/sub channel where workers announce section changes.
 func (k Keys) Updates() string { return k.Prefix + "updates" }

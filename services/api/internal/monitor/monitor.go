@@ -5,18 +5,15 @@ package monitor
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
-	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
 )
 
-// Monitor implements web.Monitor over Redis.
+// Monitor reads the pipeline's health over Redis for the web app.
 type Monitor struct {
 	rdb     redis.UniversalClient
 	keys    check.Keys
@@ -40,17 +37,10 @@ func (m *Monitor) Queue(ctx context.Context) (stream.Stats, error) {
 }
 
 // Heartbeat returns the scheduler's last completed run (zero when none).
-func (m *Monitor) Heartbeat(ctx context.Context) (web.Heartbeat, error) {
+func (m *Monitor) Heartbeat(ctx context.Context) (check.Heartbeat, error) {
 	v, err := m.rdb.HGetAll(ctx, m.keys.Heartbeat()).Result()
 	if err != nil {
-		return web.Heartbeat{}, fmt.Errorf("read scheduler heartbeat: %w", err)
+		return check.Heartbeat{}, fmt.Errorf("read scheduler heartbeat: %w", err)
 	}
-	hb := web.Heartbeat{Cycle: v["cycle"]}
-	if s := v["completed_at"]; s != "" {
-		if hb.CompletedAt, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return hb, fmt.Errorf("scheduler heartbeat: %w", err)
-		}
-	}
-	hb.Enqueued, _ = strconv.Atoi(v["enqueued"])
-	return hb, nil
+	return check.ParseHeartbeat(v)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -21,7 +22,7 @@ type adminOverviewData struct {
 	QueueErr     string
 	Breaker      breaker.Snapshot
 	BreakerErr   string
-	Heartbeat    Heartbeat
+	Heartbeat    check.Heartbeat
 	HeartbeatErr string
 }
 

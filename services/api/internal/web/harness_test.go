@@ -56,8 +56,8 @@ func (fakeMonitor) Breaker(context.Context) (breaker.Snapshot, error) {
 	return breaker.Snapshot{State: breaker.Closed}, nil
 }
 func (fakeMonitor) Queue(context.Context) (stream.Stats, error) { return stream.Stats{}, nil }
-func (fakeMonitor) Heartbeat(context.Context) (web.Heartbeat, error) {
-	return web.Heartbeat{Cycle: "c", CompletedAt: time.Now(), Enqueued: 1}, nil
+func (fakeMonitor) Heartbeat(context.Context) (check.Heartbeat, error) {
+	return check.Heartbeat{Sweep: "c", CompletedAt: time.Now(), Enqueued: 1}, nil
 }
 
 // env is one running server with its real dependencies.

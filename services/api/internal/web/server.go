@@ -32,14 +32,7 @@ type Monitor interface {
 	Ping(ctx context.Context) error
 	Breaker(ctx context.Context) (breaker.Snapshot, error)
 	Queue(ctx context.Context) (stream.Stats, error)
-	Heartbeat(ctx context.Context) (Heartbeat, error)
-}
-
-// Heartbeat is the scheduler's record of its last enqueue run.
-type Heartbeat struct {
-	Cycle       string    `json:"cycle"`
-	CompletedAt time.Time `json:"completed_at"`
-	Enqueued    int       `json:"enqueued"`
+	Heartbeat(ctx context.Context) (check.Heartbeat, error)
 }
 
 // Tokens signs and checks the stateless unsubscribe tokens.
