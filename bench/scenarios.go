@@ -108,7 +108,7 @@ func (e *env) schedulers(ctx context.Context, rep *report, sz sizes, logf logFun
 	}
 	rep.addTarget(area, label, "enqueue run (scheduler's log)", ms(r.took), "< 2 s", r.took < 2*time.Second)
 	rep.add(area, label, "breakdown: due-courses query / PublishOnce", ms(r.due)+" / "+ms(r.publish))
-	rep.add(area, label, "process start → cycle enqueued", ms(r.wall))
+	rep.add(area, label, "process start → sweep enqueued", ms(r.wall))
 	rep.add("memory", label, "scheduler RSS at start / peak", mb(r.rssIdle)+" / "+mb(r.rssPeak))
 }
 

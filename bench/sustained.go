@@ -365,7 +365,7 @@ func steadyLoad(ctx context.Context, client *http.Client, rps int, stop <-chan s
 	}
 }
 
-// cycleLine is a scheduler's "cycle enqueued" log line with its time.
+// cycleLine is a scheduler's "sweep enqueued" log line with its time.
 type cycleLine struct {
 	Message     string    `json:"message"`
 	Time        time.Time `json:"time"`
@@ -376,7 +376,7 @@ type cycleLine struct {
 	Took        float64   `json:"took"` // milliseconds
 }
 
-// cycleLines returns the "cycle enqueued" lines of a scheduler's log that
+// cycleLines returns the "sweep enqueued" lines of a scheduler's log that
 // enqueued something (later runs in the same slot enqueue nothing), in order.
 func cycleLines(path string) ([]cycleLine, error) {
 	f, err := os.Open(path)
@@ -389,7 +389,7 @@ func cycleLines(path string) ([]cycleLine, error) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var l cycleLine
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Message == "cycle enqueued" && l.Enqueued > 0 {
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Message == "sweep enqueued" && l.Enqueued > 0 {
 			out = append(out, l)
 		}
 	}

@@ -102,6 +102,7 @@ func newDeployment(t *testing.T, in infra, secs []asusim.SectionSpec, watchers .
 		"ASU_TIMEOUT":               "1s",
 		"ASU_RATE":                  "1000",
 		"ASU_BURST":                 "1000",
+		"ASU_SECTIONS_RATE":         "1000000",
 		"ASU_BACKOFF_BASE":          "200ms",
 		"BREAKER_OPEN_TIMEOUT":      "1s",
 		"SMTP_URL":                  fmt.Sprintf("smtp://%s?tls=none", d.sink.Addr()),

@@ -110,7 +110,7 @@ func TestPostgresCrashMidCycle(t *testing.T) {
 	// enqueues nothing during the test, so the test's own two cycles are
 	// the only entries.
 	procs := []*process{
-		d.start("scheduler", "scheduler", map[string]string{"SCHEDULER_TICK": "1h"}),
+		d.start("scheduler", "scheduler", map[string]string{"SCHEDULER_MIN_INTERVAL": "1h", "SCHEDULER_TICK": "1h"}),
 		d.start("worker", "w1", over), d.start("worker", "w2", over),
 	}
 	d.publish("c1")

@@ -126,9 +126,10 @@ func New(rdb redis.UniversalClient, key string, r float64, burst int, opts ...Op
 // one not yet promised: the balance goes below zero and the caller learns
 // how long until its token exists. Every waiter thus makes one call and
 // sleeps exactly its share, instead of waking with the others at each
-// refill to race for it. ARGV as takeScript. Returns the wait in µs.
+// refill to race for it. ARGV as takeScript, then the number of tokens.
+// Returns the wait in µs.
 var reserveScript = redis.NewScript(refillLua + `
-tokens = tokens - 1
+tokens = tokens - tonumber(ARGV[4])
 local wait = 0
 if tokens < 0 then
 	wait = math.ceil(-tokens * 1000000 / rate)
@@ -158,36 +159,62 @@ func (b *Bucket) Take(ctx context.Context) (ok bool, wait time.Duration, err err
 // the polite side). If Redis cannot be reached it waits on the local limiter
 // instead and returns nil.
 func (b *Bucket) Wait(ctx context.Context) error {
-	if b.usingFallback() {
-		return b.waitLocal(ctx)
+	d, err := b.Reserve(ctx, 1)
+	if err != nil {
+		return err
 	}
-	us, err := reserveScript.Run(ctx, b.rdb, []string{b.key}, b.rate, b.burst, b.ttl.Milliseconds()).Int64()
+	return sleep(ctx, d, b.key)
+}
+
+// Reserve takes n tokens at once, letting the balance go into debt, and
+// returns how long until the last of them exists: the caller that sleeps
+// that long has kept to the rate, and any caller after it waits for the
+// debt to be paid. A caller may reserve after the fact, for what it has
+// already consumed (say, the rows of a page it just read), and then sleep
+// or not. n may exceed the burst. If Redis cannot be reached it reserves on
+// the local limiter instead.
+func (b *Bucket) Reserve(ctx context.Context, n int) (time.Duration, error) {
+	n = max(n, 1)
+	if b.usingFallback() {
+		return b.reserveLocal(n), nil
+	}
+	us, err := reserveScript.Run(ctx, b.rdb, []string{b.key}, b.rate, b.burst, b.ttl.Milliseconds(), n).Int64()
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("wait for token from %s: %w", b.key, ctx.Err())
+			return 0, fmt.Errorf("reserve %d tokens from %s: %w", n, b.key, ctx.Err())
 		}
-		b.redisFailed(fmt.Errorf("reserve token from %s: %w", b.key, err))
-		return b.waitLocal(ctx)
+		b.redisFailed(fmt.Errorf("reserve %d tokens from %s: %w", n, b.key, err))
+		return b.reserveLocal(n), nil
 	}
 	b.redisAnswered()
-	if us <= 0 {
+	return time.Duration(max(us, 0)) * time.Microsecond, nil
+}
+
+// reserveLocal reserves n tokens on the in-process limiter, which cannot
+// hand out more than its burst at once: larger reservations are split.
+func (b *Bucket) reserveLocal(n int) time.Duration {
+	now := time.Now()
+	var d time.Duration
+	for n > 0 {
+		k := min(n, b.burst)
+		d = max(d, b.local.ReserveN(now, k).DelayFrom(now))
+		n -= k
+	}
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration, key string) error {
+	if d <= 0 {
 		return nil
 	}
-	timer := time.NewTimer(time.Duration(us) * time.Microsecond)
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("wait for token from %s: %w", b.key, ctx.Err())
+		return fmt.Errorf("wait for token from %s: %w", key, ctx.Err())
 	case <-timer.C:
 		return nil
 	}
-}
-
-func (b *Bucket) waitLocal(ctx context.Context) error {
-	if err := b.local.Wait(ctx); err != nil {
-		return fmt.Errorf("wait for local token for %s: %w", b.key, err)
-	}
-	return nil
 }
 
 func (b *Bucket) usingFallback() bool {

@@ -230,3 +230,35 @@ func TestWaitReservesOneCallPerToken(t *testing.T) {
 		t.Errorf("10 tokens at 100/s in %s, faster than the rate", elapsed)
 	}
 }
+
+// Reserving many tokens at once puts the shared bucket into debt that the
+// next caller, on another handle, waits out.
+func TestReserveManyChargesEveryHandle(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	ctx := testenv.Context(t, 10*time.Second)
+	key := prefix + "sections"
+	const rate, burst = 100.0, 200
+	a := ratelimit.New(rdb, key, rate, burst)
+	b := ratelimit.New(rdb, key, rate, burst)
+
+	if d, err := a.Reserve(ctx, burst); err != nil || d != 0 {
+		t.Fatalf("Reserve(burst) on a full bucket = %s, %v; want 0, nil", d, err)
+	}
+	// 300 more than the bucket holds: 3 s of refill at 100/s.
+	d, err := b.Reserve(ctx, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d < 2900*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("Reserve(300) on an empty bucket waits %s; want about 3s", d)
+	}
+	// The debt is shared: a single token now waits behind it.
+	ok, wait, err := a.Take(ctx)
+	if err != nil || ok {
+		t.Fatalf("Take while in debt = %v, %v; want false, nil", ok, err)
+	}
+	if wait < 2900*time.Millisecond {
+		t.Fatalf("Take while in debt waits %s; want at least the debt's 3s", wait)
+	}
+}

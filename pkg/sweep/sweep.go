@@ -207,7 +207,7 @@ func (s *Sweeper) Plan(ctx context.Context) (plan.Plan, error) {
 	return res.Plan, err
 }
 
-// Now enqueues one sweep at once under a stamp of its own, outside the
+// RunNow enqueues one sweep at once under a stamp of its own, outside the
 // scheduler's sequence of sweeps: `ops sweep now`. Checks already waiting
 // are not doubled.
 func (s *Sweeper) RunNow(ctx context.Context, stamp string) (Result, error) {

@@ -346,8 +346,8 @@ func TestCycleNow(t *testing.T) {
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
-		if !strings.HasPrefix(c.Cycle, "manual-") {
-			t.Errorf("cycle stamp %q", c.Cycle)
+		if !strings.HasPrefix(c.Sweep, "manual-") {
+			t.Errorf("cycle stamp %q", c.Sweep)
 		}
 		got[c.Course.String()] = c.ClassNbrs
 	}

@@ -24,16 +24,19 @@ type config struct {
 	MaxDeliveries     int
 	ShutdownTimeout   time.Duration
 
-	ASUBaseURL  string
-	ASUTimeout  time.Duration
-	ASURate     float64
-	ASUBurst    int
-	UserAgent   string
-	BackoffBase time.Duration
-	BackoffMax  time.Duration
-	BreakerFail int
-	BreakerOpen time.Duration
-	BreakerOK   int
+	ASUBaseURL string
+	ASUTimeout time.Duration
+	ASURate    float64
+	// ASUSectionsRate is the budget of sections fetched per second, shared
+	// by every worker.
+	ASUSectionsRate float64
+	ASUBurst        int
+	UserAgent       string
+	BackoffBase     time.Duration
+	BackoffMax      time.Duration
+	BreakerFail     int
+	BreakerOpen     time.Duration
+	BreakerOK       int
 
 	SMTPURL           string
 	MailFrom          string
@@ -64,16 +67,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MaxDeliveries:     r.Int("WORKER_MAX_DELIVERIES", 3, 1, 100),
 		ShutdownTimeout:   r.Duration("WORKER_SHUTDOWN_TIMEOUT", 20*time.Second, 0, 10*time.Minute),
 
-		ASUBaseURL:  r.URL("ASU_API_BASE_URL", "https://eadvs-cscc-catalog-api.apps.asu.edu/catalog-microservices/api/v1/search", "http", "https"),
-		ASUTimeout:  r.Duration("ASU_TIMEOUT", 15*time.Second, 100*time.Millisecond, 2*time.Minute),
-		ASURate:     r.Float("ASU_RATE", 3, 0.01, 100000),
-		ASUBurst:    r.Int("ASU_BURST", 3, 1, 100000),
-		UserAgent:   r.String("USER_AGENT", "PickMyClass/1.0 (seat alerts for students; contact: ops@pickmyclass.app)"),
-		BackoffBase: r.Duration("ASU_BACKOFF_BASE", time.Minute, 10*time.Millisecond, time.Hour),
-		BackoffMax:  r.Duration("ASU_BACKOFF_MAX", 15*time.Minute, 10*time.Millisecond, 24*time.Hour),
-		BreakerFail: r.Int("BREAKER_FAILURES", 10, 1, 1000),
-		BreakerOpen: r.Duration("BREAKER_OPEN_TIMEOUT", 2*time.Minute, 100*time.Millisecond, time.Hour),
-		BreakerOK:   r.Int("BREAKER_SUCCESSES", 3, 1, 100),
+		ASUBaseURL:      r.URL("ASU_API_BASE_URL", "https://eadvs-cscc-catalog-api.apps.asu.edu/catalog-microservices/api/v1/search", "http", "https"),
+		ASUTimeout:      r.Duration("ASU_TIMEOUT", 15*time.Second, 100*time.Millisecond, 2*time.Minute),
+		ASURate:         r.Float("ASU_RATE", 3, 0.01, 100000),
+		ASUSectionsRate: r.Float("ASU_SECTIONS_RATE", 200, 1, 1e6),
+		ASUBurst:        r.Int("ASU_BURST", 3, 1, 100000),
+		UserAgent:       r.String("USER_AGENT", "PickMyClass/1.0 (seat alerts for students; contact: ops@pickmyclass.app)"),
+		BackoffBase:     r.Duration("ASU_BACKOFF_BASE", time.Minute, 10*time.Millisecond, time.Hour),
+		BackoffMax:      r.Duration("ASU_BACKOFF_MAX", 15*time.Minute, 10*time.Millisecond, 24*time.Hour),
+		BreakerFail:     r.Int("BREAKER_FAILURES", 10, 1, 1000),
+		BreakerOpen:     r.Duration("BREAKER_OPEN_TIMEOUT", 2*time.Minute, 100*time.Millisecond, time.Hour),
+		BreakerOK:       r.Int("BREAKER_SUCCESSES", 3, 1, 100),
 
 		SMTPURL:           r.URL("SMTP_URL", "", "smtp", "smtps"),
 		MailFrom:          r.String("MAIL_FROM", "PickMyClass <alerts@pickmyclass.app>"),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -69,10 +70,10 @@ func TestKilledWorkerIsReclaimedWithoutDuplicateEmail(t *testing.T) {
 	}
 }
 
-// Two schedulers running at once: each course is enqueued once per cycle,
-// and no cycle is skipped. A worker takes the checks, so no cycle finds an
+// Two schedulers running at once: each course is enqueued once per sweep,
+// and no sweep is skipped. A worker takes the checks, so no sweep finds an
 // earlier one's still waiting (which it would not enqueue again).
-func TestTwoSchedulersEnqueueEachCourseOncePerCycle(t *testing.T) {
+func TestTwoSchedulersEnqueueEachCourseOncePerSweep(t *testing.T) {
 	t.Parallel()
 	secs := []asusim.SectionSpec{
 		section("2267", "70412", "CSE", "240", 2, 2),
@@ -84,59 +85,60 @@ func TestTwoSchedulersEnqueueEachCourseOncePerCycle(t *testing.T) {
 	for _, s := range secs {
 		b.watch("ana@example.edu", s)
 	}
-	// A two-second cycle leaves a scheduler stalled by a loaded CI machine
-	// room to run in every slot.
-	over := map[string]string{"SCHEDULER_INTERVAL": "2s"}
+	// A two-second sweep leaves a scheduler stalled by a loaded CI machine
+	// room to run in every slot; one request per course keeps the entries
+	// course checks.
+	over := map[string]string{"SCHEDULER_INTERVAL": "1m", "SCHEDULER_MIN_INTERVAL": "2s", "SCHEDULER_TICK": "200ms", "SCHEDULER_PLAN": "per-course"}
 	b.startWorker("w1", nil)
 	b.startProcess("scheduler", over)
 	b.startProcess("scheduler", over)
 
 	ctx := context.Background()
-	perCycle := map[string]map[string]int{}
+	perSweep := map[string]map[string]int{}
 	testenv.Eventually(t, 60*time.Second, func() error {
 		entries, err := b.rdb.XRange(ctx, b.keys.Stream(), "-", "+").Result()
 		if err != nil {
 			return err
 		}
-		perCycle = map[string]map[string]int{}
+		perSweep = map[string]map[string]int{}
 		for _, e := range entries {
 			data, _ := e.Values["data"].(string)
 			c, err := check.Decode([]byte(data))
 			if err != nil {
 				return err
 			}
-			if perCycle[c.Cycle] == nil {
-				perCycle[c.Cycle] = map[string]int{}
+			if perSweep[c.Sweep] == nil {
+				perSweep[c.Sweep] = map[string]int{}
 			}
-			perCycle[c.Cycle][c.Course.String()]++
+			perSweep[c.Sweep][c.Course.String()]++
 		}
-		if len(perCycle) < 4 {
-			return fmt.Errorf("%d cycles so far", len(perCycle))
+		if len(perSweep) < 4 {
+			return fmt.Errorf("%d sweeps so far", len(perSweep))
 		}
 		return nil
 	})
-	var first, last time.Time
-	for cycle, courses := range perCycle {
+	first, last := -1, -1
+	for sweep, courses := range perSweep {
 		for course, n := range courses {
 			if n != 1 {
-				t.Errorf("cycle %s enqueued %s %d times", cycle, course, n)
+				t.Errorf("sweep %s enqueued %s %d times", sweep, course, n)
 			}
 		}
 		if len(courses) != 3 {
-			t.Errorf("cycle %s enqueued %d courses, want 3: %v", cycle, len(courses), courses)
+			t.Errorf("sweep %s enqueued %d courses, want 3: %v", sweep, len(courses), courses)
 		}
-		ts, err := time.Parse(time.RFC3339, cycle)
+		id, err := strconv.Atoi(sweep)
 		if err != nil {
-			t.Fatalf("cycle stamp %q: %v", cycle, err)
+			t.Fatalf("sweep id %q: %v", sweep, err)
 		}
-		if first.IsZero() || ts.Before(first) {
-			first = ts
+		if first < 0 || id < first {
+			first = id
 		}
-		if ts.After(last) {
-			last = ts
-		}
+		last = max(last, id)
 	}
-	if span := int(last.Sub(first)/(2*time.Second)) + 1; span != len(perCycle) {
-		t.Errorf("%d cycles from %s to %s: some were skipped", len(perCycle), first, last)
+	// Sweeps are numbered one after another: a gap is a sweep that
+	// enqueued nothing.
+	if span := last - first + 1; span != len(perSweep) {
+		t.Errorf("%d sweeps from %d to %d: some were skipped", len(perSweep), first, last)
 	}
 }

@@ -65,6 +65,7 @@ func setup(t *testing.T, sc asusim.Scenario) *bundle {
 		"ASU_TIMEOUT":               "2s",
 		"ASU_RATE":                  "1000",
 		"ASU_BURST":                 "1000",
+		"ASU_SECTIONS_RATE":         "1000000",
 		"SMTP_URL":                  fmt.Sprintf("smtp://%s?tls=none", b.sink.Addr()),
 		"MAIL_RATE":                 "1000",
 		"UNSUBSCRIBE_SECRET":        "test-secret-test-secret-test-secret-0123",

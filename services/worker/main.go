@@ -17,6 +17,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
+	"github.com/pickmyclass/pickmyclass/pkg/counts"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
@@ -42,7 +43,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	log := obs.NewLogger(stdout, cfg.Log, "worker", version)
 	log.Info().Str("database_url", envconf.Redact(cfg.DatabaseURL)).Str("redis_url", envconf.Redact(cfg.RedisURL)).
 		Str("asu_api_base_url", cfg.ASUBaseURL).Str("name", cfg.Name).Int("concurrency", cfg.Concurrency).
-		Float64("asu_rate", cfg.ASURate).Msg("starting")
+		Float64("asu_rate", cfg.ASURate).Float64("asu_sections_rate", cfg.ASUSectionsRate).Msg("starting")
 
 	deps, err := app.Open(ctx, cfg.DatabaseURL, cfg.RedisURL, cfg.Migrate)
 	if err != nil {
@@ -59,7 +60,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		UserAgent: cfg.UserAgent,
 		Timeout:   cfg.ASUTimeout,
 		Budget:    ratelimit.New(rdb, keys.Budget(check.University), cfg.ASURate, cfg.ASUBurst),
-		Metrics:   reg,
+		// A burst of one page: a walk's first page may be taken at once, and
+		// each page's rows are then paid for before the next request.
+		SectionBudget: ratelimit.New(rdb, keys.SectionBudget(check.University), cfg.ASUSectionsRate, asu.PageSize),
+		Metrics:       reg,
 	})
 	if err != nil {
 		return fmt.Errorf("asu source: %w", err)
@@ -92,6 +96,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	h := &handle.Handler{
 		Source:    source,
 		Store:     db,
+		Counts:    counts.New(rdb, keys.Counts),
 		Breaker:   brk,
 		Backoff:   upstream.NewBackoff(rdb, keys.Backoff(check.University), cfg.BackoffBase, cfg.BackoffMax),
 		Notifier:  mail,
@@ -121,6 +126,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	g, gctx := errgroup.WithContext(log.WithContext(ctx))
 	mux := stream.NewMux()
 	mux.Handle(check.MessageType, h.Handle)
+	mux.Handle(check.WalkMessageType, h.HandleWalk)
 	g.Go(func() error { return consumer.Run(gctx, mux.Serve) })
 	g.Go(func() error { return mail.Run(gctx, cfg.SweepEvery) })
 	g.Go(func() error { return obs.Serve(gctx, obs.OpsHandler(reg, checks), cfg.OpsAddr, 5*time.Second, ready) })

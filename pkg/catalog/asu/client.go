@@ -60,6 +60,11 @@ type Config struct {
 	// MaxPages caps the pages one search may follow, so a cursor that never
 	// ends cannot keep a worker busy forever.
 	MaxPages int
+	// SectionBudget, when set, is charged the rows of every page read, and
+	// a walk pauses between pages as long as it says.
+	SectionBudget SectionBudget
+	// MaxScanPages caps the pages of one subject or term walk.
+	MaxScanPages int
 	// Metrics, when set, receives the upstream request metrics.
 	Metrics prometheus.Registerer
 	// MaxBodySize caps the bytes read from one response; a larger body is
@@ -77,6 +82,9 @@ type Client struct {
 	maxBody   int
 	metrics   *metrics
 	collector *colly.Collector
+
+	sectionBudget SectionBudget
+	maxScanPages  int
 }
 
 var _ catalog.Source = (*Client)(nil)
@@ -95,6 +103,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxPages == 0 {
 		cfg.MaxPages = DefaultMaxPages
 	}
+	if cfg.MaxScanPages == 0 {
+		cfg.MaxScanPages = DefaultMaxScanPages
+	}
 	if cfg.MaxBodySize == 0 {
 		cfg.MaxBodySize = DefaultMaxBodySize
 	}
@@ -105,8 +116,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout %s is negative", cfg.Timeout))
 	}
-	if cfg.MaxPages < 0 {
-		errs = append(errs, fmt.Errorf("max pages %d is negative", cfg.MaxPages))
+	if cfg.MaxPages < 0 || cfg.MaxScanPages < 0 {
+		errs = append(errs, fmt.Errorf("max pages %d or max walk pages %d is negative", cfg.MaxPages, cfg.MaxScanPages))
 	}
 	if cfg.MaxBodySize < 0 {
 		errs = append(errs, fmt.Errorf("max body size %d is negative", cfg.MaxBodySize))
@@ -144,6 +155,9 @@ func New(cfg Config) (*Client, error) {
 		maxBody:   cfg.MaxBodySize,
 		metrics:   m,
 		collector: c,
+
+		sectionBudget: cfg.SectionBudget,
+		maxScanPages:  cfg.MaxScanPages,
 	}, nil
 }
 
@@ -223,8 +237,15 @@ func (c *Client) search(ctx context.Context, q url.Values) ([]catalog.Section, e
 		}
 		out = append(out, p.Sections...)
 		read += p.rows
+		pause, err := c.chargeSections(ctx, p.rows)
+		if err != nil {
+			return nil, err
+		}
 		if p.rows == 0 || read >= p.Total || p.ScrollID == "" {
 			return out, nil
+		}
+		if err := pauseFor(ctx, pause); err != nil {
+			return nil, err
 		}
 		if page >= c.maxPages {
 			// Partial results would make the missing sections look absent.

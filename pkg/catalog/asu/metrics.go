@@ -12,6 +12,7 @@ const upstreamLabel = "asu"
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration prometheus.Observer
+	restarts prometheus.Counter
 }
 
 // newMetrics registers the upstream metrics on reg. The metric names are
@@ -30,6 +31,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help:    "Duration of requests sent to a university catalog.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"upstream"})
+	restarts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pickmyclass_upstream_walk_restarts_total",
+		Help: "Subject or term walks started over because the search moved under them (scroll expired, total changed, short page).",
+	}, []string{"upstream"})
+	if err := register(reg, &restarts); err != nil {
+		return nil, err
+	}
 	if err := register(reg, &requests); err != nil {
 		return nil, err
 	}
@@ -39,6 +47,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return &metrics{
 		requests: requests.MustCurryWith(prometheus.Labels{"upstream": upstreamLabel}),
 		duration: duration.WithLabelValues(upstreamLabel),
+		restarts: restarts.WithLabelValues(upstreamLabel),
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package handle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -16,8 +17,8 @@ import (
 )
 
 type fakeSource struct {
-	catalog.Source
 	sections []catalog.Section
+	scan     catalog.Scan
 	err      error
 	calls    int
 }
@@ -27,15 +28,43 @@ func (f *fakeSource) Course(context.Context, catalog.CourseKey) ([]catalog.Secti
 	return f.sections, f.err
 }
 
+func (f *fakeSource) Scan(_ context.Context, key catalog.ScanKey) (catalog.Scan, error) {
+	f.calls++
+	if f.err != nil {
+		return catalog.Scan{}, f.err
+	}
+	sc := f.scan
+	sc.Key = key
+	return sc, nil
+}
+
 type fakeStore struct {
 	obs []store.CourseObservation
 	res store.ApplyResult
 	err error
 }
 
-func (f *fakeStore) ApplyCourse(_ context.Context, o store.CourseObservation) (store.ApplyResult, error) {
-	f.obs = append(f.obs, o)
+func (f *fakeStore) ApplyCourses(_ context.Context, obs []store.CourseObservation) (store.ApplyResult, error) {
+	f.obs = append(f.obs, obs...)
 	return f.res, f.err
+}
+
+type fakeCounts struct {
+	courses map[catalog.CourseKey]int
+	scans   []catalog.Scan
+}
+
+func (f *fakeCounts) RecordCourse(_ context.Context, c catalog.CourseKey, n int) error {
+	if f.courses == nil {
+		f.courses = map[catalog.CourseKey]int{}
+	}
+	f.courses[c] = n
+	return nil
+}
+
+func (f *fakeCounts) RecordScan(_ context.Context, sc catalog.Scan) error {
+	f.scans = append(f.scans, sc)
+	return nil
 }
 
 type fakeBreaker struct {
@@ -104,8 +133,8 @@ func TestHandleOutcomes(t *testing.T) {
 		{name: "success", result: store.ApplyResult{Notify: claimed}, wantErr: isNil,
 			wantOutcome: []breaker.Outcome{breaker.Success}, wantApplied: true, wantNotified: true},
 		{name: "garbage entry", data: []byte("\xff"), wantErr: isPermanent},
-		{name: "not found", sourceErr: &catalog.Error{Kind: catalog.KindNotFound}, wantErr: isNil,
-			wantOutcome: []breaker.Outcome{breaker.Ignore}, wantApplied: true},
+		{name: "course gone: no sections, applied as not found", wantErr: isNil,
+			wantOutcome: []breaker.Outcome{breaker.Success}, wantApplied: true},
 		{name: "429", sourceErr: &catalog.Error{Kind: catalog.KindRateLimited, RetryAfter: 90 * time.Second},
 			wantErr: isDefer(90 * time.Second), wantOutcome: []breaker.Outcome{breaker.Ignore}, wantLimited: true},
 		{name: "500", sourceErr: &catalog.Error{Kind: catalog.KindServer, Status: 500},
@@ -188,4 +217,81 @@ func isDefer(d time.Duration) func(error) bool {
 		var de *stream.DeferError
 		return errors.As(err, &de) && de.After >= d && de.After <= d+d/4+time.Millisecond
 	}
+}
+
+func walkEntry(t *testing.T, courses ...check.Check) *stream.Entry {
+	t.Helper()
+	data, err := check.EncodeWalk(check.Walk{Scan: catalog.ScanKey{Term: "2267", Subject: "CSE"},
+		Courses: courses, Sweep: "s1", EnqueuedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stream.Entry{ID: "2-0", Type: check.WalkMessageType, Data: data, Deliveries: 1}
+}
+
+// A complete walk gives each watched course the sections it watches, found
+// by class number; a watched section missing from it is observed absent. A
+// failed walk records nothing.
+func TestHandleWalk(t *testing.T) {
+	t.Parallel()
+	cse240 := catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"}
+	cse310 := catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "310"}
+	sec := func(course catalog.CourseKey, nbr string) catalog.Section {
+		return catalog.Section{Term: "2267", ClassNbr: nbr, Subject: course.Subject, CatalogNbr: course.CatalogNbr, Capacity: 10, Enrolled: 10}
+	}
+	e := walkEntry(t,
+		check.Check{Course: cse240, ClassNbrs: []string{"100", "101"}},
+		check.Check{Course: cse310, ClassNbrs: []string{"200", "299"}})
+	newHandler := func(src *fakeSource, st *fakeStore, cn *fakeCounts) *Handler {
+		return &Handler{Source: src, Store: st, Counts: cn, Breaker: &fakeBreaker{}, Backoff: &fakeBackoff{},
+			Notifier: &fakeNotifier{}, Now: time.Now, Metrics: NewMetrics(prometheus.NewRegistry())}
+	}
+
+	t.Run("complete", func(t *testing.T) {
+		t.Parallel()
+		src := &fakeSource{scan: catalog.Scan{Total: 4, Pages: 1, Sections: []catalog.Section{
+			sec(cse240, "100"), sec(cse240, "101"), sec(cse310, "200"), sec(cse310, "201")}}}
+		st, cn := &fakeStore{}, &fakeCounts{}
+		if err := newHandler(src, st, cn).HandleWalk(context.Background(), e); err != nil {
+			t.Fatalf("HandleWalk: %v", err)
+		}
+		if len(st.obs) != 2 {
+			t.Fatalf("%d observations; want one per watched course", len(st.obs))
+		}
+		got := map[catalog.CourseKey][]string{}
+		for _, o := range st.obs {
+			if len(o.Wanted) != 2 {
+				t.Errorf("%s wanted %v; want both watched sections", o.Course, o.Wanted)
+			}
+			for _, s := range o.Sections {
+				got[o.Course] = append(got[o.Course], s.ClassNbr)
+			}
+		}
+		// 201 is not watched; 299 is watched but absent from the walk.
+		if fmt.Sprint(got[cse240]) != "[100 101]" || fmt.Sprint(got[cse310]) != "[200]" {
+			t.Fatalf("sections per course = %v; want CSE 240 [100 101], CSE 310 [200]", got)
+		}
+		if len(cn.scans) != 1 || cn.scans[0].Total != 4 {
+			t.Fatalf("counts recorded %v; want the walk's total", cn.scans)
+		}
+	})
+	t.Run("failed page", func(t *testing.T) {
+		t.Parallel()
+		src := &fakeSource{err: &catalog.Error{Kind: catalog.KindServer, Status: 503}}
+		st, cn := &fakeStore{}, &fakeCounts{}
+		err := newHandler(src, st, cn).HandleWalk(context.Background(), e)
+		if !isRetry(err) {
+			t.Fatalf("HandleWalk error = %v; want one that leaves the entry for redelivery", err)
+		}
+		if len(st.obs) != 0 || len(cn.scans) != 0 {
+			t.Fatalf("a failed walk recorded %d observations and %d counts; want none", len(st.obs), len(cn.scans))
+		}
+	})
+	t.Run("garbage", func(t *testing.T) {
+		t.Parallel()
+		bad := &stream.Entry{ID: "3-0", Type: check.WalkMessageType, Data: []byte("\x00\x01"), Deliveries: 1}
+		if err := newHandler(&fakeSource{}, &fakeStore{}, &fakeCounts{}).HandleWalk(context.Background(), bad); !isPermanent(err) {
+			t.Fatalf("HandleWalk(garbage) = %v; want a permanent error", err)
+		}
+	})
 }
