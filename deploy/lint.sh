@@ -57,7 +57,7 @@ need promtool prometheus
 	promtool test rules alerts_test.yml >/dev/null
 ) || fail "promtool failed on deploy/prometheus"
 # The alerts use the names the code exports.
-for metric in pickmyclass_breaker_state pickmyclass_scheduler_last_cycle_timestamp_seconds \
+for metric in pickmyclass_breaker_state pickmyclass_scheduler_last_sweep_timestamp_seconds \
 	pickmyclass_stream_dead_letters pickmyclass_stream_lag pickmyclass_stream_oldest_pending_age_seconds \
 	pickmyclass_emails_failed_total; do
 	grep -qF "$metric" deploy/prometheus/alerts.yml || fail "alerts.yml does not use $metric"

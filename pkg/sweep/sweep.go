@@ -91,7 +91,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Sweeps whose plan the politeness budgets cannot serve within SCHEDULER_INTERVAL.",
 		}),
 		lastSweep: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "pickmyclass_scheduler_last_cycle_timestamp_seconds", Help: "When the last sweep was enqueued.",
+			Name: "pickmyclass_scheduler_last_sweep_timestamp_seconds", Help: "When the last sweep was enqueued.",
 		}),
 		period: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "pickmyclass_scheduler_sweep_period_seconds", Help: "Period of the current sweep: how often each watched section is checked.",
