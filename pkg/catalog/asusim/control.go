@@ -21,18 +21,31 @@ const (
 	FaultStatus FaultKind = "status"
 	// FaultDelay holds the request DelayMS before serving it normally.
 	FaultDelay FaultKind = "delay"
-	// FaultMalformed answers 200 with a truncated JSON body.
+	// FaultMalformed answers 200 with a body cut short mid-JSON.
 	FaultMalformed FaultKind = "malformed"
+	// FaultTruncated answers a class search page with 200 and well-formed
+	// JSON that holds fewer rows than the page should (Rows of them; by
+	// default half), while total.value still counts every match: what
+	// Elasticsearch sends when some shards fail (partial results). The walk
+	// moves past the whole page, so the missing rows never come in this
+	// walk; a client sees it only by counting rows against total.value (a
+	// short page that is not the last, or a walk that ends short).
+	FaultTruncated FaultKind = "truncated"
 )
 
-// Fault is an injected failure of the next Count API requests (0: every
-// request until ClearFaults).
+// Fault is an injected failure of the next Count API requests it applies to
+// (0: every one until ClearFaults). With Page set it applies only to that
+// page of a class search: 1 is a search's first page, 2 its first scroll
+// page, and so on; 0 is any request, as are terms requests.
 type Fault struct {
 	Kind              FaultKind `json:"kind"`
 	Status            int       `json:"status,omitempty"`
 	RetryAfterSeconds int       `json:"retry_after_seconds,omitempty"`
 	DelayMS           int       `json:"delay_ms,omitempty"`
 	Count             int       `json:"count,omitempty"`
+	Page              int       `json:"page,omitempty"`
+	// Rows is how many rows a truncated page keeps (0: half the page).
+	Rows int `json:"rows,omitempty"`
 }
 
 func (f Fault) validate() error {
@@ -46,13 +59,40 @@ func (f Fault) validate() error {
 			return errors.New("delay fault needs a positive delay_ms")
 		}
 	case FaultMalformed:
+	case FaultTruncated:
+		if f.Rows < 0 || f.Rows >= PageSize {
+			return fmt.Errorf("truncated fault keeps 0 to %d rows, not %d", PageSize-1, f.Rows)
+		}
 	default:
 		return fmt.Errorf("unknown fault kind %q", f.Kind)
 	}
-	if f.Count < 0 || f.RetryAfterSeconds < 0 {
-		return errors.New("count and retry_after_seconds cannot be negative")
+	if f.Kind != FaultTruncated && f.Rows != 0 {
+		return errors.New("rows applies only to a truncated fault")
+	}
+	if f.Count < 0 || f.RetryAfterSeconds < 0 || f.Page < 0 {
+		return errors.New("count, page and retry_after_seconds cannot be negative")
 	}
 	return nil
+}
+
+// appliesTo reports whether f applies to a request that is page page of a
+// class search (0: not a class search page). A truncated fault needs a page
+// to cut.
+func (f Fault) appliesTo(page int) bool {
+	if f.Kind == FaultTruncated && page == 0 {
+		return false
+	}
+	return f.Page == 0 || f.Page == page
+}
+
+// kept is how many of a page's n rows a truncated page sends: always fewer
+// than n, unless the page is empty.
+func (f Fault) kept(n int) int {
+	k := n / 2
+	if f.Rows > 0 {
+		k = f.Rows
+	}
+	return max(min(k, n-1), 0)
 }
 
 // FaultState is an active fault and, for a counted one, the requests it
@@ -80,21 +120,24 @@ func (s *Server) ClearFaults() {
 	s.faults = nil
 }
 
-// takeFault returns the fault that applies to one request, using it up.
-func (s *Server) takeFault() (Fault, bool) {
+// takeFault returns the oldest active fault that applies to a request for
+// page page (see Fault.appliesTo), using it up.
+func (s *Server) takeFault(page int) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.faults) == 0 {
-		return Fault{}, false
-	}
-	f := s.faults[0]
-	if f.Count > 0 {
-		f.Remaining--
-		if f.Remaining <= 0 {
-			s.faults = s.faults[1:]
+	for i, f := range s.faults {
+		if !f.appliesTo(page) {
+			continue
 		}
+		if f.Count > 0 {
+			f.Remaining--
+			if f.Remaining <= 0 {
+				s.faults = slices.Delete(s.faults, i, i+1)
+			}
+		}
+		return f.Fault, true
 	}
-	return f.Fault, true
+	return Fault{}, false
 }
 
 // SetLatency delays every later API request by d (0 turns it off), to model
@@ -105,14 +148,15 @@ func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(max(d, 0)))
 func (s *Server) update(key catalog.SectionKey, fn func(*SectionSpec) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec, ok := s.sections[key]
+	r, ok := s.sections[key]
 	if !ok {
 		return fmt.Errorf("section %s: %w", key, ErrNotFound)
 	}
+	sec := r.spec
 	if err := fn(&sec); err != nil {
 		return fmt.Errorf("section %s: %w", key, err)
 	}
-	s.sections[key] = sec
+	s.replace(sec)
 	return nil
 }
 
@@ -167,12 +211,11 @@ func (s *Server) AddSection(sec SectionSpec) error {
 func (s *Server) RemoveSection(key catalog.SectionKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec, ok := s.sections[key]
-	if !ok {
+	if _, ok := s.sections[key]; !ok {
 		return fmt.Errorf("remove section %s: %w", key, ErrNotFound)
 	}
-	s.unindex(sec)
 	delete(s.sections, key)
+	s.idx = nil
 	return nil
 }
 
@@ -180,9 +223,13 @@ func (s *Server) RemoveSection(key catalog.SectionKey) error {
 func (s *Server) Section(key catalog.SectionKey) (SectionSpec, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	sec, ok := s.sections[key]
+	r, ok := s.sections[key]
+	if !ok {
+		return SectionSpec{}, false
+	}
+	sec := r.spec
 	sec.Instructors = slices.Clone(sec.Instructors)
-	return sec, ok
+	return sec, true
 }
 
 // Churn makes one step of the demo's autopilot: it frees a seat in a random
@@ -190,50 +237,65 @@ func (s *Server) Section(key catalog.SectionKey) (SectionSpec, bool) {
 // status follows their seats. The same rng state gives the same choices. A
 // zero key means nothing qualified.
 func (s *Server) Churn(rng *rand.Rand) (freed, filled catalog.SectionKey) {
-	s.mu.Lock()
+	ix := s.writeIndex()
 	defer s.mu.Unlock()
-	var full, open []catalog.SectionKey
-	for _, k := range s.sorted() {
-		sec := s.sections[k]
-		if sec.Status != "" || sec.Capacity == 0 {
+	var full, open []SectionSpec
+	for _, r := range ix.order {
+		if r.spec.Status != "" || r.spec.Capacity == 0 {
 			continue
 		}
-		if sec.Full() {
-			full = append(full, k)
+		if r.spec.Full() {
+			full = append(full, r.spec)
 		} else {
-			open = append(open, k)
+			open = append(open, r.spec)
 		}
 	}
 	if len(full) > 0 {
-		freed = full[rng.Intn(len(full))]
-		sec := s.sections[freed]
+		sec := full[rng.Intn(len(full))]
 		sec.Enrolled = sec.Capacity - 1
-		s.sections[freed] = sec
+		s.replace(sec)
+		freed = sec.Key()
 	}
 	if len(open) > 0 {
-		filled = open[rng.Intn(len(open))]
-		sec := s.sections[filled]
+		sec := open[rng.Intn(len(open))]
 		sec.Enrolled = sec.Capacity
-		s.sections[filled] = sec
+		s.replace(sec)
+		filled = sec.Key()
 	}
 	return freed, filled
 }
 
-// State is a snapshot of the simulator for tests and the demo.
+// State is a snapshot of the simulator for tests and the demo. The class
+// search counters tell what walks cost: FirstPages and ScrollPages count
+// pages answered 200 (a truncated one included), ScrollMisses scroll
+// requests answered 404, SectionsServed the rows those pages carried and
+// BytesServed their bodies' bytes.
 type State struct {
 	Requests       int64            `json:"requests"`
 	RequestsByPath map[string]int64 `json:"requests_by_path"`
-	LatencyMS      int64            `json:"latency_ms"`
-	Faults         []FaultState     `json:"faults"`
-	Terms          []catalog.Term   `json:"terms"`
-	SectionCount   int              `json:"section_count"`
-	Sections       []SectionSpec    `json:"sections,omitempty"`
+	FirstPages     int64            `json:"first_pages"`
+	ScrollPages    int64            `json:"scroll_pages"`
+	ScrollMisses   int64            `json:"scroll_misses"`
+	SectionsServed int64            `json:"sections_served"`
+	BytesServed    int64            `json:"bytes_served"`
+	// LiveScrolls is the number of open scroll contexts, MaxScrolls their
+	// bound and ScrollsEvicted how many the bound has dropped.
+	LiveScrolls       int            `json:"live_scrolls"`
+	MaxScrolls        int            `json:"max_scrolls"`
+	ScrollsEvicted    int64          `json:"scrolls_evicted"`
+	ScrollKeepAliveMS int64          `json:"scroll_keep_alive_ms"`
+	LatencyMS         int64          `json:"latency_ms"`
+	Faults            []FaultState   `json:"faults"`
+	Terms             []catalog.Term `json:"terms"`
+	SectionCount      int            `json:"section_count"`
+	Sections          []SectionSpec  `json:"sections,omitempty"`
 }
 
 // State returns a snapshot; sections are included (in catalog order) only
 // when withSections is set, since a generated catalog can be large.
 func (s *Server) State(withSections bool) State {
-	s.mu.Lock()
+	sc := s.scrolls.stats()
+	ix := s.writeIndex()
 	defer s.mu.Unlock()
 	st := State{
 		Requests: s.requests.Load(),
@@ -241,17 +303,27 @@ func (s *Server) State(withSections bool) State {
 			BasePath + "/classes": s.classes.Load(),
 			BasePath + "/terms":   s.termsReq.Load(),
 		},
-		LatencyMS:    time.Duration(s.latency.Load()).Milliseconds(),
-		Faults:       make([]FaultState, len(s.faults)),
-		Terms:        slices.Clone(s.terms),
-		SectionCount: len(s.sections),
+		FirstPages:        s.firstPages.Load(),
+		ScrollPages:       s.scrollPages.Load(),
+		ScrollMisses:      s.scrollMisses.Load(),
+		SectionsServed:    s.sectionsServed.Load(),
+		BytesServed:       s.bytesServed.Load(),
+		LiveScrolls:       sc.live,
+		MaxScrolls:        sc.max,
+		ScrollsEvicted:    sc.evicted,
+		ScrollKeepAliveMS: sc.keepAlive.Milliseconds(),
+		LatencyMS:         time.Duration(s.latency.Load()).Milliseconds(),
+		Faults:            make([]FaultState, len(s.faults)),
+		Terms:             slices.Clone(s.terms),
+		SectionCount:      len(s.sections),
 	}
 	for i, f := range s.faults {
 		st.Faults[i] = *f
 	}
 	if withSections {
-		for _, k := range s.sorted() {
-			st.Sections = append(st.Sections, s.sections[k])
+		st.Sections = make([]SectionSpec, len(ix.order))
+		for i, r := range ix.order {
+			st.Sections[i] = r.spec
 		}
 	}
 	return st
@@ -318,6 +390,23 @@ func (s *Server) routeControl() {
 		s.SetLatency(time.Duration(req.LatencyMS) * time.Millisecond)
 		return nil
 	}))
+	s.mux.HandleFunc("POST /_sim/scrolls", control(func(req struct {
+		KeepAliveMS *int `json:"keep_alive_ms"`
+		MaxScrolls  *int `json:"max_scrolls"`
+	}) error {
+		var errs []error
+		if req.KeepAliveMS != nil {
+			errs = append(errs, s.SetScrollKeepAlive(time.Duration(*req.KeepAliveMS)*time.Millisecond))
+		}
+		if req.MaxScrolls != nil {
+			errs = append(errs, s.SetMaxScrolls(*req.MaxScrolls))
+		}
+		return errors.Join(errs...)
+	}))
+	s.mux.HandleFunc("POST /_sim/scrolls/expire", func(w http.ResponseWriter, _ *http.Request) {
+		s.ExpireScrolls()
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
 	s.mux.HandleFunc("GET /_sim/state", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.State(r.URL.Query().Get("sections") != "0"))
 	})

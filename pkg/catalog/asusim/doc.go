@@ -9,7 +9,8 @@
 // # Scenario
 //
 // A catalog is described by a Scenario, loaded from JSON with LoadScenario or
-// built with Generate:
+// built with Generate (courses of equal size) or GenerateTerm (a whole term
+// shaped like a large university's, for walks):
 //
 //	{
 //	  "terms": [{"code": "2267", "name": "Fall 2026"}],
@@ -30,6 +31,38 @@
 // (closed when enrolled >= capacity). An empty instructor list is "Staff".
 // A term used by a section but missing from terms is listed anyway.
 //
+// # Searches and walks
+//
+// A class search answers in catalog order (term, subject, catalog number,
+// section, class number), PageSize rows a page, with total.value counting
+// every match. A search by class number, by course, by subject
+// (subject=CSE, no catalogNbr) or by term alone is served from an index;
+// other filters scan.
+//
+// As on the real Elasticsearch-backed API, a search's first page opens a
+// scroll context and its scrollId reads the next page:
+//
+//   - The context is a snapshot taken at the first page: the matching
+//     sections and their data (seats, status, instructors) as they were
+//     then, as an Elasticsearch scroll sees the index as of its search. A
+//     change made during a walk shows in the next search, not in this walk;
+//     total.value is the snapshot's count on every page.
+//   - The scrollId stays the same for the whole walk and each request with
+//     it reads the next page (it is not idempotent: asking twice reads two
+//     pages).
+//   - A context lives DefaultScrollKeepAlive (60 s) after its latest page
+//     (SetScrollKeepAlive); the page that completes the walk drops it, and
+//     a search answered in full by its first page keeps none.
+//   - At most DefaultMaxScrolls (10,000) contexts live at once
+//     (SetMaxScrolls); opening one more evicts the least recently read.
+//   - A scrollId with no live context (expired, evicted, finished, from
+//     before a restart) answers 404 {"error":"No search context found"}; a
+//     scrollId that is not one of the simulator's answers 400.
+//   - ExpireScrolls drops every context, to fail a walk mid-way.
+//
+// State counts what walks cost: first pages, scroll pages, scroll misses,
+// rows (sections) served and body bytes.
+//
 // # Control
 //
 // Tests drive the simulation with Server's methods; the demo and benchmarks
@@ -43,11 +76,22 @@
 //	POST /_sim/faults       {"kind":"status","status":429,"retry_after_seconds":30,"count":2}
 //	                        {"kind":"delay","delay_ms":1500,"count":0}
 //	                        {"kind":"malformed","count":1}
+//	                        {"kind":"truncated","page":3,"rows":50,"count":1}
 //	POST /_sim/faults/clear {}
 //	POST /_sim/latency      {"latency_ms":50}
+//	POST /_sim/scrolls      {"keep_alive_ms":60000,"max_scrolls":10000} (either)
+//	POST /_sim/scrolls/expire {}
 //	GET  /_sim/state        counters, faults and (unless ?sections=0) every section
 //
-// A fault applies to the next count API requests, or until cleared when
-// count is 0; the oldest active fault applies first. Latency delays every API
-// request. Control requests are not counted as API requests.
+// A fault applies to the next count API requests it matches, or until
+// cleared when count is 0; the oldest matching fault applies first. With a
+// page (1 = a search's first page, 2 = its first scroll page, ...) it matches
+// only that page of class searches, so a test can fail page 3 of a walk; a
+// failed page does not move the walk on, so a retry reads it again. A
+// truncated fault answers a page with fewer rows than it should carry
+// (rows, by default half) in well-formed JSON while total.value counts them
+// all, as Elasticsearch's partial results do when shards fail: the walk
+// moves past the whole page and the missing rows are lost to it. A
+// malformed fault cuts the body mid-JSON. Latency delays every API request.
+// Control requests are not counted as API requests.
 package asusim

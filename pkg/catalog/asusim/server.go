@@ -1,9 +1,9 @@
 package asusim
 
 import (
+	"bytes"
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -33,25 +33,31 @@ type Server struct {
 	mux *http.ServeMux
 
 	mu       sync.RWMutex
-	sections map[catalog.SectionKey]SectionSpec
-	byCourse map[catalog.CourseKey][]catalog.SectionKey // subject upper-cased
-	order    []catalog.SectionKey                       // sorted; nil after a change
+	sections map[catalog.SectionKey]*record
+	idx      *index // nil after a section is added or removed; rebuilt on demand
 	terms    []catalog.Term
 	faults   []*FaultState
 
-	latency  atomic.Int64 // time.Duration
-	requests atomic.Int64
-	classes  atomic.Int64
-	termsReq atomic.Int64
+	scrolls *scrollTable
+
+	latency        atomic.Int64 // time.Duration
+	requests       atomic.Int64
+	classes        atomic.Int64
+	termsReq       atomic.Int64
+	firstPages     atomic.Int64
+	scrollPages    atomic.Int64
+	scrollMisses   atomic.Int64
+	sectionsServed atomic.Int64
+	bytesServed    atomic.Int64
 }
 
 // New returns a Server holding sc. Sections are taken as given; use
 // sc.Validate (or LoadScenario) to reject a bad hand-written scenario.
 func New(sc Scenario) *Server {
 	s := &Server{
-		sections: make(map[catalog.SectionKey]SectionSpec, len(sc.Sections)),
-		byCourse: make(map[catalog.CourseKey][]catalog.SectionKey),
+		sections: make(map[catalog.SectionKey]*record, len(sc.Sections)),
 		terms:    slices.Clone(sc.Terms),
+		scrolls:  newScrollTable(time.Now),
 	}
 	for _, sec := range sc.Sections {
 		s.put(sec)
@@ -67,57 +73,141 @@ func New(sc Scenario) *Server {
 // ServeHTTP serves the API, the control endpoints and /healthz.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-func courseKey(sec SectionSpec) catalog.CourseKey {
-	return catalog.CourseKey{Term: sec.Term, Subject: strings.ToUpper(sec.Subject), CatalogNbr: sec.CatalogNbr}
+// record is one section as served. It is never modified once stored (a
+// change stores a new record), so scroll snapshots share records safely and
+// each renders its JSON row once.
+type record struct {
+	spec    SectionSpec
+	subject string // upper-cased, for ordering and subject searches
+	once    sync.Once
+	row     []byte
+}
+
+func newRecord(sec SectionSpec) *record {
+	return &record{spec: sec, subject: strings.ToUpper(sec.Subject)}
+}
+
+// json returns the section's row as the API sends it.
+func (r *record) json() []byte {
+	r.once.Do(func() {
+		// A struct of strings, ints and string slices always marshals.
+		r.row, _ = json.Marshal(toAPI(r.spec))
+	})
+	return r.row
+}
+
+// compareRecords is the catalog order: term, subject, catalog number,
+// section, class number. Every search answers in this order, so walks are
+// deterministic.
+func compareRecords(a, b *record) int {
+	return cmp.Or(
+		cmp.Compare(a.spec.Term, b.spec.Term),
+		cmp.Compare(a.subject, b.subject),
+		cmp.Compare(a.spec.CatalogNbr, b.spec.CatalogNbr),
+		cmp.Compare(a.spec.Section, b.spec.Section),
+		cmp.Compare(a.spec.ClassNbr, b.spec.ClassNbr),
+	)
+}
+
+// span is a range [lo, hi) of index.order.
+type span struct{ lo, hi int }
+
+type termSubject struct{ term, subject string }
+
+// index is the catalog in order with the ranges a term or a subject
+// occupies, so a term or subject search is a slice of order, not a scan.
+// order may be shared with scroll snapshots (shared is then set): a change
+// copies it before writing.
+type index struct {
+	order    []*record
+	pos      map[catalog.SectionKey]int
+	terms    map[string]span
+	subjects map[termSubject]span
+	shared   atomic.Bool
+}
+
+func buildIndex(sections map[catalog.SectionKey]*record) *index {
+	ix := &index{
+		order:    make([]*record, 0, len(sections)),
+		pos:      make(map[catalog.SectionKey]int, len(sections)),
+		terms:    map[string]span{},
+		subjects: map[termSubject]span{},
+	}
+	for _, r := range sections {
+		ix.order = append(ix.order, r)
+	}
+	slices.SortFunc(ix.order, compareRecords)
+	for i, r := range ix.order {
+		ix.pos[r.spec.Key()] = i
+		t := ix.terms[r.spec.Term]
+		if t.hi == 0 {
+			t.lo = i
+		}
+		t.hi = i + 1
+		ix.terms[r.spec.Term] = t
+		ts := termSubject{r.spec.Term, r.subject}
+		sp := ix.subjects[ts]
+		if sp.hi == 0 {
+			sp.lo = i
+		}
+		sp.hi = i + 1
+		ix.subjects[ts] = sp
+	}
+	return ix
+}
+
+// slice returns order[sp] for the caller to keep: it marks order shared.
+func (ix *index) slice(sp span) []*record {
+	ix.shared.Store(true)
+	return ix.order[sp.lo:sp.hi:sp.hi]
+}
+
+// readIndex returns the index with s.mu read-locked (building it first if a
+// change dropped it); the caller must RUnlock.
+func (s *Server) readIndex() *index {
+	s.mu.RLock()
+	for s.idx == nil {
+		s.mu.RUnlock()
+		s.writeIndex()
+		s.mu.Unlock()
+		s.mu.RLock()
+	}
+	return s.idx
+}
+
+// writeIndex locks s.mu for writing and returns the index, built if needed;
+// the caller must Unlock.
+func (s *Server) writeIndex() *index {
+	s.mu.Lock()
+	if s.idx == nil {
+		s.idx = buildIndex(s.sections)
+	}
+	return s.idx
 }
 
 // put adds or replaces a section; s.mu must be held (or s unshared).
 func (s *Server) put(sec SectionSpec) {
-	key := sec.Key()
-	if old, ok := s.sections[key]; ok {
-		s.unindex(old)
-	}
-	s.sections[key] = sec
-	ck := courseKey(sec)
-	s.byCourse[ck] = append(s.byCourse[ck], key)
-	s.order = nil
+	s.sections[sec.Key()] = newRecord(sec)
+	s.idx = nil
 	if !slices.ContainsFunc(s.terms, func(t catalog.Term) bool { return t.Code == sec.Term }) {
 		s.terms = append(s.terms, catalog.Term{Code: sec.Term, Name: asu.TermName(sec.Term)})
 	}
 }
 
-func (s *Server) unindex(sec SectionSpec) {
-	ck := courseKey(sec)
-	keys := slices.DeleteFunc(s.byCourse[ck], func(k catalog.SectionKey) bool { return k == sec.Key() })
-	if len(keys) == 0 {
-		delete(s.byCourse, ck)
-	} else {
-		s.byCourse[ck] = keys
+// replace stores a changed copy of a section whose term, subject, catalog
+// and class numbers are unchanged, so its place in the order is too; s.mu
+// must be held for writing.
+func (s *Server) replace(sec SectionSpec) {
+	r := newRecord(sec)
+	s.sections[sec.Key()] = r
+	if s.idx == nil {
+		return
 	}
-	s.order = nil
-}
-
-func lessSection(a, b SectionSpec) int {
-	return cmp.Or(
-		cmp.Compare(a.Term, b.Term),
-		cmp.Compare(a.Subject, b.Subject),
-		cmp.Compare(a.CatalogNbr, b.CatalogNbr),
-		cmp.Compare(a.Section, b.Section),
-		cmp.Compare(a.ClassNbr, b.ClassNbr),
-	)
-}
-
-// sorted returns every key in catalog order, rebuilding the order after a
-// change; s.mu must be held for writing.
-func (s *Server) sorted() []catalog.SectionKey {
-	if s.order == nil {
-		s.order = make([]catalog.SectionKey, 0, len(s.sections))
-		for k := range s.sections {
-			s.order = append(s.order, k)
-		}
-		slices.SortFunc(s.order, func(a, b catalog.SectionKey) int { return lessSection(s.sections[a], s.sections[b]) })
+	if s.idx.shared.Load() {
+		s.idx.order = slices.Clone(s.idx.order)
+		s.idx.shared.Store(false)
 	}
-	return s.order
+	s.idx.order[s.idx.pos[sec.Key()]] = r
 }
 
 // query is a class search's filters.
@@ -142,88 +232,125 @@ func (q query) match(sec SectionSpec) bool {
 		strings.Contains(strings.ToLower(sec.Title), kw)
 }
 
-// search returns the matching sections in catalog order. The common lookups
-// (one class number, one course) use an index; anything else scans.
-func (s *Server) search(q query) []SectionSpec {
-	switch {
-	case q.term != "" && q.classNbr != "":
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		if sec, ok := s.sections[catalog.SectionKey{Term: q.term, ClassNbr: q.classNbr}]; ok && q.match(sec) {
-			return []SectionSpec{sec}
+// search returns the matching sections in catalog order, frozen: later
+// changes to the catalog do not reach the returned records. A class number,
+// a course, a subject or a whole term is found through the index without a
+// scan; other filters scan the narrowest of those.
+func (s *Server) search(q query) []*record {
+	ix := s.readIndex()
+	defer s.mu.RUnlock()
+	if q.term != "" && q.classNbr != "" {
+		if r, ok := s.sections[catalog.SectionKey{Term: q.term, ClassNbr: q.classNbr}]; ok && q.match(r.spec) {
+			return []*record{r}
 		}
 		return nil
-	case q.term != "" && q.subject != "" && q.catalogNbr != "":
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		var out []SectionSpec
-		for _, k := range s.byCourse[catalog.CourseKey{Term: q.term, Subject: strings.ToUpper(q.subject), CatalogNbr: q.catalogNbr}] {
-			if sec := s.sections[k]; q.match(sec) {
-				out = append(out, sec)
+	}
+	sp := span{0, len(ix.order)}
+	exact := false
+	if q.term != "" {
+		sp, exact = ix.terms[q.term], q.catalogNbr == ""
+		if q.subject != "" {
+			sp, exact = ix.subjects[termSubject{q.term, strings.ToUpper(q.subject)}], true
+			if q.catalogNbr != "" {
+				sp = courseSpan(ix.order, sp, q.catalogNbr)
 			}
 		}
-		slices.SortFunc(out, lessSection)
-		return out
 	}
-	s.mu.Lock() // sorted may rebuild the order
-	defer s.mu.Unlock()
-	var out []SectionSpec
-	for _, k := range s.sorted() {
-		if sec := s.sections[k]; q.match(sec) {
-			out = append(out, sec)
+	if exact && q.keywords == "" {
+		return ix.slice(sp)
+	}
+	var out []*record
+	for _, r := range ix.order[sp.lo:sp.hi] {
+		if q.match(r.spec) {
+			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// The scroll cursor is stateless: it encodes the offset of the next page.
-// Unlike Elasticsearch's it is not a snapshot, so a change between pages can
-// shift rows; tests that care change the catalog between searches.
-func encodeScroll(offset int) string {
-	return base64.StdEncoding.EncodeToString([]byte("sim-scroll:" + strconv.Itoa(offset)))
+// courseSpan narrows a subject's span to one catalog number.
+func courseSpan(order []*record, sp span, catalogNbr string) span {
+	sub := order[sp.lo:sp.hi]
+	lo, _ := slices.BinarySearchFunc(sub, catalogNbr, func(r *record, nbr string) int {
+		return cmp.Compare(r.spec.CatalogNbr, nbr)
+	})
+	hi := lo
+	for hi < len(sub) && sub[hi].spec.CatalogNbr == catalogNbr {
+		hi++
+	}
+	return span{sp.lo + lo, sp.lo + hi}
 }
 
-func decodeScroll(id string) (int, bool) {
-	b, err := base64.StdEncoding.DecodeString(id)
-	if err != nil {
-		return 0, false
-	}
-	n, err := strconv.Atoi(strings.TrimPrefix(string(b), "sim-scroll:"))
-	if err != nil || n < 0 || !strings.HasPrefix(string(b), "sim-scroll:") {
-		return 0, false
-	}
-	return n, true
+// errorBody is the API's error answer.
+type errorBody struct {
+	Error string `json:"error"`
 }
 
-func (s *Server) handleClasses(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleClasses(w http.ResponseWriter, r *http.Request, trunc *Fault) {
 	v := r.URL.Query()
-	q := query{
-		term: v.Get("term"), subject: v.Get("subject"), catalogNbr: v.Get("catalogNbr"),
-		classNbr: v.Get("classNbr"), keywords: strings.TrimSpace(v.Get("keywords")),
-	}
-	offset := 0
-	if id := v.Get("scrollId"); id != "" {
-		var ok bool
-		if offset, ok = decodeScroll(id); !ok {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid scrollId"})
+	var (
+		id    string
+		rows  []*record // the page
+		total int
+	)
+	if id = v.Get("scrollId"); id != "" {
+		if !validScrollID(id) {
+			writeJSON(w, http.StatusBadRequest, errorBody{"invalid scrollId"})
 			return
 		}
+		page, n, ok := s.scrolls.next(id)
+		if !ok {
+			s.scrollMisses.Add(1)
+			writeJSON(w, http.StatusNotFound, errorBody{"No search context found"})
+			return
+		}
+		s.scrollPages.Add(1)
+		rows, total = page, n
+	} else {
+		matches := s.search(query{
+			term: v.Get("term"), subject: v.Get("subject"), catalogNbr: v.Get("catalogNbr"),
+			classNbr: v.Get("classNbr"), keywords: strings.TrimSpace(v.Get("keywords")),
+		})
+		s.firstPages.Add(1)
+		rows, total = matches[:min(PageSize, len(matches))], len(matches)
+		id = s.scrolls.open(matches, len(rows))
 	}
-	matches := s.search(q)
-	page := matches[min(offset, len(matches)):min(offset+PageSize, len(matches))]
-	resp := classesResponse{
-		Classes:      make([]apiSection, len(page)),
-		Aggregations: map[string]any{},
-		ScrollID:     encodeScroll(offset + len(page)),
-		Total:        apiTotal{Value: len(matches), Relation: "eq"},
+	if trunc != nil {
+		rows = rows[:trunc.kept(len(rows))]
 	}
-	for i, sec := range page {
-		resp.Classes[i] = toAPI(sec)
-	}
-	writeJSON(w, http.StatusOK, resp)
+	body := renderPage(rows, id, total)
+	s.sectionsServed.Add(int64(len(rows)))
+	s.bytesServed.Add(int64(len(body)))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
 }
 
-func (s *Server) handleTerms(w http.ResponseWriter, _ *http.Request) {
+// renderPage writes a class search answer from the rows' cached JSON.
+func renderPage(rows []*record, scrollID string, total int) []byte {
+	n := 128
+	for _, r := range rows {
+		n += len(r.json()) + 1
+	}
+	var b bytes.Buffer
+	b.Grow(n)
+	b.WriteString(`{"classes":[`)
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(r.json())
+	}
+	b.WriteString(`],"aggregations":{},"scrollId":`)
+	id, _ := json.Marshal(scrollID) // a string always marshals
+	b.Write(id)
+	b.WriteString(`,"total":{"value":`)
+	b.WriteString(strconv.Itoa(total))
+	b.WriteString(`,"relation":"eq"}}` + "\n")
+	return b.Bytes()
+}
+
+func (s *Server) handleTerms(w http.ResponseWriter, _ *http.Request, _ *Fault) {
 	s.mu.RLock()
 	terms := slices.Clone(s.terms)
 	s.mu.RUnlock()
@@ -244,16 +371,21 @@ func (s *Server) handleTerms(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// apiHandler serves one API request; trunc is a truncated-page fault that
+// applies to it, or nil.
+type apiHandler func(w http.ResponseWriter, r *http.Request, trunc *Fault)
+
 // api wraps an API handler with what every upstream request goes through:
 // counting, latency, injected faults and the "Bearer null" check.
-func (s *Server) api(counter *atomic.Int64, h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) api(counter *atomic.Int64, h apiHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		counter.Add(1)
 		if !sleep(r.Context(), time.Duration(s.latency.Load())) {
 			return
 		}
-		if f, ok := s.takeFault(); ok {
+		var trunc *Fault
+		if f, ok := s.takeFault(s.pageOf(r)); ok {
 			switch f.Kind {
 			case FaultDelay:
 				if !sleep(r.Context(), time.Duration(f.DelayMS)*time.Millisecond) {
@@ -263,20 +395,36 @@ func (s *Server) api(counter *atomic.Int64, h http.HandlerFunc) http.HandlerFunc
 				if f.RetryAfterSeconds > 0 {
 					w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfterSeconds))
 				}
-				writeJSON(w, f.Status, map[string]string{"error": http.StatusText(f.Status)})
+				writeJSON(w, f.Status, errorBody{http.StatusText(f.Status)})
 				return
 			case FaultMalformed:
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = w.Write([]byte(`{"classes":[{"CLAS":{"STRM":"22`))
 				return
+			case FaultTruncated:
+				trunc = &f
 			}
 		}
 		if r.Header.Get("Authorization") != "Bearer null" {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Unauthorized"})
+			writeJSON(w, http.StatusUnauthorized, errorBody{"Unauthorized"})
 			return
 		}
-		h(w, r)
+		h(w, r, trunc)
 	}
+}
+
+// pageOf numbers a request within its search: 1 for a class search's first
+// page, 2 for its first scroll page and so on; 0 when it is not a class
+// search page (terms, or a scrollId with no live context).
+func (s *Server) pageOf(r *http.Request) int {
+	if !strings.HasSuffix(r.URL.Path, "/classes") {
+		return 0
+	}
+	id := r.URL.Query().Get("scrollId")
+	if id == "" {
+		return 1
+	}
+	return s.scrolls.nextPage(id)
 }
 
 // sleep waits d or until ctx ends, reporting whether the wait completed.

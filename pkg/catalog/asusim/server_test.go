@@ -143,36 +143,16 @@ func TestSearchFiltersAndPaging(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
 			t.Parallel()
-			seen := map[string]bool{}
-			url := base + "/classes?" + tc.query
-			for page := 0; page < 10; page++ {
-				code, body := get(t, url)
-				if code != http.StatusOK {
-					t.Fatalf("status %d: %s", code, body)
-				}
-				p, err := asu.Parse(body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if p.Total != tc.want {
-					t.Errorf("total = %d; want %d", p.Total, tc.want)
-				}
-				if len(p.Sections) > asusim.PageSize {
-					t.Errorf("page of %d rows", len(p.Sections))
-				}
-				if len(p.Sections) == 0 {
-					break
-				}
-				for _, s := range p.Sections {
-					if seen[s.ClassNbr] {
-						t.Fatalf("class %s on two pages", s.ClassNbr)
-					}
-					seen[s.ClassNbr] = true
-				}
-				url = base + "/classes?" + tc.query + "&scrollId=" + p.ScrollID
+			w := walk(t, base, tc.query)
+			if w.total != tc.want || len(w.rows) != tc.want {
+				t.Errorf("read %d sections of a total of %d; want %d", len(w.rows), w.total, tc.want)
 			}
-			if len(seen) != tc.want {
-				t.Errorf("read %d sections; want %d", len(seen), tc.want)
+			seen := map[string]bool{}
+			for _, s := range w.rows {
+				if seen[s.ClassNbr] {
+					t.Fatalf("class %s read twice", s.ClassNbr)
+				}
+				seen[s.ClassNbr] = true
 			}
 		})
 	}
