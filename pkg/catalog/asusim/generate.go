@@ -1,6 +1,7 @@
 package asusim
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand"
@@ -40,7 +41,8 @@ var (
 //   - Every section is full (enrolled = capacity, capacity 20 to 300), so an
 //     opened seat is a visible change. About one in eight is "Staff", one in
 //     twenty online.
-//   - Class numbers run from 10000, unique within the term.
+//   - Sections come in catalog order (subject, catalog number, section),
+//     with class numbers from 10000 up in that order.
 func GenerateTerm(term string, sections, subjects int, seed int64) Scenario {
 	sc := Scenario{Terms: []catalog.Term{{Code: term, Name: asu.TermName(term)}}}
 	if sections < 1 {
@@ -51,7 +53,6 @@ func GenerateTerm(term string, sections, subjects int, seed int64) Scenario {
 	codes := subjectCodes(rng, subjects)
 	sizes := zipfSizes(sections, subjects)
 	sc.Sections = make([]SectionSpec, 0, sections)
-	classNbr := 10000
 	for i, subject := range codes {
 		courses := courseSizes(rng, sizes[i])
 		for j, nbr := range catalogNumbers(rng, len(courses)) {
@@ -59,13 +60,12 @@ func GenerateTerm(term string, sections, subjects int, seed int64) Scenario {
 			for k := range courses[j] {
 				capacity := 20 + rng.Intn(29)*10
 				s := SectionSpec{
-					Term: term, ClassNbr: strconv.Itoa(classNbr), Subject: subject, CatalogNbr: nbr,
+					Term: term, Subject: subject, CatalogNbr: nbr,
 					Section: fmt.Sprintf("%04d", k+1), Title: title,
 					Capacity: capacity, Enrolled: capacity,
 					Reserved: rng.Intn(10) == 0,
 					Campus:   "TEMPE",
 				}
-				classNbr++
 				if rng.Intn(8) != 0 {
 					s.Instructors = []catalog.Instructor{genPeople[rng.Intn(len(genPeople))]}
 				}
@@ -79,6 +79,12 @@ func GenerateTerm(term string, sections, subjects int, seed int64) Scenario {
 				sc.Sections = append(sc.Sections, s)
 			}
 		}
+	}
+	slices.SortStableFunc(sc.Sections, func(a, b SectionSpec) int {
+		return cmp.Or(cmp.Compare(a.Subject, b.Subject), cmp.Compare(a.CatalogNbr, b.CatalogNbr), cmp.Compare(a.Section, b.Section))
+	})
+	for i := range sc.Sections {
+		sc.Sections[i].ClassNbr = strconv.Itoa(10000 + i)
 	}
 	return sc
 }
