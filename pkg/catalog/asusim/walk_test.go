@@ -135,6 +135,11 @@ func TestWalkReadsEverySectionOnce(t *testing.T) {
 			if st.LiveScrolls != 0 {
 				t.Errorf("%d live scroll contexts after the walk", st.LiveScrolls)
 			}
+			// Rows weigh about what upstream's do (a captured page: about
+			// 4,800 bytes a section).
+			if perRow := w.bytes / max(len(w.rows), 1); tc.want > 100 && (perRow < 3500 || perRow > 6000) {
+				t.Errorf("%d bytes a section; want upstream's weight, 3,500 to 6,000", perRow)
+			}
 			code, body := get(t, base+"/classes?scrollId="+w.scrollID)
 			if code != http.StatusNotFound || strings.TrimSpace(string(body)) != `{"error":"No search context found"}` {
 				t.Errorf("scroll past the end: %d %s; want 404 No search context found", code, body)
