@@ -16,6 +16,9 @@ type config struct {
 	Addr         string        // ASUSIM_ADDR
 	ScenarioPath string        // ASUSIM_SCENARIO; empty: the embedded demo
 	Generate     *generateSpec // ASUSIM_GENERATE
+	Term         *termSpec     // ASUSIM_TERM
+	KeepAlive    time.Duration // ASUSIM_SCROLL_KEEPALIVE; 0: the simulator's default
+	MaxScrolls   int           // ASUSIM_MAX_SCROLLS; 0: the simulator's default
 	Latency      time.Duration // ASUSIM_LATENCY
 	Churn        time.Duration // ASUSIM_CHURN; 0: off
 	ChurnSeed    int64         // ASUSIM_CHURN_SEED
@@ -63,6 +66,38 @@ func parseGenerate(v string) (*generateSpec, error) {
 	return g, nil
 }
 
+// termSpec is ASUSIM_TERM: "term:sections:subjects", a whole term built by
+// asusim.GenerateTerm.
+type termSpec struct {
+	Term               string
+	Sections, Subjects int
+}
+
+func (g termSpec) String() string { return fmt.Sprintf("%s:%d:%d", g.Term, g.Sections, g.Subjects) }
+
+func parseTerm(v string) (*termSpec, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("%q is not term:sections:subjects", v)
+	}
+	g := &termSpec{Term: parts[0]}
+	var errs []error
+	if len(g.Term) != 4 {
+		errs = append(errs, fmt.Errorf("term %q is not a 4-digit code", g.Term))
+	}
+	var err error
+	if g.Sections, err = strconv.Atoi(parts[1]); err != nil || g.Sections <= 0 {
+		errs = append(errs, fmt.Errorf("sections %q is not a positive number", parts[1]))
+	}
+	if g.Subjects, err = strconv.Atoi(parts[2]); err != nil || g.Subjects <= 0 || g.Subjects > g.Sections {
+		errs = append(errs, fmt.Errorf("subjects %q is not a number from 1 to the sections", parts[2]))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
 // loadConfig reads and validates the environment, reporting every problem.
 func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{
@@ -83,6 +118,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.Generate = g
 	}
+	if v := getenv("ASUSIM_TERM"); v != "" {
+		g, err := parseTerm(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ASUSIM_TERM: %w", err))
+		}
+		cfg.Term = g
+	}
+	if cfg.Generate != nil && cfg.Term != nil {
+		errs = append(errs, errors.New("ASUSIM_GENERATE and ASUSIM_TERM: set one"))
+	}
 	duration := func(name string, dst *time.Duration) {
 		v := getenv(name)
 		if v == "" {
@@ -97,6 +142,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	duration("ASUSIM_LATENCY", &cfg.Latency)
 	duration("ASUSIM_CHURN", &cfg.Churn)
+	duration("ASUSIM_SCROLL_KEEPALIVE", &cfg.KeepAlive)
+	if v := getenv("ASUSIM_MAX_SCROLLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("ASUSIM_MAX_SCROLLS: %q is not a positive number", v))
+		}
+		cfg.MaxScrolls = n
+	}
 	if v := getenv("ASUSIM_CHURN_SEED"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -123,7 +176,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 // MarshalZerologObject logs the effective configuration (nothing secret).
 func (c config) MarshalZerologObject(e *zerolog.Event) {
 	scenario := cmp.Or(c.ScenarioPath, "embedded demo")
-	if c.ScenarioPath == "" && c.Generate != nil {
+	if c.ScenarioPath == "" && (c.Generate != nil || c.Term != nil) {
 		scenario = "generated only"
 	}
 	e.Str("addr", c.Addr).
@@ -135,5 +188,14 @@ func (c config) MarshalZerologObject(e *zerolog.Event) {
 		Str("log_format", c.LogFormat)
 	if c.Generate != nil {
 		e.Str("generate", c.Generate.String())
+	}
+	if c.Term != nil {
+		e.Str("term", c.Term.String())
+	}
+	if c.KeepAlive > 0 {
+		e.Dur("scroll_keep_alive", c.KeepAlive)
+	}
+	if c.MaxScrolls > 0 {
+		e.Int("max_scrolls", c.MaxScrolls)
 	}
 }

@@ -1,8 +1,12 @@
 // Command asusim serves a simulated ASU class search over HTTP for the demo,
 // local development and benchmarks: the same JSON API as the real catalog
 // (see package asusim) plus the /_sim control endpoints. By default it serves
-// the embedded demo scenario; ASUSIM_GENERATE builds a large synthetic one,
-// and ASUSIM_CHURN makes seats open and fill on their own.
+// the embedded demo scenario; ASUSIM_GENERATE builds a large synthetic one
+// of equal courses and ASUSIM_TERM ("term:sections:subjects") a whole term
+// shaped like a large university's (asusim.GenerateTerm, seeded by
+// ASUSIM_CHURN_SEED), and ASUSIM_CHURN makes seats open and fill on their
+// own. ASUSIM_SCROLL_KEEPALIVE (default 60s) and ASUSIM_MAX_SCROLLS (default
+// 10000) set the scroll contexts' keep-alive and bound.
 package main
 
 import (
@@ -56,6 +60,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	sim := asusim.New(sc)
 	sim.SetLatency(cfg.Latency)
+	if cfg.KeepAlive > 0 {
+		if err := sim.SetScrollKeepAlive(cfg.KeepAlive); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	if cfg.MaxScrolls > 0 {
+		if err := sim.SetMaxScrolls(cfg.MaxScrolls); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -93,16 +107,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 }
 
 // scenario picks the catalog: a generated one, a file, or the embedded
-// demo. With both ASUSIM_GENERATE and ASUSIM_SCENARIO, the file's sections
-// are laid over the generated ones.
+// demo. With ASUSIM_GENERATE or ASUSIM_TERM and ASUSIM_SCENARIO, the file's
+// sections are laid over the generated ones.
 func scenario(cfg config) (asusim.Scenario, error) {
 	var base asusim.Scenario
-	if cfg.Generate != nil {
+	generated := cfg.Generate != nil || cfg.Term != nil
+	switch {
+	case cfg.Generate != nil:
 		g := cfg.Generate
 		base = asusim.Generate(g.Term, g.Courses, g.Sections, g.FullFraction, cfg.ChurnSeed)
-		if cfg.ScenarioPath == "" {
-			return base, nil
-		}
+	case cfg.Term != nil:
+		base = asusim.GenerateTerm(cfg.Term.Term, cfg.Term.Sections, cfg.Term.Subjects, cfg.ChurnSeed)
+	}
+	if generated && cfg.ScenarioPath == "" {
+		return base, nil
 	}
 	var sc asusim.Scenario
 	var err error
@@ -114,7 +132,7 @@ func scenario(cfg config) (asusim.Scenario, error) {
 	if err != nil {
 		return asusim.Scenario{}, fmt.Errorf("scenario: %w", err)
 	}
-	if cfg.Generate == nil {
+	if !generated {
 		return sc, nil
 	}
 	override := make(map[catalog.SectionKey]bool, len(sc.Sections))

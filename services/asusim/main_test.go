@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -156,7 +159,15 @@ func TestLoadConfig(t *testing.T) {
 		{name: "generate default fraction", env: map[string]string{"ASUSIM_GENERATE": "2271:10:2"},
 			want: config{Addr: "127.0.0.1:8090", ChurnSeed: 1, LogLevel: zerolog.InfoLevel, LogFormat: "json",
 				Generate: &generateSpec{Term: "2271", Courses: 10, Sections: 2, FullFraction: 0.3}}},
+		{name: "term and scrolls", env: map[string]string{"ASUSIM_TERM": "2267:20000:300", "ASUSIM_SCROLL_KEEPALIVE": "30s", "ASUSIM_MAX_SCROLLS": "50"},
+			want: config{Addr: "127.0.0.1:8090", ChurnSeed: 1, LogLevel: zerolog.InfoLevel, LogFormat: "json",
+				Term: &termSpec{Term: "2267", Sections: 20000, Subjects: 300}, KeepAlive: 30 * time.Second, MaxScrolls: 50}},
 		{name: "bad generate", env: map[string]string{"ASUSIM_GENERATE": "2267:10"}, wantErr: true},
+		{name: "bad term", env: map[string]string{"ASUSIM_TERM": "2267:100"}, wantErr: true},
+		{name: "more subjects than sections", env: map[string]string{"ASUSIM_TERM": "2267:10:11"}, wantErr: true},
+		{name: "generate and term", env: map[string]string{"ASUSIM_TERM": "2267:100:5", "ASUSIM_GENERATE": "2267:10:2"}, wantErr: true},
+		{name: "bad keep-alive", env: map[string]string{"ASUSIM_SCROLL_KEEPALIVE": "1 minute"}, wantErr: true},
+		{name: "bad max scrolls", env: map[string]string{"ASUSIM_MAX_SCROLLS": "0"}, wantErr: true},
 		{name: "bad fraction", env: map[string]string{"ASUSIM_GENERATE": "2267:10:2:1.5"}, wantErr: true},
 		{name: "negative churn", env: map[string]string{"ASUSIM_CHURN": "-1s"}, wantErr: true},
 		{name: "bad seed", env: map[string]string{"ASUSIM_CHURN_SEED": "x"}, wantErr: true},
@@ -195,6 +206,10 @@ func TestScenarioChoice(t *testing.T) {
 	if _, err := scenario(config{ScenarioPath: "/nonexistent.json"}); err == nil {
 		t.Error("a missing scenario file was accepted")
 	}
+	term, err := scenario(config{Term: &termSpec{Term: "2267", Sections: 500, Subjects: 12}})
+	if err != nil || len(term.Sections) != 500 {
+		t.Errorf("generated term = %d sections, %v; want 500", len(term.Sections), err)
+	}
 	merged, err := scenario(config{Generate: &generateSpec{Term: "2267", Courses: 20, Sections: 3}, ScenarioPath: "scenarios/demo.json"})
 	if err != nil {
 		t.Fatal(err)
@@ -204,5 +219,97 @@ func TestScenarioChoice(t *testing.T) {
 	}
 	if err := (asusim.Scenario{Sections: merged.Sections}).Validate(); err != nil {
 		t.Errorf("merged scenario: %v", err)
+	}
+}
+
+// TestRunServesWalks walks a generated term through the running service
+// over HTTP, then fails a walk mid-way through the control API.
+func TestRunServesWalks(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"ASUSIM_ADDR":             "127.0.0.1:0",
+		"ASUSIM_TERM":             "2267:1000:12",
+		"ASUSIM_SCROLL_KEEPALIVE": "45s",
+		"ASUSIM_MAX_SCROLLS":      "100",
+	}
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, out) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	var base string
+	testenv.Eventually(t, 5*time.Second, func() error {
+		entry, ok := out.logged("listening")
+		if !ok {
+			return testenv.ErrNotYet
+		}
+		base, _ = entry["base_url"].(string)
+		return nil
+	})
+	root := strings.TrimSuffix(base, asusim.BasePath)
+
+	get := func(u string) (int, asu.Page) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+		req.Header.Set("Authorization", "Bearer null")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return resp.StatusCode, asu.Page{}
+		}
+		p, err := asu.Parse(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, p
+	}
+	seen := map[catalog.SectionKey]bool{}
+	_, p := get(base + "/classes?term=2267")
+	for {
+		for _, s := range p.Sections {
+			if seen[s.Key()] {
+				t.Fatalf("%s read twice", s.Key())
+			}
+			seen[s.Key()] = true
+		}
+		if len(seen) >= p.Total {
+			break
+		}
+		var code int
+		if code, p = get(base + "/classes?scrollId=" + url.QueryEscape(p.ScrollID)); code != http.StatusOK {
+			t.Fatalf("scroll page: %d", code)
+		}
+	}
+	if len(seen) != 1000 {
+		t.Errorf("term walk read %d sections; want 1000", len(seen))
+	}
+
+	_, p = get(base + "/classes?term=2267")
+	resp, err := http.Post(root+"/_sim/scrolls/expire", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code, _ := get(base + "/classes?scrollId=" + url.QueryEscape(p.ScrollID)); code != http.StatusNotFound {
+		t.Errorf("scroll after expiry: %d; want 404", code)
+	}
+	resp, err = http.Get(root + "/_sim/state?sections=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st asusim.State
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.ScrollKeepAliveMS != 45000 || st.MaxScrolls != 100 || st.FirstPages != 2 || st.ScrollPages != 4 || st.ScrollMisses != 1 || st.SectionsServed != 1200 {
+		t.Errorf("state = %+v", st)
 	}
 }
