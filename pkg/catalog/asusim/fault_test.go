@@ -45,7 +45,7 @@ func (s *stepper) next() (int, http.Header, asu.Page) {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		if p, err = asu.Parse(body); err != nil {
+		if p, err = parsePage(body); err != nil {
 			return -1, resp.Header, p // 200 with a body that does not parse
 		}
 		s.scrollID = p.ScrollID

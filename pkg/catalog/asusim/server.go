@@ -156,8 +156,14 @@ func buildIndex(sections map[catalog.SectionKey]*record) *index {
 	return ix
 }
 
-// slice returns order[sp] for the caller to keep: it marks order shared.
+// slice returns order[sp] for the caller to keep past the lock. A result
+// that fits one page (a course, a small subject) is copied, which is cheap;
+// a longer one, which a scroll context may hold for a while, is shared, and
+// the next change copies order instead.
 func (ix *index) slice(sp span) []*record {
+	if sp.hi-sp.lo <= PageSize {
+		return slices.Clone(ix.order[sp.lo:sp.hi])
+	}
 	ix.shared.Store(true)
 	return ix.order[sp.lo:sp.hi:sp.hi]
 }
