@@ -42,19 +42,23 @@ type sizes struct {
 	detectWindow  time.Duration
 	detectOpened  int
 	fullPipelines bool
+	scale         scaleSizes
 }
 
 func pickSizes(full, quick bool) sizes {
 	switch {
 	case quick: // seconds: checks that the harness works, figures mean little
 		return sizes{pipeline: [][2]int{{200, 5}}, budget200: 100, schedCourses: 2000, streamN: 20000, asynqN: 3000, bareN: 50000,
-			apiDuration: 2 * time.Second, detectEvery: 3 * time.Second, detectWindow: 6 * time.Second, detectOpened: 10}
+			apiDuration: 2 * time.Second, detectEvery: 3 * time.Second, detectWindow: 6 * time.Second, detectOpened: 10,
+			scale: scaleSizes{sections: 2000, subjects: 30, courses: 300, opened: 10}}
 	case full:
 		return sizes{pipeline: [][2]int{{2000, 5}, {20000, 5}}, budget200: 100, schedCourses: 20000, streamN: 300000, asynqN: 50000, bareN: 1000000,
-			apiDuration: 30 * time.Second, detectEvery: 30 * time.Second, detectWindow: 5 * time.Minute, detectOpened: 200}
+			apiDuration: 30 * time.Second, detectEvery: 30 * time.Second, detectWindow: 5 * time.Minute, detectOpened: 200,
+			scale: scaleSizes{sections: 20000, subjects: 300, courses: 4000, opened: 100}}
 	}
 	return sizes{pipeline: [][2]int{{2000, 5}}, budget200: 100, schedCourses: 20000, streamN: 100000, asynqN: 20000, bareN: 300000,
-		apiDuration: 10 * time.Second, detectEvery: 10 * time.Second, detectWindow: 60 * time.Second, detectOpened: 60}
+		apiDuration: 10 * time.Second, detectEvery: 10 * time.Second, detectWindow: 60 * time.Second, detectOpened: 60,
+		scale: scaleSizes{sections: 20000, subjects: 300, courses: 4000, opened: 40}}
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -63,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	quick := fs.Bool("quick", false, "tiny sizes that check the harness in seconds")
 	out := fs.String("out", "docs/BENCHMARKS.md", "where to write the report ('-' for stdout)")
 	limit := fs.Duration("timeout", 0, "stop everything after this long (default 20m, 90m with -full)")
-	only := fs.String("only", "pipeline,scheduler,stream,api,detect", "scenarios to run, comma-separated (sustained runs only when named or with -full)")
+	only := fs.String("only", "pipeline,scheduler,stream,api,detect,scale", "scenarios to run, comma-separated (sustained runs only when named or with -full)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -129,6 +133,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if want["detect"] {
 		e.detects(ctx, rep, sz, logf)
+	}
+	if want["scale"] {
+		e.scales(ctx, rep, sz.scale, logf)
 	}
 	if want["sustained"] {
 		e.sustained(ctx, rep, logf)

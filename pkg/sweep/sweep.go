@@ -387,16 +387,22 @@ func (s *Sweeper) current(ctx context.Context) (sweepState, error) {
 }
 
 // beginScript starts the next sweep unless another scheduler started it
-// already: it returns the current sweep's id and 1 if it started it.
+// already: it returns the current sweep's id and 1 if it started it. A
+// sweep whose enqueue never completed (its leader died half-way and no
+// scheduler ran again before its time was up) is started again under its
+// own id rather than skipped: what it published stays deduplicated, and
+// sweep ids stay one after another.
 // KEYS: sweep hash. ARGV: now_ms, period_ms.
 var beginScript = redis.NewScript(`
-local h = redis.call('HMGET', KEYS[1], 'id', 'next_at_ms')
+local h = redis.call('HMGET', KEYS[1], 'id', 'next_at_ms', 'enqueued')
 local now = tonumber(ARGV[1])
 local id, next_at = tonumber(h[1]), tonumber(h[2])
 if id and next_at and next_at > now then
 	return {tostring(id), 0}
 end
-id = (id or 0) + 1
+if not (id and next_at and h[3] == '0') then
+	id = (id or 0) + 1
+end
 redis.call('HSET', KEYS[1], 'id', id, 'started_at_ms', now, 'next_at_ms', now + tonumber(ARGV[2]), 'enqueued', 0)
 return {tostring(id), 1}
 `)

@@ -193,6 +193,40 @@ func TestHalfDoneSweepIsCompleted(t *testing.T) {
 	}
 }
 
+// A half-done sweep whose time ran out before any scheduler ran again is
+// started again under its own id, not skipped: ids stay one after another
+// and what it published is not published twice.
+func TestHalfDoneSweepPastItsTimeIsResumed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, plan.PerCourse)
+	f.due = due{course("2267", "CSE", "240", "70412"), course("2267", "MAT", "343", "71020")}
+	ctx := context.Background()
+	if _, _, err := f.s.begin(ctx, f.now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := check.Message(check.Check{Course: f.due[0].Course, ClassNbrs: f.due[0].ClassNbrs, Sweep: "1", EnqueuedAt: f.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := stream.NewPublisher(f.rdb, f.keys.Stream(), stream.PublisherOptions{})
+	if _, err := pub.PublishOnce(ctx, f.keys.CycleDedup("1"), time.Hour, msg); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(2 * time.Minute)
+	res, err := f.s.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sweep != "1" || !res.Started || res.Enqueued != 1 {
+		t.Fatalf("run long after the crash = %+v; want sweep 1 started again with the 1 missing course", res)
+	}
+	f.now = f.now.Add(2 * time.Minute)
+	// No worker read sweep 1's checks, so sweep 2 counts them as still queued.
+	if res, err := f.s.Run(ctx); err != nil || res.Sweep != "2" || !res.Started || res.Enqueued+res.StillQueued != 2 {
+		t.Fatalf("next run = %+v, %v; want sweep 2 started over both courses", res, err)
+	}
+}
+
 // A unit whose sections are all covered by a check still waiting in the
 // stream (unread, or deferred while the university is unavailable) is not
 // enqueued again; a unit with a newly watched section is.

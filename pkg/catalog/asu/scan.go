@@ -11,8 +11,9 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 )
 
-// PageSize is the number of sections the class search returns per page; a
-// page with fewer rows is the last one.
+// PageSize is the number of sections the class search returns per page. A
+// walk ends when it has read total.value rows; a short or empty page before
+// that means the search moved under it.
 const PageSize = 200
 
 // DefaultMaxScanPages caps the pages of one walk: 100,000 sections, several
@@ -126,7 +127,7 @@ func (c *Client) walk(ctx context.Context, query string, pages *int) (catalog.Sc
 				sc.Sections = append(sc.Sections, s)
 			}
 		}
-		last := p.rows == 0 || read >= total
+		last := read >= total
 		if !last && (p.rows < PageSize || p.ScrollID == "") {
 			return catalog.Scan{}, errRestart{fmt.Errorf("page %d: ended at %d of %d rows", page, read, total)}
 		}

@@ -209,6 +209,28 @@ func TestScanFailures(t *testing.T) {
 			wantKind: catalog.KindMalformed, wantPages: 6,
 		},
 		{
+			name: "empty page before the end, every time: never a complete walk",
+			fault: func(w http.ResponseWriter, i, off int) bool {
+				if off == asu.PageSize {
+					(&pager{}).write(w, off, off, 450)
+					return true
+				}
+				return false
+			},
+			wantKind: catalog.KindMalformed, wantPages: 6,
+		},
+		{
+			name: "empty page before the end once: started over",
+			fault: func(w http.ResponseWriter, i, off int) bool {
+				if i == 2 {
+					(&pager{}).write(w, off, off, 450)
+					return true
+				}
+				return false
+			},
+			wantKind: -1, wantPages: 5,
+		},
+		{
 			name: "total moves between pages once: started over",
 			fault: func(w http.ResponseWriter, i, off int) bool {
 				if i == 2 {
