@@ -157,10 +157,12 @@ func TestWalkScrollExpiryStartsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The second page is held longer than the scroll's keep-alive, once.
-	if err := b.sim.SetScrollKeepAlive(300 * time.Millisecond); err != nil {
+	// A keep-alive of a second is still ample between pages on a loaded
+	// machine; the delay stays under the harness's ASU_TIMEOUT.
+	if err := b.sim.SetScrollKeepAlive(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.sim.InjectFault(asusim.Fault{Kind: asusim.FaultDelay, DelayMS: 800, Page: 2, Count: 1}); err != nil {
+	if err := b.sim.InjectFault(asusim.Fault{Kind: asusim.FaultDelay, DelayMS: 1700, Page: 2, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	before := b.sim.State(false)
