@@ -237,21 +237,24 @@ func planTerm(t *termGroup, counts Counts, b Budget, w float64) []Unit {
 	}
 	var units []Unit
 	var total float64
-	var known, knownSections, unknown int // subjects of the term by whether their size is known
+	// seen sums what the term is known to hold at least: the size of every
+	// subject walked, and of the courses asked for in subjects never walked.
+	var seen int
 	for _, s := range t.subjects {
 		perCourse := make([]Unit, 0, len(s.courses))
 		var cost float64
+		var coursesSeen int
 		for _, c := range s.courses {
 			u := courseUnit(c, counts, b)
 			perCourse = append(perCourse, u)
 			cost += price(u.Requests, u.Sections)
+			coursesSeen += u.Sections
 		}
 		n, ok := counts.Subjects[s.key]
 		if ok {
-			known++
-			knownSections += n
+			seen += n
 		} else {
-			unknown++
+			seen += coursesSeen
 			n = PriorSubjectSections
 		}
 		walk := Unit{Scan: s.key, Watched: s.courses, Requests: pages(n, b.PageSize), Sections: n}
@@ -267,9 +270,14 @@ func planTerm(t *termGroup, counts Counts, b Budget, w float64) []Unit {
 	}
 	n, ok := counts.Terms[t.term]
 	if !ok {
-		// Unwatched subjects are not in the counts, so the known sizes are
-		// only a floor.
-		n = max(PriorTermSections, knownSections+unknown*PriorSubjectSections)
+		// A term never walked is assumed as big as a large university's,
+		// or as big as what is known of it if that is more. Its subjects
+		// never walked count only their courses seen: were each assumed
+		// PriorSubjectSections, the many small subjects of a busy term
+		// would price its walk out for good, and the walk that would tell
+		// its true size would never run. If the walk costs more than
+		// assumed, the next plan knows it.
+		n = max(PriorTermSections, seen)
 	}
 	term := Unit{Scan: catalog.ScanKey{Term: t.term}, Requests: pages(n, b.PageSize), Sections: n}
 	if price(term.Requests, term.Sections) < total {
