@@ -29,7 +29,7 @@ vet: ## go vet every module
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
 
-lint: vet ## gofmt check, go vet, and the deploy files (Dockerfile build, Caddyfile, Prometheus, scripts)
+lint: vet ## gofmt check, go vet, the deploy files (Dockerfile build, Caddyfile, Prometheus, scripts), no tracked binaries
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@deploy/lint.sh
 
