@@ -61,7 +61,7 @@ chaos: ## run the full fault scenarios (real processes; ~10 min) and write docs/
 	@$(SERVICES_ENV) && cd chaos && CHAOS_REPORT=$(CURDIR)/docs/RELIABILITY.md go test -tags chaos -count=1 -timeout 30m .
 
 # Every fuzz target as package:Target; crashers land in that package's testdata/fuzz.
-FUZZ_TARGETS := catalog/asu:FuzzParse check:FuzzDecode notify:FuzzVerify stream:FuzzParseEntry stream:FuzzParseID \
+FUZZ_TARGETS := catalog/asu:FuzzParse check:FuzzDecode notify:FuzzVerify notify:FuzzFoldHeader stream:FuzzParseEntry stream:FuzzParseID \
 	stream:FuzzParseDeadLetter envconf:FuzzReader envconf:FuzzRedact catalog/asusim:FuzzParseScenario
 FUZZTIME ?= 30s
 
