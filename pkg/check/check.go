@@ -78,8 +78,15 @@ func (k Keys) SectionBudget(upstream string) string {
 	return k.Prefix + "budget:" + upstream + ":sections"
 }
 
-// Updates is the pub/sub channel where workers announce section changes.
+// Updates is the pub/sub channel where workers announce section changes;
+// EncodeUpdate and DecodeUpdate are its payload.
 func (k Keys) Updates() string { return k.Prefix + "updates" }
+
+// AuthRate is the api's counter of auth requests from one client address in
+// one minute (Unix time ÷ 60), shared by every api instance.
+func (k Keys) AuthRate(client string, minute int64) string {
+	return k.Prefix + "ratelimit:auth:" + client + ":" + strconv.FormatInt(minute, 10)
+}
 
 // Check is one course check.
 type Check struct {

@@ -72,6 +72,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	// as the workers' checks.
 	source, err := asu.New(asu.Config{
 		BaseURL: cfg.ASUBaseURL,
+		Contact: cfg.ASUContact,
 		Timeout: cfg.ASUTimeout,
 		Budget:  ratelimit.New(rdb, keys.Budget(check.University), cfg.ASURate, max(1, int(cfg.ASURate))),
 		Metrics: reg,

@@ -158,9 +158,12 @@ func (a *app) routes(e *echo.Echo) {
 	e.GET("/static/*", staticHandler())
 	e.GET("/api/monitoring/health", a.health)
 	e.GET("/go/asu", a.goASU)
-	e.GET("/unsubscribe", a.unsubscribePage)
-	e.POST("/unsubscribe", a.unsubscribe)
-	e.POST("/api/unsubscribe", a.unsubscribe)
+	e.GET(notify.UnsubscribePath, a.unsubscribePage)
+	e.POST(notify.UnsubscribePath, a.unsubscribe)
+	// Mail clients without RFC 8058 support open the List-Unsubscribe link
+	// in a browser: the GET shows the confirmation page, changing nothing.
+	e.GET(notify.OneClickUnsubscribePath, a.unsubscribePage)
+	e.POST(notify.OneClickUnsubscribePath, a.unsubscribe)
 	e.POST("/api/webhooks/resend", a.resendWebhook)
 	e.POST("/api/webhooks/email", a.genericWebhook)
 

@@ -1,7 +1,7 @@
 // Package handle is the worker's check handler: fetch a course, or walk a
 // subject or term, through the shared breaker and politeness budgets, record
 // what changed, claim the notifications it causes and send them — in that
-// order (docs/DESIGN.md, "order of effects").
+// order (docs/DESIGN.md §2.8, order of effects).
 package handle
 
 import (

@@ -110,7 +110,7 @@ func entry(t *testing.T) *stream.Entry {
 	return &stream.Entry{ID: "1-0", Type: check.MessageType, Data: data, Deliveries: 1}
 }
 
-// The outcomes of DESIGN §2.4, one per row.
+// The outcomes of a check (docs/DESIGN.md §2.4), one per row.
 func TestHandleOutcomes(t *testing.T) {
 	t.Parallel()
 	claimed := []catalog.SectionKey{{Term: "2267", ClassNbr: "70412"}}
