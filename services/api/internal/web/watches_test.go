@@ -147,6 +147,24 @@ func TestAuthorizationMatrix(t *testing.T) {
 	mustStatus(t, clients[own].get("/api/class-watches"), http.StatusUnauthorized)
 }
 
+// TestAdminRoutesNeedAConfirmedEmail: an admin flag on an account whose
+// address was never proven opens nothing.
+func TestAdminRoutesNeedAConfirmedEmail(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	u := e.user("boss@example.edu", true)
+	if _, err := e.db.Pool().Exec(context.Background(), `UPDATE users SET verified_at = NULL WHERE id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login("boss@example.edu")
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/admin"}, {"GET", "/admin/users"}, {"GET", "/admin/dead-letters"},
+		{"POST", "/admin/users/" + fmt.Sprint(u.ID) + "/disable"},
+	} {
+		mustStatus(t, c.do(r.method, r.path, "", nil), http.StatusNotFound)
+	}
+}
+
 func storeWatch(t *testing.T, e *env, uid int64, term, nbr, subj, cat string) store.Watch {
 	t.Helper()
 	w, err := e.db.CreateWatch(context.Background(), uid, store.NewWatch{Term: term, ClassNbr: nbr, Subject: subj, CatalogNbr: cat}, 10)
