@@ -183,9 +183,10 @@ func (a *app) mail(ctx context.Context, e notify.Email) {
 // loginError is the one answer to a wrong email or password.
 var loginError = errorf(http.StatusUnauthorized, "Incorrect email or password.")
 
-// login checks credentials under the lockout rule: 5 failures for an email
-// within 15 minutes lock it for the rest of the window, whether or not an
-// account has that email.
+// login checks credentials under the lockout rule: an (email, client)
+// pair gets 5 password checks per 15 minutes since its last success,
+// whether or not an account has the email. Each check is reserved before
+// bcrypt runs, so parallel requests cannot try more.
 func (a *app) login(c echo.Context, email, password string) (store.User, error) {
 	ctx := c.Request().Context()
 	var f fields
@@ -199,8 +200,12 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 		return store.User{}, err
 	}
 	now := a.Now()
-	if err := a.checkLock(ctx, email, now); err != nil {
+	res, err := a.DB.ReserveLoginAttempt(ctx, email, c.RealIP(), now, lockoutWindow, lockoutFailures)
+	if err != nil {
 		return store.User{}, err
+	}
+	if res.ID == 0 {
+		return store.User{}, lockedError(res.LockedUntil, now)
 	}
 	u, err := a.DB.GetUserByEmail(ctx, email)
 	hash := dummyHash
@@ -209,15 +214,14 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, err
 	}
-	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && err == nil
-	if err := a.DB.RecordLoginAttempt(ctx, email, c.RealIP(), now, ok); err != nil {
-		return store.User{}, err
-	}
-	if !ok {
-		if err := a.checkLock(ctx, email, now); err != nil {
-			return store.User{}, err
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
+		if !res.LockedUntil.IsZero() {
+			return store.User{}, lockedError(res.LockedUntil, now)
 		}
 		return store.User{}, loginError
+	}
+	if err := a.DB.LoginSucceeded(ctx, res.ID); err != nil {
+		return store.User{}, err
 	}
 	if u.DisabledAt != nil {
 		return store.User{}, errorf(http.StatusForbidden, "This account is disabled. Contact support@pickmyclass.app if you think this is a mistake.")
@@ -225,14 +229,8 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 	return u, nil
 }
 
-func (a *app) checkLock(ctx context.Context, email string, now time.Time) error {
-	until, err := a.DB.LockedUntil(ctx, email, now, lockoutWindow, lockoutFailures)
-	if err != nil {
-		return err
-	}
-	if until.IsZero() {
-		return nil
-	}
+// lockedError is the answer to a locked (email, client) pair.
+func lockedError(until, now time.Time) error {
 	wait := until.Sub(now)
 	mins := int((wait + time.Minute - 1) / time.Minute)
 	e := errorf(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %d minute(s), or reset your password.", mins))

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,6 +123,85 @@ func TestLockoutAfterFiveFailuresLeaksNothing(t *testing.T) {
 			t.Error("no Retry-After on lockout")
 		}
 	}
+}
+
+// loginFrom posts a login as if from the client address ip (the test
+// server trusts the loopback proxy's X-Forwarded-For).
+func (c *client) loginFrom(ip, email, password string) response {
+	c.t.Helper()
+	req, _ := http.NewRequest("POST", c.base+"/api/auth/login", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", ip)
+	return c.send(req)
+}
+
+// TestConcurrentLoginsCheckAtMostFivePasswords: 30 wrong passwords sent at
+// once are 5 password checks, not 30.
+func TestConcurrentLoginsCheckAtMostFivePasswords(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) { d.TrustedProxies = "127.0.0.1/32" })
+	e.user("target@example.edu", false)
+	c := e.client()
+	token := c.csrf()
+	statuses := make(chan int, 30)
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", e.url+"/api/auth/login", strings.NewReader(`{"email":"target@example.edu","password":"wrong password"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-CSRF-Token", token)
+			req.Header.Set("X-Forwarded-For", "203.0.113.7")
+			resp, err := c.hc.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	// Four failures answer 401; the fifth locks the pair, like every later one.
+	if counts[http.StatusUnauthorized] != 4 || counts[http.StatusTooManyRequests] != 26 {
+		t.Errorf("statuses %v, want 4 × 401 and 26 × 429", counts)
+	}
+	var attempts int
+	if err := e.db.Pool().QueryRow(context.Background(), `SELECT count(*) FROM login_attempts WHERE email = 'target@example.edu'`).Scan(&attempts); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 5 {
+		t.Errorf("%d password checks recorded, want 5", attempts)
+	}
+}
+
+// TestLockoutIsPerClientAndLiftedByReset: failures from one address do not
+// lock the owner out from another, and a password reset lifts the lock.
+func TestLockoutIsPerClientAndLiftedByReset(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) { d.TrustedProxies = "127.0.0.1/32" })
+	e.user("victim@example.edu", false)
+	attacker, owner := e.client(), e.client()
+	for range 6 {
+		attacker.loginFrom("203.0.113.66", "victim@example.edu", "guess guess guess")
+	}
+	mustStatus(t, attacker.loginFrom("203.0.113.66", "victim@example.edu", testPassword), http.StatusTooManyRequests)
+	mustStatus(t, owner.loginFrom("198.51.100.1", "victim@example.edu", testPassword), http.StatusOK)
+
+	// Locked out at home too, the owner resets the password: that lifts it.
+	home := e.client()
+	for range 5 {
+		home.loginFrom("198.51.100.2", "victim@example.edu", "forgot it again")
+	}
+	mustStatus(t, home.loginFrom("198.51.100.2", "victim@example.edu", testPassword), http.StatusTooManyRequests)
+	mustStatus(t, home.post("/api/auth/forgot-password", `{"email":"victim@example.edu"}`), http.StatusAccepted)
+	tok := tokenOf(e.mailLink(1, "victim@example.edu"))
+	mustStatus(t, home.post("/api/auth/reset-password", `{"token":"`+tok+`","password":"brand new secret","confirm_password":"brand new secret"}`), http.StatusOK)
+	mustStatus(t, home.loginFrom("198.51.100.2", "victim@example.edu", "brand new secret"), http.StatusOK)
 }
 
 func TestAuthRateLimitPerIP(t *testing.T) {
