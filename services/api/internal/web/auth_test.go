@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
 )
 
@@ -202,6 +205,57 @@ func TestLockoutIsPerClientAndLiftedByReset(t *testing.T) {
 	tok := tokenOf(e.mailLink(1, "victim@example.edu"))
 	mustStatus(t, home.post("/api/auth/reset-password", `{"token":"`+tok+`","password":"brand new secret","confirm_password":"brand new secret"}`), http.StatusOK)
 	mustStatus(t, home.loginFrom("198.51.100.2", "victim@example.edu", "brand new secret"), http.StatusOK)
+}
+
+// TestAuthMailGoesThroughTheOutbox: requests only queue account email.
+// With the SMTP server refusing everything, a reset request for an account
+// and one for an unknown address answer alike and at once; the mail is
+// delivered over SMTP once the server takes it again.
+func TestAuthMailGoesThroughTheOutbox(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.user("known@example.edu", false)
+	e.sink.SetFailure(451, "4.3.0 try again later")
+	c := e.client()
+	known := c.post("/api/auth/forgot-password", `{"email":"known@example.edu"}`)
+	unknown := c.post("/api/auth/forgot-password", `{"email":"unknown@example.edu"}`)
+	mustStatus(t, known, http.StatusAccepted)
+	mustStatus(t, unknown, http.StatusAccepted)
+	if known.body != unknown.body {
+		t.Errorf("answers differ: %q vs %q", known.body, unknown.body)
+	}
+	// The sender has tried (and failed) at least once: nothing was accepted.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var attempts int
+		if err := e.db.Pool().QueryRow(context.Background(), `SELECT COALESCE(max(attempts), 0) FROM mail_outbox`).Scan(&attempts); err != nil {
+			return err
+		}
+		if attempts == 0 {
+			return errors.New("the outbox has not tried to send")
+		}
+		return nil
+	})
+	if n := len(e.sink.Messages()); n != 0 {
+		t.Fatalf("the sink accepted %d messages while refusing", n)
+	}
+	e.sink.SetFailure(0, "")
+	link := e.mailLink(1, "known@example.edu")
+	if !strings.Contains(link, "/reset-password?token=") {
+		t.Errorf("link %q", link)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var left int
+		if err := e.db.Pool().QueryRow(context.Background(), `SELECT count(*) FROM mail_outbox`).Scan(&left); err != nil {
+			return err
+		}
+		if left != 0 {
+			return fmt.Errorf("%d mails left in the outbox", left)
+		}
+		return nil
+	})
+	if msgs := e.sink.Messages(); len(msgs) != 1 {
+		t.Errorf("%d messages; the unknown address must get none", len(msgs))
+	}
 }
 
 func TestAuthRateLimitPerIP(t *testing.T) {

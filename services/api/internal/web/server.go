@@ -21,7 +21,6 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
-	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 )
@@ -48,6 +47,12 @@ type Catalog interface {
 	Terms(ctx context.Context) ([]catalog.Term, error)
 }
 
+// Outbox sends the mail the handlers queue in the database.
+type Outbox interface {
+	// Wake asks for queued mail to be sent now; it never blocks.
+	Wake()
+}
+
 // Deps are what the server needs.
 type Deps struct {
 	Log     zerolog.Logger
@@ -57,7 +62,7 @@ type Deps struct {
 	Monitor Monitor
 	Tokens  Tokens
 	Catalog Catalog
-	Mailer  notify.Sender
+	Outbox  Outbox
 	// Updates fans section changes out to the live dashboards.
 	Updates *Hub
 	// BaseURL is the public origin, e.g. https://pickmyclass.app. An https
@@ -90,8 +95,8 @@ type app struct {
 
 // NewServer returns the HTTP handler of the API service.
 func NewServer(d Deps) (*echo.Echo, error) {
-	if d.DB == nil || d.Redis == nil || d.Monitor == nil || d.Tokens == nil || d.Catalog == nil || d.Mailer == nil || d.Updates == nil {
-		return nil, errors.New("web: DB, Redis, Monitor, Tokens, Catalog, Mailer and Updates are required")
+	if d.DB == nil || d.Redis == nil || d.Monitor == nil || d.Tokens == nil || d.Catalog == nil || d.Outbox == nil || d.Updates == nil {
+		return nil, errors.New("web: DB, Redis, Monitor, Tokens, Catalog, Outbox and Updates are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
