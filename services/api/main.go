@@ -60,7 +60,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()
-	// The API only reads the breaker; its metrics are the workers'.
+	// The API's lookups of new watches go through the workers' breaker and
+	// report to it; its metrics are the workers'.
 	brk, err := breaker.New(rdb, breaker.Config{Name: check.University, Key: keys.Breaker(check.University), Logger: log})
 	if err != nil {
 		return fmt.Errorf("breaker: %w", err)
@@ -94,12 +95,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		Monitor:             monitor.New(rdb, keys, brk),
 		Tokens:              signer,
 		Catalog:             source,
+		Breaker:             brk,
 		Outbox:              sender,
 		Updates:             hub,
 		BaseURL:             cfg.PublicBaseURL,
 		SchedulerInterval:   cfg.SchedulerInterval,
 		TrustedProxies:      cfg.TrustedProxies,
 		WatchLimit:          cfg.WatchLimit,
+		LookupsPerMinute:    cfg.LookupsPerMinute,
 		AuthRatePerMinute:   cfg.AuthRatePerMinute,
 		ResendWebhookSecret: cfg.ResendWebhookSecret,
 		EmailWebhookSecret:  cfg.EmailWebhookSecret,

@@ -123,8 +123,12 @@ func setup(t *testing.T, opts ...option) *env {
 			t.Errorf("outbox: %v", err)
 		}
 	})
+	brk, err := breaker.New(rdb, breaker.Config{Name: check.University, Key: keys.Breaker(check.University)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := web.Deps{
-		Log: log, DB: db, Redis: rdb, Keys: keys, Monitor: fakeMonitor{}, Tokens: signer, Catalog: src,
+		Log: log, DB: db, Redis: rdb, Keys: keys, Monitor: fakeMonitor{}, Tokens: signer, Catalog: src, Breaker: brk,
 		Outbox: sender, Updates: hub, SchedulerInterval: time.Minute, PasswordCost: bcrypt.MinCost,
 		AuthRatePerMinute: 1000, WatchLimit: 3,
 		ResendWebhookSecret: "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHM=",

@@ -62,6 +62,8 @@ type Deps struct {
 	Monitor Monitor
 	Tokens  Tokens
 	Catalog Catalog
+	// Breaker guards the class search; lookups go through it.
+	Breaker Breaker
 	Outbox  Outbox
 	// Updates fans section changes out to the live dashboards.
 	Updates *Hub
@@ -74,6 +76,9 @@ type Deps struct {
 	TrustedProxies string
 	// WatchLimit caps each user's watches (default store.DefaultWatchLimit).
 	WatchLimit int
+	// LookupsPerMinute caps each user's class-search lookups when adding
+	// watches (default 10); cached answers are free.
+	LookupsPerMinute int
 	// PasswordCost is the bcrypt cost (default bcrypt.DefaultCost; tests
 	// use bcrypt.MinCost).
 	PasswordCost int
@@ -95,14 +100,17 @@ type app struct {
 
 // NewServer returns the HTTP handler of the API service.
 func NewServer(d Deps) (*echo.Echo, error) {
-	if d.DB == nil || d.Redis == nil || d.Monitor == nil || d.Tokens == nil || d.Catalog == nil || d.Outbox == nil || d.Updates == nil {
-		return nil, errors.New("web: DB, Redis, Monitor, Tokens, Catalog, Outbox and Updates are required")
+	if d.DB == nil || d.Redis == nil || d.Monitor == nil || d.Tokens == nil || d.Catalog == nil || d.Breaker == nil || d.Outbox == nil || d.Updates == nil {
+		return nil, errors.New("web: DB, Redis, Monitor, Tokens, Catalog, Breaker, Outbox and Updates are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
 	if d.WatchLimit <= 0 {
 		d.WatchLimit = store.DefaultWatchLimit
+	}
+	if d.LookupsPerMinute <= 0 {
+		d.LookupsPerMinute = defaultLookupRate
 	}
 	if d.AuthRatePerMinute <= 0 {
 		d.AuthRatePerMinute = 20

@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
+	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
 )
 
 func TestWatchesAPI(t *testing.T) {
@@ -228,5 +231,61 @@ func TestLiveUpdates(t *testing.T) {
 			t.Fatalf("event = %+v", msg)
 		}
 		return
+	}
+}
+
+// TestAddWatchSparesTheClassSearch: the limit and a duplicate are refused
+// before the class search is asked, answers are cached, each user has a
+// lookup budget, and no lookup goes out while the shared breaker is open.
+func TestAddWatchSparesTheClassSearch(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) { d.LookupsPerMinute = 3 })
+	u := e.user("saver@example.edu", false)
+	e.user("second@example.edu", false)
+	c, second := e.login("saver@example.edu"), e.login("second@example.edu")
+	mustStatus(t, c.get("/api/terms"), http.StatusOK)
+	// asked checks a response and that the class search has had want
+	// requests in all.
+	asked := func(what string, want int64, r response, status int) {
+		t.Helper()
+		mustStatus(t, r, status)
+		if got := e.sim.Requests(); got != want {
+			t.Errorf("%s: the class search had %d requests, want %d", what, got, want)
+		}
+	}
+	n0 := e.sim.Requests()
+	asked("first add", n0+1, c.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`), http.StatusCreated)
+	asked("duplicate", n0+1, c.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`), http.StatusConflict)
+	asked("another user, cached", n0+1, second.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`), http.StatusCreated)
+	asked("unknown section", n0+2, c.post("/api/class-watches", `{"term":"2267","class_nbr":"99991"}`), http.StatusBadRequest)
+	asked("unknown section, cached", n0+2, c.post("/api/class-watches", `{"term":"2267","class_nbr":"99991"}`), http.StatusBadRequest)
+	asked("third lookup", n0+3, c.post("/api/class-watches", `{"term":"2267","class_nbr":"99992"}`), http.StatusBadRequest)
+	r := c.post("/api/class-watches", `{"term":"2267","class_nbr":"99993"}`)
+	asked("over the lookup budget", n0+3, r, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After over the lookup budget")
+	}
+
+	// At the limit (3), nothing is looked up.
+	storeWatch(t, e, u.ID, "2267", "70413", "CSE", "240")
+	storeWatch(t, e, u.ID, "2271", "70412", "ENG", "101")
+	asked("over the watch limit", n0+3, c.post("/api/class-watches", `{"term":"2267","class_nbr":"81777"}`), http.StatusUnprocessableEntity)
+
+	// The breaker the workers share opens: no lookup goes out.
+	b, err := breaker.New(e.rdb, breaker.Config{Name: check.University, Key: e.keys.Breaker(check.University)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		done, err := b.Allow(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(breaker.Failure)
+	}
+	r = second.post("/api/class-watches", `{"term":"2267","class_nbr":"81777"}`)
+	asked("breaker open", n0+3, r, http.StatusServiceUnavailable)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After while the breaker is open")
 	}
 }
