@@ -74,6 +74,8 @@ type Deps struct {
 	// TrustedProxies lists CIDRs (comma-separated) whose X-Forwarded-For is
 	// believed; empty trusts none, so a client cannot spoof its address.
 	TrustedProxies string
+	// Streams bound the live-update streams.
+	Streams StreamLimits
 	// WatchLimit caps each user's watches (default store.DefaultWatchLimit).
 	WatchLimit int
 	// LookupsPerMinute caps each user's class-search lookups when adding
@@ -95,7 +97,8 @@ type Deps struct {
 // app holds the handlers' dependencies.
 type app struct {
 	Deps
-	secure bool
+	secure  bool
+	streams streamSlots
 }
 
 // NewServer returns the HTTP handler of the API service.
@@ -109,6 +112,7 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	if d.WatchLimit <= 0 {
 		d.WatchLimit = store.DefaultWatchLimit
 	}
+	d.Streams.setDefaults()
 	if d.LookupsPerMinute <= 0 {
 		d.LookupsPerMinute = defaultLookupRate
 	}

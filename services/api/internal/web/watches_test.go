@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
 )
 
@@ -288,4 +291,97 @@ func TestAddWatchSparesTheClassSearch(t *testing.T) {
 	if r.header.Get("Retry-After") == "" {
 		t.Error("no Retry-After while the breaker is open")
 	}
+}
+
+// openStream opens the live-update stream as c and reads its first line.
+func openStream(t *testing.T, e *env, c *client) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+"/api/events", nil)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d", resp.StatusCode)
+	}
+	rd := bufio.NewReader(resp.Body)
+	if line, _ := rd.ReadString('\n'); !strings.HasPrefix(line, "retry:") {
+		t.Fatalf("first line %q", line)
+	}
+	return resp, rd
+}
+
+// streamEnds waits for the server to end the stream (EOF, not the
+// client's timeout).
+func streamEnds(t *testing.T, what string, rd *bufio.Reader) {
+	t.Helper()
+	for {
+		_, err := rd.ReadString('\n')
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%s: the stream did not end: %v", what, err)
+		}
+	}
+}
+
+// TestLiveUpdateStreamsEndWithTheSession: a stream ends soon after its
+// session does (sign-out, a password change elsewhere, a disabled account)
+// and after its lifetime in any case.
+func TestLiveUpdateStreamsEndWithTheSession(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) { d.Streams.Recheck = 50 * time.Millisecond })
+	e.user("stream@example.edu", false)
+
+	c := e.login("stream@example.edu")
+	_, rd := openStream(t, e, c)
+	mustStatus(t, c.post("/api/auth/logout", ""), http.StatusNoContent)
+	streamEnds(t, "after sign-out", rd)
+
+	c, other := e.login("stream@example.edu"), e.login("stream@example.edu")
+	_, rd = openStream(t, e, other)
+	mustStatus(t, c.post("/api/user/password", `{"current_password":"`+testPassword+`","new_password":"another good one","confirm_password":"another good one"}`), http.StatusOK)
+	streamEnds(t, "after a password change elsewhere", rd)
+
+	e.user("boss@example.edu", true)
+	c = e.client()
+	mustStatus(t, c.post("/api/auth/login", `{"email":"stream@example.edu","password":"another good one"}`), http.StatusOK)
+	_, rd = openStream(t, e, c)
+	boss := e.login("boss@example.edu")
+	mustStatus(t, boss.post("/admin/users/"+fmt.Sprint(mustUserID(t, e, "stream@example.edu"))+"/disable", ""), http.StatusSeeOther)
+	streamEnds(t, "after the account is disabled", rd)
+}
+
+func TestLiveUpdateStreamsAreCappedAndBounded(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) {
+		d.Streams = web.StreamLimits{PerUser: 2, Total: 3, Lifetime: 300 * time.Millisecond}
+	})
+	e.user("a@example.edu", false)
+	e.user("b@example.edu", false)
+	a, b := e.login("a@example.edu"), e.login("b@example.edu")
+	// Held open past their lifetime only by the test: the server ends them.
+	_, rd1 := openStream(t, e, a)
+	_, rd2 := openStream(t, e, a)
+	r := a.get("/api/events")
+	mustStatus(t, r, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After on a refused stream")
+	}
+	_, rd3 := openStream(t, e, b)
+	mustStatus(t, b.get("/api/events"), http.StatusTooManyRequests) // the process is full
+	for i, rd := range []*bufio.Reader{rd1, rd2, rd3} {
+		streamEnds(t, fmt.Sprintf("stream %d past its lifetime", i+1), rd)
+	}
+	// Ended streams free their slots.
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if r := a.get("/api/events"); r.status != http.StatusOK {
+			return fmt.Errorf("status %d", r.status)
+		}
+		return nil
+	})
 }
