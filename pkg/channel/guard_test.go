@@ -101,8 +101,8 @@ func TestSendRefusesForbiddenAddresses(t *testing.T) {
 	}
 	vapid := vapidKeys(t)
 	pc := channel.New(channel.Options{VAPID: vapid})
-	ep := newPushEndpoint(t, vapid.PublicKey)
-	if err := pc.Send(context.Background(), ep.channel("https://127.0.0.1:"+port4+"/push"), sampleAlert()); !errors.Is(err, channel.ErrForbiddenAddress) {
+	ep := channeltest.NewPushService(t, vapid.PublicKey, vapid.Subject)
+	if err := pc.Send(context.Background(), ep.Channel("https://127.0.0.1:"+port4+"/push"), sampleAlert()); !errors.Is(err, channel.ErrForbiddenAddress) {
 		t.Errorf("push to loopback: %v, want ErrForbiddenAddress", err)
 	}
 	if n := hits4.Load(); n != 0 {
