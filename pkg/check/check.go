@@ -64,6 +64,10 @@ func (k Keys) Backoff(upstream string) string { return k.Prefix + "backoff:" + u
 // MailBudget is the shared email send-rate budget.
 func (k Keys) MailBudget() string { return k.Prefix + "budget:mail" }
 
+// ChannelBudgetPrefix starts the keys of the per-channel send budgets; the
+// channel's id completes each.
+func (k Keys) ChannelBudgetPrefix() string { return k.Prefix + "budget:channel:" }
+
 // Counts is the hash of a term's section counts (the whole term's, each
 // subject's and each course's) from the latest observations, read by the
 // query planner.

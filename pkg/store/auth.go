@@ -188,11 +188,12 @@ WHERE id = $1 AND deleted_at IS NULL`
 	deleteAccountWatchesSQL  = `DELETE FROM class_watches WHERE user_id = $1`
 	deleteAccountSessionsSQL = `DELETE FROM sessions WHERE user_id = $1`
 	deleteAccountTokensSQL   = `DELETE FROM one_time_tokens WHERE user_id = $1`
+	deleteAccountChannelsSQL = `DELETE FROM channels WHERE user_id = $1`
 	purgeDeletedSQL          = `DELETE FROM users WHERE deleted_at IS NOT NULL AND deleted_at < $1`
 )
 
 // DeleteAccount closes an account at once: its watches (and so their
-// checks and notification history), sessions and tokens are deleted in one
+// checks and notification history), alert channels, sessions and tokens are deleted in one
 // transaction, and the account row is kept, marked deleted, until
 // PurgeDeletedAccounts removes it.
 func (db *DB) DeleteAccount(ctx context.Context, id int64) error {
@@ -204,7 +205,7 @@ func (db *DB) DeleteAccount(ctx context.Context, id int64) error {
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
-		for _, q := range []string{deleteAccountWatchesSQL, deleteAccountSessionsSQL, deleteAccountTokensSQL} {
+		for _, q := range []string{deleteAccountWatchesSQL, deleteAccountSessionsSQL, deleteAccountTokensSQL, deleteAccountChannelsSQL} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err
 			}

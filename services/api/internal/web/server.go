@@ -21,6 +21,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 )
