@@ -85,7 +85,8 @@ type Deps struct {
 // app holds the handlers' dependencies.
 type app struct {
 	Deps
-	secure bool
+	secure    bool
+	termCache termCache
 }
 
 // NewServer returns the HTTP handler of the API service.
