@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -22,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
 )
 
@@ -666,27 +666,9 @@ func TestSessionFixationAndLogout(t *testing.T) {
 	mustStatus(t, victim.get("/api/auth/me"), http.StatusOK)
 }
 
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSecretsNeverInLogs(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	e := setup(t, func(d *web.Deps) { d.Log = zerolog.New(&logs).Level(zerolog.DebugLevel) })
 	secrets := map[string]string{"UNSUBSCRIBE_SECRET": strings.Repeat("k", 32), "EMAIL_WEBHOOK_SECRET": e.deps.EmailWebhookSecret, "RESEND_WEBHOOK_SECRET": e.deps.ResendWebhookSecret}
 	var mu sync.Mutex
