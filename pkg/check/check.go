@@ -67,6 +67,10 @@ func (k Keys) Backoff(upstream string) string { return k.Prefix + "backoff:" + u
 // MailBudget is the shared email send-rate budget.
 func (k Keys) MailBudget() string { return k.Prefix + "budget:mail" }
 
+// ChannelBudgetPrefix starts the keys of the per-channel send budgets; the
+// channel's id completes each.
+func (k Keys) ChannelBudgetPrefix() string { return k.Prefix + "budget:channel:" }
+
 // Counts is the hash of a term's section counts (the whole term's, each
 // subject's and each course's) from the latest observations, read by the
 // query planner.
@@ -184,7 +188,14 @@ type Walk struct {
 	// Sweep is the scheduler sweep that enqueued the walk.
 	Sweep      string
 	EnqueuedAt time.Time
+	// Sections is the planner's estimate of the sections the walk fetches;
+	// 0 when unknown.
+	Sections int
 }
+
+// maxExpectedSections bounds a walk's estimate: several times the largest
+// term, so a corrupt value cannot hold the section budget for days.
+const maxExpectedSections = 200000
 
 // DedupKey identifies the walk within its sweep.
 func (w Walk) DedupKey() string { return w.Scan.String() }
@@ -207,6 +218,8 @@ func EncodeWalk(w Walk) ([]byte, error) {
 		EnqueuedAt: timestamppb.New(w.EnqueuedAt),
 		University: University,
 		Courses:    make([]*streamv1.WatchedCourse, len(w.Courses)),
+		// A negative or absurd estimate is sent as unknown.
+		ExpectedSections: uint32(min(max(w.Sections, 0), maxExpectedSections)),
 	}
 	for i, c := range w.Courses {
 		m.Courses[i] = &streamv1.WatchedCourse{Subject: c.Course.Subject, CatalogNbr: c.Course.CatalogNbr, ClassNbrs: c.ClassNbrs}
@@ -224,7 +237,8 @@ func DecodeWalk(b []byte) (Walk, error) {
 	if err := proto.Unmarshal(b, &m); err != nil {
 		return Walk{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	w := Walk{Scan: catalog.ScanKey{Term: m.GetTerm(), Subject: m.GetSubject()}, Sweep: m.GetSweep()}
+	w := Walk{Scan: catalog.ScanKey{Term: m.GetTerm(), Subject: m.GetSubject()}, Sweep: m.GetSweep(),
+		Sections: int(min(m.GetExpectedSections(), maxExpectedSections))}
 	if m.GetEnqueuedAt() != nil {
 		w.EnqueuedAt = m.GetEnqueuedAt().AsTime()
 	}

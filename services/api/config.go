@@ -25,6 +25,7 @@ type config struct {
 	ASURate             float64
 	ASUContact          string
 	WatchLimit          int
+	LookupsPerMinute    int
 	AuthRatePerMinute   int
 	ResendWebhookSecret string
 	EmailWebhookSecret  string
@@ -48,6 +49,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ASURate:             r.Float("ASU_RATE", 3, 0.01, 1000),
 		ASUContact:          r.String("ASU_CONTACT", asu.DefaultContact),
 		WatchLimit:          r.Int("API_WATCH_LIMIT", store.DefaultWatchLimit, 1, 1000),
+		LookupsPerMinute:    r.Int("API_LOOKUPS_PER_MINUTE", 10, 1, 10000),
 		AuthRatePerMinute:   r.Int("API_AUTH_RATE_PER_MINUTE", 20, 1, 100000),
 		ResendWebhookSecret: r.String("RESEND_WEBHOOK_SECRET", ""),
 		EmailWebhookSecret:  r.String("EMAIL_WEBHOOK_SECRET", ""),

@@ -3,6 +3,7 @@ package main
 import (
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
@@ -44,6 +45,15 @@ type config struct {
 	SendLease         time.Duration
 	SendRetryBase     time.Duration
 	SendRetryMax      time.Duration
+
+	// Alert channels beside email.
+	ChannelConcurrency int
+	ChannelRate        float64
+	ChannelBurst       int
+	ChannelTimeout     time.Duration
+	VAPIDPublicKey     string
+	VAPIDPrivateKey    string
+	VAPIDSubject       string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -82,12 +92,29 @@ func loadConfig(getenv func(string) string) (config, error) {
 		SendLease:         r.Duration("WORKER_SEND_LEASE", 2*time.Minute, time.Second, time.Hour),
 		SendRetryBase:     r.Duration("WORKER_SEND_RETRY_BASE", store.DefaultSendRetryBase, 10*time.Millisecond, time.Hour),
 		SendRetryMax:      r.Duration("WORKER_SEND_RETRY_MAX", store.DefaultSendRetryMax, 10*time.Millisecond, 24*time.Hour),
+
+		ChannelConcurrency: r.Int("CHANNEL_CONCURRENCY", 64, 1, 4096),
+		// Discord allows about five requests per two seconds per webhook;
+		// one a second with a burst of five stays under every service's
+		// per-destination limit.
+		ChannelRate:     r.Float("CHANNEL_RATE", 1, 0.01, 1000),
+		ChannelBurst:    r.Int("CHANNEL_BURST", 5, 1, 1000),
+		ChannelTimeout:  r.Duration("CHANNEL_TIMEOUT", 10*time.Second, 100*time.Millisecond, 2*time.Minute),
+		VAPIDPublicKey:  r.String("VAPID_PUBLIC_KEY", ""),
+		VAPIDPrivateKey: r.String("VAPID_PRIVATE_KEY", ""),
+		VAPIDSubject:    r.String("VAPID_SUBJECT", "mailto:ops@pickmyclass.app"),
 	}
 	if err := asu.CheckContact(c.ASUContact); err != nil {
 		r.Fail("ASU_CONTACT: %v", err)
 	}
 	if c.Name == "" {
 		r.Fail("WORKER_NAME is required when the hostname is unknown")
+	}
+	if (c.VAPIDPublicKey == "") != (c.VAPIDPrivateKey == "") {
+		r.Fail("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are set together (generate them with: ops vapid generate)")
+	}
+	if !strings.HasPrefix(c.VAPIDSubject, "mailto:") && !strings.HasPrefix(c.VAPIDSubject, "https://") {
+		r.Fail("VAPID_SUBJECT must be a mailto: or https: URL, got %q", c.VAPIDSubject)
 	}
 	if c.VisibilityTimeout <= c.ASUTimeout {
 		r.Fail("WORKER_VISIBILITY_TIMEOUT (%s) must exceed ASU_TIMEOUT (%s), or live checks get reclaimed", c.VisibilityTimeout, c.ASUTimeout)

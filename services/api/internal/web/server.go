@@ -48,6 +48,12 @@ type Catalog interface {
 	Terms(ctx context.Context) ([]catalog.Term, error)
 }
 
+// Outbox sends the mail the handlers queue in the database.
+type Outbox interface {
+	// Wake asks for queued mail to be sent now; it never blocks.
+	Wake()
+}
+
 // Deps are what the server needs.
 type Deps struct {
 	Log     zerolog.Logger
@@ -57,7 +63,9 @@ type Deps struct {
 	Monitor Monitor
 	Tokens  Tokens
 	Catalog Catalog
-	Mailer  notify.Sender
+	// Breaker guards the class search; lookups go through it.
+	Breaker Breaker
+	Outbox  Outbox
 	// Updates fans section changes out to the live dashboards.
 	Updates *Hub
 	// BaseURL is the public origin, e.g. https://pickmyclass.app. An https
@@ -67,8 +75,13 @@ type Deps struct {
 	// TrustedProxies lists CIDRs (comma-separated) whose X-Forwarded-For is
 	// believed; empty trusts none, so a client cannot spoof its address.
 	TrustedProxies string
+	// Streams bound the live-update streams.
+	Streams StreamLimits
 	// WatchLimit caps each user's watches (default store.DefaultWatchLimit).
 	WatchLimit int
+	// LookupsPerMinute caps each user's class-search lookups when adding
+	// watches (default 10); cached answers are free.
+	LookupsPerMinute int
 	// PasswordCost is the bcrypt cost (default bcrypt.DefaultCost; tests
 	// use bcrypt.MinCost).
 	PasswordCost int
@@ -87,18 +100,23 @@ type app struct {
 	Deps
 	secure    bool
 	termCache termCache
+	streams   streamSlots
 }
 
 // NewServer returns the HTTP handler of the API service.
 func NewServer(d Deps) (*echo.Echo, error) {
-	if d.DB == nil || d.Redis == nil || d.Monitor == nil || d.Tokens == nil || d.Catalog == nil || d.Mailer == nil || d.Updates == nil {
-		return nil, errors.New("web: DB, Redis, Monitor, Tokens, Catalog, Mailer and Updates are required")
+	if d.DB == nil || d.Redis == nil || d.Monitor == nil || d.Tokens == nil || d.Catalog == nil || d.Breaker == nil || d.Outbox == nil || d.Updates == nil {
+		return nil, errors.New("web: DB, Redis, Monitor, Tokens, Catalog, Breaker, Outbox and Updates are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
 	if d.WatchLimit <= 0 {
 		d.WatchLimit = store.DefaultWatchLimit
+	}
+	d.Streams.setDefaults()
+	if d.LookupsPerMinute <= 0 {
+		d.LookupsPerMinute = defaultLookupRate
 	}
 	if d.AuthRatePerMinute <= 0 {
 		d.AuthRatePerMinute = 20
