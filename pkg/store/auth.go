@@ -18,24 +18,12 @@ type NewAccount struct {
 	TermsAcceptedAt time.Time
 }
 
-const createAccountSQL = `
-INSERT INTO users (email, password_hash, age_confirmed_at, accepted_terms_at)
-VALUES ($1, $2, $3, $4)
-RETURNING ` + userColumns
-
 // CreateAccount registers an unverified, non-admin account. It returns
 // ErrConflict when the email is taken, whatever its case. Nothing a user
-// sends can make the account an administrator: the column is not set here.
+// sends can make the account verified or an administrator: NewAccount has
+// no such field.
 func (db *DB) CreateAccount(ctx context.Context, na NewAccount) (User, error) {
-	email := NormalizeEmail(na.Email)
-	u, err := scanUser(db.pool.QueryRow(ctx, createAccountSQL, email, na.PasswordHash, na.AgeConfirmedAt, na.TermsAcceptedAt))
-	if isUniqueViolation(err) {
-		return User{}, fmt.Errorf("create account %s: %w", email, ErrConflict)
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("create account %s: %w", email, err)
-	}
-	return u, nil
+	return db.insertUser(ctx, "create account", na.Email, na.PasswordHash, false, false, &na.AgeConfirmedAt, &na.TermsAcceptedAt)
 }
 
 const getUserByEmailSQL = `SELECT ` + userColumns + ` FROM users WHERE email = $1 AND deleted_at IS NULL`

@@ -314,7 +314,7 @@ func (s *Sweeper) enqueue(ctx context.Context, res *Result, msgs []unitMessage, 
 		out[i] = msg
 		kinds[kind]++
 	}
-	dedup, ttl := s.Keys.CycleDedup(res.Sweep), 2*max(res.Period, s.MaxInterval)+time.Hour
+	dedup, ttl := s.Keys.SweepDedup(res.Sweep), 2*max(res.Period, s.MaxInterval)+time.Hour
 	// Marked first, so a later run in this sweep does not enqueue them once
 	// their waiting check has been read.
 	if err := s.Publisher.MarkOnce(ctx, dedup, ttl, covered...); err != nil {

@@ -98,8 +98,9 @@ type Deps struct {
 // app holds the handlers' dependencies.
 type app struct {
 	Deps
-	secure  bool
-	streams streamSlots
+	secure    bool
+	termCache termCache
+	streams   streamSlots
 }
 
 // NewServer returns the HTTP handler of the API service.
@@ -245,8 +246,8 @@ func (a *app) routes(e *echo.Echo) {
 	e.GET("/admin/classes", a.adminClasses, ad...)
 	e.GET("/admin/classes/:term/:classNbr", a.adminClass, ad...)
 	e.GET("/admin/dead-letters", a.adminDeadLetters, ad...)
-	e.POST("/admin/dead-letters/:id/replay", a.adminDeadLetter(true), ad...)
-	e.POST("/admin/dead-letters/:id/discard", a.adminDeadLetter(false), ad...)
+	e.POST("/admin/dead-letters/:id/replay", a.adminDeadLetter(replayDeadLetter), ad...)
+	e.POST("/admin/dead-letters/:id/discard", a.adminDeadLetter(discardDeadLetter), ad...)
 }
 
 func ipExtractor(trusted string) (echo.IPExtractor, error) {
