@@ -31,7 +31,7 @@ type watchView struct {
 	Subject      string            `json:"subject"`
 	CatalogNbr   string            `json:"catalog_nbr"`
 	CreatedAt    time.Time         `json:"created_at"`
-	Status       string            `json:"status"` // open, full, not_found, cancelled, waiting
+	Status       string            `json:"status"` // open, full, not_found, cancelled, unknown, waiting
 	StatusLabel  string            `json:"status_label"`
 	Title        string            `json:"title,omitempty"`
 	Section      string            `json:"section,omitempty"`
@@ -101,7 +101,9 @@ func newWatchView(w store.WatchView) watchView {
 		v.Meetings = s.Meetings
 	}
 	open, capacity, enrolled := st.OpenSeats, s.Capacity, s.Enrolled
-	v.OpenSeats, v.Capacity, v.Enrolled = &open, &capacity, &enrolled
+	if s.Status != catalog.StatusUnknown {
+		v.OpenSeats, v.Capacity, v.Enrolled = &open, &capacity, &enrolled
+	}
 	observed := st.ObservedAt
 	v.LastChecked = &observed
 	if s.HasReservedSeats {
@@ -116,6 +118,8 @@ func newWatchView(w store.WatchView) watchView {
 		v.Status, v.StatusLabel = "not_found", "Not found in the catalog"
 	case s.Status == catalog.StatusCancelled:
 		v.Status, v.StatusLabel = "cancelled", "Cancelled"
+	case s.Status == catalog.StatusUnknown:
+		v.Status, v.StatusLabel = "unknown", "Seat count unavailable"
 	case open > 0:
 		v.Status, v.StatusLabel = "open", "Open"
 	default:
