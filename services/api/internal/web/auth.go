@@ -589,7 +589,9 @@ func (a *app) verifyPage(c echo.Context) error {
 			return a.signedInHomeOr(c, "/login")
 		}
 	}
-	return a.render(c, http.StatusOK, "verify", pageData{Title: "Confirm your email", Form: map[string]string{"token": token}, Flash: c.QueryParam("sent")})
+	// No text from the query string is shown: a link could make the page
+	// say anything.
+	return a.render(c, http.StatusOK, "verify", pageData{Title: "Confirm your email", Form: map[string]string{"token": token}})
 }
 
 func (a *app) signedInHomeOr(c echo.Context, path string) error {
