@@ -2,10 +2,13 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
@@ -63,5 +66,79 @@ func TestVerifyPageShowsNoTextFromTheLink(t *testing.T) {
 		if strings.Contains(r.body, "suspended") {
 			t.Errorf("%s shows the link's text", path)
 		}
+	}
+}
+
+// TestSessionListAndRevoke: a user sees their sessions (the current one
+// marked) and can sign any of them out; another user's are not theirs to
+// touch.
+func TestSessionListAndRevoke(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.user("many@example.edu", false)
+	e.user("stranger@example.edu", false)
+	a, b := e.login("many@example.edu"), e.login("many@example.edu")
+	stranger := e.login("stranger@example.edu")
+
+	var list struct {
+		Sessions []struct {
+			ID      int64 `json:"id"`
+			Current bool  `json:"current"`
+		} `json:"sessions"`
+	}
+	r := a.get("/api/user/sessions")
+	mustStatus(t, r, http.StatusOK)
+	if err := json.Unmarshal([]byte(r.body), &list); err != nil || len(list.Sessions) != 2 {
+		t.Fatalf("sessions: %s (%v)", r.body, err)
+	}
+	var other int64
+	for _, s := range list.Sessions {
+		if !s.Current {
+			other = s.ID
+		}
+	}
+	if other == 0 || list.Sessions[0].Current == list.Sessions[1].Current {
+		t.Fatalf("want exactly one current session: %s", r.body)
+	}
+	mustStatus(t, stranger.do("DELETE", fmt.Sprintf("/api/user/sessions/%d", other), "", nil), http.StatusNotFound)
+	mustStatus(t, b.get("/api/auth/me"), http.StatusOK)
+	mustStatus(t, a.do("DELETE", fmt.Sprintf("/api/user/sessions/%d", other), "", nil), http.StatusNoContent)
+	mustStatus(t, b.get("/api/auth/me"), http.StatusUnauthorized)
+	mustStatus(t, a.do("DELETE", fmt.Sprintf("/api/user/sessions/%d", other), "", nil), http.StatusNotFound)
+	mustStatus(t, a.get("/api/auth/me"), http.StatusOK)
+	// The settings page lists them with a sign-out button each.
+	if page := a.get("/settings"); !strings.Contains(page.body, "this browser") || !strings.Contains(page.body, "/revoke") {
+		t.Errorf("settings page lacks the session list")
+	}
+}
+
+// TestSessionAbsoluteLifetime: a session in constant use still ends 90
+// days after sign-in.
+func TestSessionAbsoluteLifetime(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	u := e.user("forever@example.edu", false)
+	c := e.login("forever@example.edu")
+	if _, err := e.db.Pool().Exec(context.Background(), `UPDATE sessions SET created_at = now() - interval '91 days',
+		last_seen_at = now() - interval '2 hours', expires_at = now() + interval '29 days' WHERE user_id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, c.get("/api/auth/me"), http.StatusUnauthorized)
+	// Near the end, use extends it only up to the absolute limit.
+	if _, err := e.db.Pool().Exec(context.Background(), `DELETE FROM sessions WHERE user_id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	c = e.login("forever@example.edu")
+	if _, err := e.db.Pool().Exec(context.Background(), `UPDATE sessions SET created_at = now() - interval '89 days',
+		last_seen_at = now() - interval '2 hours' WHERE user_id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustStatus(t, c.get("/api/auth/me"), http.StatusOK)
+	var left time.Duration
+	if err := e.db.Pool().QueryRow(context.Background(), `SELECT (expires_at - now())::interval FROM sessions WHERE user_id = $1`, u.ID).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left > 25*time.Hour {
+		t.Errorf("session extended to %s from now, past its 90 days", left)
 	}
 }

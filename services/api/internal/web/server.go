@@ -218,6 +218,7 @@ func (a *app) routes(e *echo.Echo) {
 	e.POST("/settings/notifications", a.notificationsForm, u...)
 	e.POST("/settings/password", a.passwordForm, u...)
 	e.POST("/settings/delete", a.deleteAccountForm, u...)
+	e.POST("/settings/sessions/:handle/revoke", a.revokeSessionForm, u...)
 
 	e.GET("/api/class-watches", a.apiListWatches, u...)
 	e.POST("/api/class-watches", a.apiCreateWatch, u...)
@@ -230,6 +231,8 @@ func (a *app) routes(e *echo.Echo) {
 	e.PUT("/api/user/notifications", a.apiNotifications, u...)
 	e.POST("/api/user/password", a.apiPassword, u...)
 	e.DELETE("/api/user", a.apiDeleteAccount, u...)
+	e.GET("/api/user/sessions", a.apiSessions, u...)
+	e.DELETE("/api/user/sessions/:handle", a.apiRevokeSession, u...)
 
 	// The operator.
 	ad := []echo.MiddlewareFunc{a.requireUser, a.requireAdmin}
