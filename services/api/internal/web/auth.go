@@ -233,6 +233,29 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 	return u, nil
 }
 
+// currentPasswordOK checks a signed-in user's password before a sensitive
+// change, under the same lockout as sign-in: someone holding a stolen
+// session gets no more guesses here than at the login form. It returns
+// false for a wrong password, or the lockout error.
+func (a *app) currentPasswordOK(c echo.Context, u *store.User, password string) (bool, error) {
+	ctx := c.Request().Context()
+	now := a.Now()
+	res, err := a.DB.ReserveLoginAttempt(ctx, u.Email, c.RealIP(), now, lockoutWindow, lockoutFailures)
+	if err != nil {
+		return false, err
+	}
+	if res.ID == 0 {
+		return false, lockedError(res.LockedUntil, now)
+	}
+	if len(password) > maxPassword || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		if !res.LockedUntil.IsZero() {
+			return false, lockedError(res.LockedUntil, now)
+		}
+		return false, nil
+	}
+	return true, a.DB.LoginSucceeded(ctx, res.ID)
+}
+
 // lockedError is the answer to a locked (email, client) pair.
 func lockedError(until, now time.Time) error {
 	wait := until.Sub(now)
@@ -332,15 +355,21 @@ type passwordInput struct {
 func (a *app) changePassword(c echo.Context, in passwordInput) error {
 	u := currentUser(c)
 	var f fields
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(in.CurrentPassword)) != nil {
-		f.add("current_password", "Your current password is not right.")
-	}
 	checkPassword("new_password", in.NewPassword, u.Email, &f)
 	if in.ConfirmPassword != in.NewPassword {
 		f.add("confirm_password", "The passwords do not match.")
 	}
+	// The current password is checked (and counted) only for a request
+	// that is otherwise valid.
 	if err := f.err(); err != nil {
 		return err
+	}
+	ok, err := a.currentPasswordOK(c, u, in.CurrentPassword)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return invalid(FieldError{Field: "current_password", Message: "Your current password is not right."})
 	}
 	h, err := a.hash(in.NewPassword)
 	if err != nil {

@@ -142,3 +142,28 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 		t.Errorf("session extended to %s from now, past its 90 days", left)
 	}
 }
+
+// TestCurrentPasswordChecksAreLimited: someone holding a session cannot
+// guess the password through change-password or delete-account any more
+// than through sign-in.
+func TestCurrentPasswordChecksAreLimited(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.user("held@example.edu", false)
+	c := e.login("held@example.edu")
+	change := func(current string) response {
+		return c.post("/api/user/password", `{"current_password":"`+current+`","new_password":"another good one","confirm_password":"another good one"}`)
+	}
+	for i := range 4 {
+		mustStatus(t, change(fmt.Sprintf("guess number %d", i)), http.StatusBadRequest)
+	}
+	// The fifth wrong guess, here through delete-account, locks.
+	mustStatus(t, c.do("DELETE", "/api/user", `{"confirm":"DELETE","password":"guess number 5"}`, nil), http.StatusTooManyRequests)
+	r := change(testPassword)
+	mustStatus(t, r, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	mustStatus(t, c.do("DELETE", "/api/user", `{"confirm":"DELETE","password":"`+testPassword+`"}`, nil), http.StatusTooManyRequests)
+	mustStatus(t, c.get("/api/auth/me"), http.StatusOK)
+}

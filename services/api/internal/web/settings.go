@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // deletionGrace is how long a deleted account's row (email, consents,
@@ -167,7 +166,11 @@ func (a *app) deleteAccount(c echo.Context, confirm, password string) error {
 	if confirm != "DELETE" {
 		f.add("confirm", "Type DELETE to confirm.")
 	}
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+	ok, err := a.currentPasswordOK(c, u, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		f.add("password", "Your password is not right.")
 	}
 	if err := f.err(); err != nil {
