@@ -167,3 +167,69 @@ func TestCurrentPasswordChecksAreLimited(t *testing.T) {
 	mustStatus(t, c.do("DELETE", "/api/user", `{"confirm":"DELETE","password":"`+testPassword+`"}`, nil), http.StatusTooManyRequests)
 	mustStatus(t, c.get("/api/auth/me"), http.StatusOK)
 }
+
+// TestJSONIsNeverCached: every JSON answer, success or error, signed in or
+// not, says no-store.
+func TestJSONIsNeverCached(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.user("cache@example.edu", false)
+	c := e.login("cache@example.edu")
+	for _, r := range []response{
+		c.get("/api/auth/me"), c.get("/api/class-watches"), c.get("/api/terms"), c.get("/api/user/sessions"),
+		c.get("/api/auth/csrf"), c.get("/api/monitoring/health"), c.get("/api/sections/2267/99999"),
+		e.client().get("/api/auth/me"), c.post("/api/class-watches", `{"term":"x"}`),
+	} {
+		if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+			t.Errorf("not JSON (%d): %s", r.status, r.header.Get("Content-Type"))
+			continue
+		}
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%d %.80s: Cache-Control %q, want no-store", r.status, r.body, got)
+		}
+	}
+}
+
+// TestDeletedAccountRetentionAndReregistration: deleting an account deletes
+// its alert history at once, as the privacy and settings pages say, and its
+// email address may register again at once.
+func TestDeletedAccountRetentionAndReregistration(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	u := e.user("leaving@example.edu", false)
+	w := storeWatch(t, e, u.ID, "2267", "70412", "CSE", "240")
+	if _, err := e.db.Pool().Exec(ctx, `INSERT INTO notifications (watch_id, user_id, term, class_nbr, event, epoch, status)
+		VALUES ($1, $2, '2267', '70412', 'seat_available', 1, 'sent')`, w.ID, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []response{e.client().get("/legal/privacy"), e.login("leaving@example.edu").get("/settings")} {
+		mustStatus(t, page, http.StatusOK)
+		if !strings.Contains(page.body, "alert history") || !strings.Contains(page.body, "deleted at once") {
+			t.Errorf("the page does not say that alert history is deleted at once")
+		}
+	}
+	c := e.login("leaving@example.edu")
+	mustStatus(t, c.do("DELETE", "/api/user", `{"confirm":"DELETE","password":"`+testPassword+`"}`, nil), http.StatusOK)
+	var history int
+	if err := e.db.Pool().QueryRow(ctx, `SELECT count(*) FROM notifications WHERE user_id = $1`, u.ID).Scan(&history); err != nil {
+		t.Fatal(err)
+	}
+	if history != 0 {
+		t.Errorf("%d alerts of the deleted account kept", history)
+	}
+
+	// The address registers again: a new account, with a verification link.
+	r := e.client().post("/api/auth/register", `{"email":"leaving@example.edu","password":"a fine passphrase","confirm_password":"a fine passphrase","age_confirmed":true,"terms_accepted":true}`)
+	mustStatus(t, r, http.StatusAccepted)
+	link := e.mailLink(1, "leaving@example.edu")
+	if !strings.Contains(link, "/verify-email?token=") {
+		t.Fatalf("mail after re-registering links to %s, want a verification link", link)
+	}
+	fresh := e.client()
+	mustStatus(t, fresh.post("/api/auth/verify-email", `{"token":"`+tokenOf(link)+`"}`), http.StatusOK)
+	mustStatus(t, fresh.post("/api/auth/login", `{"email":"leaving@example.edu","password":"a fine passphrase"}`), http.StatusOK)
+	if id := fresh.get("/api/auth/me").json(t)["user"].(map[string]any)["id"]; id == float64(u.ID) {
+		t.Error("signed in to the deleted account")
+	}
+}

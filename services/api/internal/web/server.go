@@ -161,6 +161,14 @@ func (a *app) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		if a.secure {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
+		// JSON answers carry accounts, watches and tokens: no cache, shared
+		// or private, may keep them.
+		res := c.Response()
+		res.Before(func() {
+			if strings.HasPrefix(h.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) && h.Get("Cache-Control") == "" {
+				h.Set("Cache-Control", "no-store")
+			}
+		})
 		return next(c)
 	}
 }

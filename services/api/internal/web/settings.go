@@ -8,8 +8,8 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// deletionGrace is how long a deleted account's row (email, consents,
-// notification history) is kept before it is purged; its watches, sessions
+// deletionGrace is how long a deleted account's row (email, consents) is
+// kept before it is purged; its watches with their alert history, sessions
 // and tokens go at once.
 const deletionGrace = 30 * 24 * time.Hour
 
@@ -204,7 +204,7 @@ func (a *app) apiDeleteAccount(c echo.Context) error {
 	now := a.Now().UTC()
 	return c.JSON(http.StatusOK, map[string]any{
 		"deleted_at": now, "purge_after": now.Add(deletionGrace),
-		"message": "Your account is deleted and its watches stopped. The rest of its data is purged after 30 days.",
+		"message": "Your account is deleted, with its watches and alert history. Its record (email address and consents) is purged after 30 days.",
 	})
 }
 
