@@ -60,6 +60,18 @@ func (db *DB) MarkVerified(ctx context.Context, id int64) error {
 	return db.execOne(ctx, fmt.Sprintf("verify user %d", id), markVerifiedSQL, id)
 }
 
+const replaceHashSQL = `UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2`
+
+// ReplacePasswordHash stores a new hash of the same password (a higher
+// bcrypt cost), unless the password changed meanwhile. Sessions and links
+// stand: nothing about who may sign in changed.
+func (db *DB) ReplacePasswordHash(ctx context.Context, id int64, old, hash string) error {
+	if _, err := db.pool.Exec(ctx, replaceHashSQL, id, old, hash); err != nil {
+		return fmt.Errorf("replace password hash of user %d: %w", id, err)
+	}
+	return nil
+}
+
 const (
 	setPasswordSQL      = `UPDATE users SET password_hash = $2 WHERE id = $1 AND deleted_at IS NULL`
 	endOtherSessionsSQL = `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`

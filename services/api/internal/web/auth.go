@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pickmyclass/pickmyclass/pkg/store"
@@ -28,9 +29,9 @@ const (
 	resetTTL        = time.Hour
 )
 
-// dummyHash is compared against when no account has the email, so a
-// failed login takes as long whether or not the account exists.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not the password of anyone"), bcrypt.DefaultCost)
+// DefaultPasswordCost is the bcrypt cost of new password hashes: about a
+// quarter of a second on a current server core.
+const DefaultPasswordCost = 12
 
 func validEmail(field, email string, f *fields) string {
 	email = store.NormalizeEmail(email)
@@ -64,11 +65,7 @@ func checkPassword(field, pw, email string, f *fields) {
 }
 
 func (a *app) hash(pw string) (string, error) {
-	cost := a.PasswordCost
-	if cost == 0 {
-		cost = bcrypt.DefaultCost
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), a.PasswordCost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -212,7 +209,7 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 		return store.User{}, lockedError(res.LockedUntil, now)
 	}
 	u, err := a.DB.GetUserByEmail(ctx, email)
-	hash := dummyHash
+	hash := a.dummyHash
 	if err == nil {
 		hash = []byte(u.PasswordHash)
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -227,6 +224,7 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 	if err := a.DB.LoginSucceeded(ctx, res.ID); err != nil {
 		return store.User{}, err
 	}
+	a.upgradeHash(ctx, u, password)
 	if u.DisabledAt != nil {
 		return store.User{}, errorf(http.StatusForbidden, "This account is disabled. Contact support@pickmyclass.app if you think this is a mistake.")
 	}
@@ -254,6 +252,22 @@ func (a *app) currentPasswordOK(c echo.Context, u *store.User, password string) 
 		return false, nil
 	}
 	return true, a.DB.LoginSucceeded(ctx, res.ID)
+}
+
+// upgradeHash rehashes a password hashed at a lower cost than today's, now
+// that the password is known: old accounts reach the current cost as they
+// sign in. A failure is logged; the old hash keeps working.
+func (a *app) upgradeHash(ctx context.Context, u store.User, password string) {
+	if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || cost >= a.PasswordCost {
+		return
+	}
+	h, err := a.hash(password)
+	if err == nil {
+		err = a.DB.ReplacePasswordHash(ctx, u.ID, u.PasswordHash, h)
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("upgrade password hash")
+	}
 }
 
 // lockedError is the answer to a locked (email, client) pair.

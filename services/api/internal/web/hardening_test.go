@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
@@ -232,4 +234,36 @@ func TestDeletedAccountRetentionAndReregistration(t *testing.T) {
 	if id := fresh.get("/api/auth/me").json(t)["user"].(map[string]any)["id"]; id == float64(u.ID) {
 		t.Error("signed in to the deleted account")
 	}
+}
+
+// TestPasswordHashCost: new passwords are hashed at cost 12 unless the
+// server is told otherwise, and an older, cheaper hash is replaced at the
+// next sign-in without ending anything.
+func TestPasswordHashCost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := setup(t, func(d *web.Deps) { d.PasswordCost = 0 })
+	mustStatus(t, e.client().post("/api/auth/register", `{"email":"costly@example.edu","password":"a fine passphrase","confirm_password":"a fine passphrase","age_confirmed":true,"terms_accepted":true}`), http.StatusAccepted)
+	u, err := e.db.GetUserByEmail(ctx, "costly@example.edu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || cost != 12 {
+		t.Errorf("new hash cost %d (%v), want 12", cost, err)
+	}
+
+	e = setup(t, func(d *web.Deps) { d.PasswordCost = bcrypt.MinCost + 1 })
+	old := e.user("old@example.edu", false) // hashed at bcrypt.MinCost
+	c := e.login("old@example.edu")
+	u, err = e.db.GetUser(ctx, old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, _ := bcrypt.Cost([]byte(u.PasswordHash)); cost != bcrypt.MinCost+1 {
+		t.Errorf("hash cost after sign-in %d, want %d", cost, bcrypt.MinCost+1)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(testPassword)) != nil {
+		t.Error("the upgraded hash does not match the password")
+	}
+	mustStatus(t, c.get("/api/auth/me"), http.StatusOK)
 }

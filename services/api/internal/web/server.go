@@ -7,6 +7,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
@@ -81,7 +83,7 @@ type Deps struct {
 	// LookupsPerMinute caps each user's class-search lookups when adding
 	// watches (default 10); cached answers are free.
 	LookupsPerMinute int
-	// PasswordCost is the bcrypt cost (default bcrypt.DefaultCost; tests
+	// PasswordCost is the bcrypt cost (default DefaultPasswordCost; tests
 	// use bcrypt.MinCost).
 	PasswordCost int
 	// AuthRatePerMinute caps auth requests per client IP (default 20).
@@ -99,6 +101,10 @@ type app struct {
 	Deps
 	secure  bool
 	streams streamSlots
+	// dummyHash, at PasswordCost, is compared against when no account has
+	// the email, so a failed login takes as long whether or not the
+	// account exists.
+	dummyHash []byte
 }
 
 // NewServer returns the HTTP handler of the API service.
@@ -123,7 +129,14 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	if d.BaseURL == "" {
 		d.BaseURL = "http://localhost:8080"
 	}
-	a := &app{Deps: d, secure: strings.HasPrefix(d.BaseURL, "https://")}
+	if d.PasswordCost == 0 {
+		d.PasswordCost = DefaultPasswordCost
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not the password of anyone"), d.PasswordCost)
+	if err != nil {
+		return nil, fmt.Errorf("web: password cost: %w", err)
+	}
+	a := &app{Deps: d, secure: strings.HasPrefix(d.BaseURL, "https://"), dummyHash: dummy}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
