@@ -339,7 +339,27 @@ func (a *app) reset(ctx context.Context, in resetInput) error {
 	if err := a.DB.MarkVerified(ctx, uid); err != nil {
 		return err
 	}
-	return a.DB.SetPassword(ctx, uid, h, nil)
+	if err := a.DB.SetPasswordWithNotice(ctx, uid, h, nil, a.passwordChangedNotice("reset with a link sent to this address")); err != nil {
+		return err
+	}
+	a.Outbox.Wake()
+	return nil
+}
+
+// passwordChangedNotice tells an account's owner that its password was
+// changed (how), so a change they did not make does not go unnoticed.
+func (a *app) passwordChangedNotice(how string) store.OutboxMail {
+	when := a.Now().UTC().Format("Jan 2, 2006 15:04 UTC")
+	return store.OutboxMail{
+		Subject: "Your PickMyClass password was changed",
+		Text: "The password of your PickMyClass account was " + how + " on " + when + ". Every other session was signed out.\n\n" +
+			"If this was you, there is nothing to do.\n\nIf it was not, choose a new password now: " + a.BaseURL + "/forgot-password\n" +
+			"and tell us at support@pickmyclass.app.",
+		HTML: `<p>The password of your PickMyClass account was ` + how + ` on ` + when + `. Every other session was signed out.</p>` +
+			`<p>If this was you, there is nothing to do.</p><p>If it was not, <a href="` + a.BaseURL + `/forgot-password">choose a new password now</a> ` +
+			`and tell us at support@pickmyclass.app.</p>`,
+		ExpiresAt: a.Now().Add(verifyTTL),
+	}
 }
 
 // verify consumes an email verification link.
@@ -390,7 +410,11 @@ func (a *app) changePassword(c echo.Context, in passwordInput) error {
 		return err
 	}
 	keep, _ := c.Get(ctxSession).([]byte)
-	return a.DB.SetPassword(c.Request().Context(), u.ID, h, keep)
+	if err := a.DB.SetPasswordWithNotice(c.Request().Context(), u.ID, h, keep, a.passwordChangedNotice("changed in your account settings")); err != nil {
+		return err
+	}
+	a.Outbox.Wake()
+	return nil
 }
 
 // userJSON is the API's view of the signed-in user.

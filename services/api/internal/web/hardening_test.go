@@ -267,3 +267,29 @@ func TestPasswordHashCost(t *testing.T) {
 	}
 	mustStatus(t, c.get("/api/auth/me"), http.StatusOK)
 }
+
+// TestPasswordChangeIsMailed: a changed password, in settings or by a
+// reset link, is mailed to the account's owner.
+func TestPasswordChangeIsMailed(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.user("owner@example.edu", false)
+	c := e.login("owner@example.edu")
+	mustStatus(t, c.post("/api/user/password", `{"current_password":"`+testPassword+`","new_password":"another good one","confirm_password":"another good one"}`), http.StatusOK)
+	msgs := e.sink.WaitFor(t, 1, 10*time.Second)
+	if msgs[0].To[0] != "owner@example.edu" || !strings.Contains(msgs[0].Subject, "password was changed") {
+		t.Fatalf("first mail: %v %q", msgs[0].To, msgs[0].Subject)
+	}
+	text, err := msgs[0].Part("text/plain")
+	if err != nil || !strings.Contains(text, "/forgot-password") || strings.Contains(text, "another good one") {
+		t.Errorf("notice text (%v): %s", err, text)
+	}
+
+	mustStatus(t, e.client().post("/api/auth/forgot-password", `{"email":"owner@example.edu"}`), http.StatusAccepted)
+	tok := tokenOf(e.mailLink(2, "owner@example.edu"))
+	mustStatus(t, e.client().post("/api/auth/reset-password", `{"token":"`+tok+`","password":"third good one","confirm_password":"third good one"}`), http.StatusOK)
+	msgs = e.sink.WaitFor(t, 3, 10*time.Second)
+	if msgs[2].To[0] != "owner@example.edu" || !strings.Contains(msgs[2].Subject, "password was changed") {
+		t.Errorf("after the reset: %v %q", msgs[2].To, msgs[2].Subject)
+	}
+}
