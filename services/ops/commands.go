@@ -51,6 +51,10 @@ const resetHint = "reset its password with the link from /forgot-password (that 
 // passwordBytes of randomness make a 32-character URL-safe password.
 const passwordBytes = 24
 
+// passwordCost is the bcrypt cost of the API's password hashes
+// (web.DefaultPasswordCost).
+const passwordCost = 12
+
 // admin creates or promotes an administrator account.
 func admin(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	verb, rest, err := subcommand("admin", args, "create", "promote")
@@ -86,7 +90,7 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), passwordCost)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}

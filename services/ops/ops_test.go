@@ -183,6 +183,9 @@ func TestAdminCreateAndPromote(t *testing.T) {
 	if err := bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(m[2])); err != nil {
 		t.Errorf("the printed password does not match the stored hash: %v", err)
 	}
+	if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || cost != 12 {
+		t.Errorf("admin password hashed at cost %d (%v), want 12", cost, err)
+	}
 	if strings.Contains(u.PasswordHash, m[2]) {
 		t.Error("the password is stored in clear")
 	}

@@ -45,6 +45,9 @@ type config struct {
 	SendLease         time.Duration
 	SendRetryBase     time.Duration
 	SendRetryMax      time.Duration
+	// SchedulerInterval is the longest a watched section goes unchecked; a
+	// stored observation older than it is no new watcher's baseline.
+	SchedulerInterval time.Duration
 
 	// Alert channels beside email.
 	ChannelConcurrency int
@@ -92,6 +95,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		SendLease:         r.Duration("WORKER_SEND_LEASE", 2*time.Minute, time.Second, time.Hour),
 		SendRetryBase:     r.Duration("WORKER_SEND_RETRY_BASE", store.DefaultSendRetryBase, 10*time.Millisecond, time.Hour),
 		SendRetryMax:      r.Duration("WORKER_SEND_RETRY_MAX", store.DefaultSendRetryMax, 10*time.Millisecond, 24*time.Hour),
+		SchedulerInterval: r.Duration("SCHEDULER_INTERVAL", store.DefaultBaselineMaxAge, time.Second, 24*time.Hour),
 
 		ChannelConcurrency: r.Int("CHANNEL_CONCURRENCY", 64, 1, 4096),
 		// Discord allows about five requests per two seconds per webhook;

@@ -31,6 +31,7 @@ const (
 	statusFull      watchStatus = "full"
 	statusNotFound  watchStatus = "not_found"
 	statusCancelled watchStatus = "cancelled"
+	statusUnknown   watchStatus = "unknown" // last read without seat counts
 	statusWaiting   watchStatus = "waiting" // not checked yet
 )
 
@@ -45,6 +46,8 @@ func (s watchStatus) label() string {
 		return "Not found in the catalog"
 	case statusCancelled:
 		return "Cancelled"
+	case statusUnknown:
+		return "Seat count unavailable"
 	default:
 		return "Waiting for first check"
 	}
@@ -130,7 +133,9 @@ func newWatchView(w store.WatchView) watchView {
 		v.Meetings = s.Meetings
 	}
 	open, capacity, enrolled := st.OpenSeats, s.Capacity, s.Enrolled
-	v.OpenSeats, v.Capacity, v.Enrolled = &open, &capacity, &enrolled
+	if s.Status != catalog.StatusUnknown {
+		v.OpenSeats, v.Capacity, v.Enrolled = &open, &capacity, &enrolled
+	}
 	observed := st.ObservedAt
 	v.LastChecked = &observed
 	if s.HasReservedSeats {
@@ -145,6 +150,8 @@ func newWatchView(w store.WatchView) watchView {
 		v.Status = statusNotFound
 	case s.Status == catalog.StatusCancelled:
 		v.Status = statusCancelled
+	case s.Status == catalog.StatusUnknown:
+		v.Status = statusUnknown
 	case open > 0:
 		v.Status = statusOpen
 	default:
