@@ -37,7 +37,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatal("want errors")
 	}
 	for _, want := range []string{"DATABASE_URL", "SMTP_URL", "UNSUBSCRIBE_SECRET", "ASU_RATE", "WORKER_VISIBILITY_TIMEOUT",
-		"VAPID_PRIVATE_KEY", "VAPID_SUBJECT"} {
+		"VAPID_PRIVATE_KEY"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

@@ -15,7 +15,11 @@ import (
 const deletionGrace = 30 * 24 * time.Hour
 
 func (a *app) settingsPage(c echo.Context) error {
-	return a.render(c, http.StatusOK, "settings", pageData{Title: "Settings", Flash: settingsFlash(c.QueryParam("m"))})
+	d, err := a.settingsData(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return err
+	}
+	return a.render(c, http.StatusOK, "settings", pageData{Title: "Settings", Flash: settingsFlash(c.QueryParam("m")), Data: d})
 }
 
 func settingsFlash(key string) string {
@@ -23,6 +27,14 @@ func settingsFlash(key string) string {
 		"on":       "Alert emails are on.",
 		"off":      "Alert emails are off. Your watches stay; turn alerts back on any time.",
 		"password": "Your password was changed; your other sessions were signed out.",
+
+		"channel-added":    "Channel added. Enter the code we just sent there to start getting alerts.",
+		"channel-verified": "Channel verified. Seat alerts will arrive there too.",
+		"code-sent":        "A new code is on its way.",
+		"channel-test":     "Test alert sent. Check that it arrived.",
+		"channel-events":   "Your choices for that channel were saved.",
+		"channel-removed":  "The channel was removed.",
+		"push-added":       "Browser push is on for this browser.",
 	}[key]
 }
 
@@ -57,7 +69,7 @@ func (a *app) apiNotifications(c echo.Context) error {
 func (a *app) passwordForm(c echo.Context) error {
 	in := passwordInput{CurrentPassword: c.FormValue("current_password"), NewPassword: c.FormValue("new_password"), ConfirmPassword: c.FormValue("confirm_password")}
 	if err := a.changePassword(c, in); err != nil {
-		return a.formErr(c, "settings", "Settings", err, nil, nil)
+		return a.settingsFormErr(c, err, nil)
 	}
 	return c.Redirect(http.StatusSeeOther, "/settings?m=password")
 }
@@ -84,7 +96,7 @@ func (a *app) deleteAccount(c echo.Context, confirm, password string) error {
 
 func (a *app) deleteAccountForm(c echo.Context) error {
 	if err := a.deleteAccount(c, c.FormValue("confirm"), c.FormValue("password")); err != nil {
-		return a.formErr(c, "settings", "Settings", err, nil, nil)
+		return a.settingsFormErr(c, err, nil)
 	}
 	return c.Redirect(http.StatusSeeOther, "/login?m=deleted")
 }
@@ -142,6 +154,7 @@ func (a *app) apiExport(c echo.Context) error {
 		},
 		"class_watches":        ws,
 		"notification_history": ns,
+		"alert_channels":       exportChannels(x.Channels),
 		"summary":              map[string]int{"total_watches": len(ws), "total_notifications": len(ns)},
 	}
 	b, err := json.MarshalIndent(body, "", "  ")
