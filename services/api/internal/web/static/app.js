@@ -75,6 +75,21 @@
     return out;
   }
 
+  // activated resolves once the registration's worker is active, which
+  // subscribing needs. The worker's scope is /static/, so it never sees the
+  // app's own requests, and navigator.serviceWorker.ready (which waits for
+  // a worker controlling this page) would never resolve.
+  function activated(reg) {
+    if (reg.active) { return Promise.resolve(reg); }
+    var w = reg.installing || reg.waiting;
+    return new Promise(function (resolve, reject) {
+      w.addEventListener("statechange", function () {
+        if (w.state === "activated") { resolve(reg); }
+        if (w.state === "redundant") { reject(new Error("The service worker did not start.")); }
+      });
+    });
+  }
+
   btn.addEventListener("click", function () {
     btn.disabled = true;
     say("Asking for permission…");
@@ -82,9 +97,7 @@
       if (perm !== "granted") { throw new Error("Notifications are blocked for this site in your browser settings."); }
       say("Subscribing…");
       return navigator.serviceWorker.register("/static/sw.js");
-    }).then(function () {
-      return navigator.serviceWorker.ready;
-    }).then(function (reg) {
+    }).then(activated).then(function (reg) {
       return reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key(btn.getAttribute("data-vapid-key")) });
     }).then(function (sub) {
       var body = sub.toJSON();
