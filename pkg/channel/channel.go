@@ -152,26 +152,27 @@ type VAPID struct {
 	Subject string
 }
 
-// Check reports what is wrong with a VAPID configuration read from
+// Check reports everything wrong with a VAPID configuration read from
 // VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT. Both keys unset is
 // fine: web push is then off.
 func (v VAPID) Check() error {
 	if v.PublicKey == "" && v.PrivateKey == "" {
 		return nil
 	}
+	var errs []error
 	if v.PublicKey == "" || v.PrivateKey == "" {
-		return errors.New("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are set together (generate them with: ops vapid generate)")
+		errs = append(errs, errors.New("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are set together (generate them with: ops vapid generate)"))
 	}
-	if k, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v.PublicKey, "=")); err != nil || len(k) != 65 || k[0] != 4 {
-		return errors.New("VAPID_PUBLIC_KEY is not a base64url uncompressed P-256 public key")
+	if k, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v.PublicKey, "=")); v.PublicKey != "" && (err != nil || len(k) != 65 || k[0] != 4) {
+		errs = append(errs, errors.New("VAPID_PUBLIC_KEY is not a base64url uncompressed P-256 public key"))
 	}
-	if k, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v.PrivateKey, "=")); err != nil || len(k) != 32 {
-		return errors.New("VAPID_PRIVATE_KEY is not a base64url 32-byte P-256 private key")
+	if k, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v.PrivateKey, "=")); v.PrivateKey != "" && (err != nil || len(k) != 32) {
+		errs = append(errs, errors.New("VAPID_PRIVATE_KEY is not a base64url 32-byte P-256 private key"))
 	}
 	if !strings.HasPrefix(v.Subject, "mailto:") && !strings.HasPrefix(v.Subject, "https://") {
-		return fmt.Errorf("VAPID_SUBJECT must be a mailto: or https: URL, got %q", v.Subject)
+		errs = append(errs, fmt.Errorf("VAPID_SUBJECT must be a mailto: or https: URL, got %q", v.Subject))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Options configure a Client.

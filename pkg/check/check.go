@@ -82,8 +82,15 @@ func (k Keys) SectionBudget(upstream string) string {
 	return k.Prefix + "budget:" + upstream + ":sections"
 }
 
-// Updates is the pub/sub channel where workers announce section changes.
+// Updates is the pub/sub channel where workers announce section changes;
+// EncodeUpdate and DecodeUpdate are its payload.
 func (k Keys) Updates() string { return k.Prefix + "updates" }
+
+// AuthRate is the api's counter of auth requests from one client address in
+// one minute (Unix time ÷ 60), shared by every api instance.
+func (k Keys) AuthRate(client string, minute int64) string {
+	return k.Prefix + "ratelimit:auth:" + client + ":" + strconv.FormatInt(minute, 10)
+}
 
 // Check is one course check.
 type Check struct {
@@ -178,7 +185,14 @@ type Walk struct {
 	// Sweep is the scheduler sweep that enqueued the walk.
 	Sweep      string
 	EnqueuedAt time.Time
+	// Sections is the planner's estimate of the sections the walk fetches;
+	// 0 when unknown.
+	Sections int
 }
+
+// maxExpectedSections bounds a walk's estimate: several times the largest
+// term, so a corrupt value cannot hold the section budget for days.
+const maxExpectedSections = 200000
 
 // DedupKey identifies the walk within its sweep.
 func (w Walk) DedupKey() string { return w.Scan.String() }
@@ -201,6 +215,8 @@ func EncodeWalk(w Walk) ([]byte, error) {
 		EnqueuedAt: timestamppb.New(w.EnqueuedAt),
 		University: University,
 		Courses:    make([]*streamv1.WatchedCourse, len(w.Courses)),
+		// A negative or absurd estimate is sent as unknown.
+		ExpectedSections: uint32(min(max(w.Sections, 0), maxExpectedSections)),
 	}
 	for i, c := range w.Courses {
 		m.Courses[i] = &streamv1.WatchedCourse{Subject: c.Course.Subject, CatalogNbr: c.Course.CatalogNbr, ClassNbrs: c.ClassNbrs}
@@ -218,7 +234,8 @@ func DecodeWalk(b []byte) (Walk, error) {
 	if err := proto.Unmarshal(b, &m); err != nil {
 		return Walk{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	w := Walk{Scan: catalog.ScanKey{Term: m.GetTerm(), Subject: m.GetSubject()}, Sweep: m.GetSweep()}
+	w := Walk{Scan: catalog.ScanKey{Term: m.GetTerm(), Subject: m.GetSubject()}, Sweep: m.GetSweep(),
+		Sections: int(min(m.GetExpectedSections(), maxExpectedSections))}
 	if m.GetEnqueuedAt() != nil {
 		w.EnqueuedAt = m.GetEnqueuedAt().AsTime()
 	}

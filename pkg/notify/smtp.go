@@ -338,7 +338,7 @@ func (s *SMTP) message(e Email) (*gomail.Msg, error) {
 	if hasLineBreak(e.Subject) {
 		return nil, errors.New("subject contains a line break")
 	}
-	m.Subject(e.Subject)
+	m.SetGenHeaderPreformatted(gomail.HeaderSubject, foldHeader("Subject", e.Subject))
 	if id := strings.Trim(e.MessageID, "<>"); id != "" {
 		if hasLineBreak(id) || strings.ContainsAny(id, " <>") {
 			return nil, fmt.Errorf("message id %q is malformed", e.MessageID)
@@ -364,11 +364,11 @@ func (s *SMTP) message(e Email) (*gomail.Msg, error) {
 			return nil, fmt.Errorf("header %q is malformed", k)
 		}
 		if isASCII(v) {
-			// Preformatted keeps URLs in List-Unsubscribe intact; encoding
+			// As it is: URLs in List-Unsubscribe stay intact; encoding
 			// them as RFC 2047 words would break one-click unsubscribe.
 			m.SetGenHeaderPreformatted(gomail.Header(k), v)
 		} else {
-			m.SetGenHeader(gomail.Header(k), v)
+			m.SetGenHeaderPreformatted(gomail.Header(k), foldHeader(k, v))
 		}
 	}
 	switch {

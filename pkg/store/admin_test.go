@@ -46,4 +46,17 @@ func TestPromoteAdmin(t *testing.T) {
 	if _, err := db.PromoteAdmin(ctx, "other@example.com"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("deleted account: err = %v, want ErrNotFound", err)
 	}
+
+	// An account whose email is not confirmed may belong to whoever
+	// registered the address first: it is refused, and stays a plain user.
+	squatter, err := db.CreateUser(ctx, store.NewUser{Email: "boss@example.com", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PromoteAdmin(ctx, "boss@example.com"); !errors.Is(err, store.ErrUnverified) {
+		t.Fatalf("unverified account: err = %v, want ErrUnverified", err)
+	}
+	if s, err := db.GetUser(ctx, squatter.ID); err != nil || s.IsAdmin {
+		t.Fatalf("unverified account after refused promotion: %+v, %v", s, err)
+	}
 }

@@ -64,11 +64,14 @@ const (
 	setPasswordSQL      = `UPDATE users SET password_hash = $2 WHERE id = $1 AND deleted_at IS NULL`
 	endOtherSessionsSQL = `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`
 	endResetTokensSQL   = `UPDATE one_time_tokens SET used_at = now() WHERE user_id = $1 AND purpose = 'reset_password' AND used_at IS NULL`
+	clearFailuresSQL    = `DELETE FROM login_attempts WHERE email = (SELECT email FROM users WHERE id = $1) AND NOT success`
 )
 
 // SetPassword replaces a user's password hash and ends every session except
 // keep (nil ends them all) and every outstanding reset link, in one
 // transaction: whoever knew the old password or held a session loses access.
+// It also lifts every sign-in lockout of the account: failures against the
+// old password say nothing about the new one.
 func (db *DB) SetPassword(ctx context.Context, id int64, hash string, keep []byte) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, setPasswordSQL, id, hash)
@@ -84,7 +87,10 @@ func (db *DB) SetPassword(ctx context.Context, id int64, hash string, keep []byt
 		if _, err := tx.Exec(ctx, endOtherSessionsSQL, id, keep); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, endResetTokensSQL, id)
+		if _, err := tx.Exec(ctx, endResetTokensSQL, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, clearFailuresSQL, id)
 		return err
 	})
 	if err != nil {
@@ -94,40 +100,76 @@ func (db *DB) SetPassword(ctx context.Context, id int64, hash string, keep []byt
 }
 
 const (
-	recordAttemptSQL = `INSERT INTO login_attempts (email, ip, at, success) VALUES ($1, $2, $3, $4)`
-	// Failures count from the later of the window start and the last
-	// success, so a user who logs in starts afresh.
-	lockoutSQL = `
-SELECT count(*), max(at)
+	// lockAttemptsSQL serializes the reservations of one (email, client)
+	// pair: the count below and the insert that follows it are one step.
+	lockAttemptsSQL = `SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 0))`
+	// recentFailuresSQL lists the pair's newest failures (at most $4)
+	// within the window and since the pair's last success. A reservation
+	// not yet marked successful counts as a failure: it may become one.
+	recentFailuresSQL = `
+SELECT COALESCE((array_agg(at ORDER BY at DESC))[1:$4], '{}')
 FROM login_attempts
-WHERE email = $1 AND NOT success AND at > $2
-  AND at > COALESCE((SELECT max(at) FROM login_attempts WHERE email = $1 AND success), '-infinity')`
-	pruneAttemptsSQL = `DELETE FROM login_attempts WHERE at < $1`
+WHERE email = $1 AND ip = $2 AND NOT success AND at > $3
+  AND at > COALESCE((SELECT max(at) FROM login_attempts WHERE email = $1 AND ip = $2 AND success), '-infinity')`
+	reserveAttemptSQL  = `INSERT INTO login_attempts (email, ip, at, success) VALUES ($1, $2, $3, false) RETURNING id`
+	attemptSucceedsSQL = `UPDATE login_attempts SET success = true WHERE id = $1`
+	pruneAttemptsSQL   = `DELETE FROM login_attempts WHERE at < $1`
 )
 
-// RecordLoginAttempt stores one login attempt for email (which need not
-// belong to an account: lockout must not reveal which emails do).
-func (db *DB) RecordLoginAttempt(ctx context.Context, email, ip string, at time.Time, success bool) error {
-	if _, err := db.pool.Exec(ctx, recordAttemptSQL, NormalizeEmail(email), ip, at, success); err != nil {
-		return fmt.Errorf("record login attempt: %w", err)
-	}
-	return nil
+// LoginReservation is the outcome of ReserveLoginAttempt.
+type LoginReservation struct {
+	// ID is the reserved attempt, recorded as a failure until
+	// LoginSucceeded; 0 when the pair is locked and nothing was reserved.
+	ID int64
+	// LockedUntil is when the pair may try again: set when nothing was
+	// reserved, and when this attempt, should it fail, is the one that
+	// locks the pair.
+	LockedUntil time.Time
 }
 
-// LockedUntil returns when email's lockout ends: the moment its last
-// failure leaves the window, when there were at least max failures within
-// window before now and since the last success. A zero time means not
-// locked.
-func (db *DB) LockedUntil(ctx context.Context, email string, now time.Time, window time.Duration, maxFailures int) (time.Time, error) {
-	var n int
-	var last *time.Time
-	if err := db.pool.QueryRow(ctx, lockoutSQL, NormalizeEmail(email), now.Add(-window)).Scan(&n, &last); err != nil {
-		return time.Time{}, fmt.Errorf("lockout of %s: %w", NormalizeEmail(email), err)
+// ReserveLoginAttempt reserves one password check for email from the
+// client ip, before the password is compared: it records the attempt as a
+// failure unless the pair already has maxFailures failures within window
+// before now and since its last success. Reservations of one pair are
+// serialized, so however many requests race, at most maxFailures passwords
+// are compared per window. Lockout is per (email, client): a stranger
+// failing from elsewhere does not lock the account's owner out. The email
+// need not belong to an account: lockout must not reveal which emails do.
+func (db *DB) ReserveLoginAttempt(ctx context.Context, email, ip string, now time.Time, window time.Duration, maxFailures int) (LoginReservation, error) {
+	email = NormalizeEmail(email)
+	var r LoginReservation
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, lockAttemptsSQL, email, ip); err != nil {
+			return err
+		}
+		var newest []time.Time
+		if err := tx.QueryRow(ctx, recentFailuresSQL, email, ip, now.Add(-window), maxFailures).Scan(&newest); err != nil {
+			return err
+		}
+		// The pair is locked until its maxFailures-th newest failure leaves
+		// the window.
+		if len(newest) >= maxFailures {
+			r.LockedUntil = newest[maxFailures-1].Add(window)
+			return nil
+		}
+		if err := tx.QueryRow(ctx, reserveAttemptSQL, email, ip, now).Scan(&r.ID); err != nil {
+			return err
+		}
+		if newest = append([]time.Time{now}, newest...); len(newest) >= maxFailures {
+			r.LockedUntil = newest[maxFailures-1].Add(window)
+		}
+		return nil
+	})
+	if err != nil {
+		return LoginReservation{}, fmt.Errorf("reserve login attempt for %s: %w", email, err)
 	}
-	if n < maxFailures || last == nil {
-		return time.Time{}, nil
-	}
-	return last.Add(window), nil
+	return r, nil
+}
+
+// LoginSucceeded records that the reserved attempt id had the right
+// password, which starts its (email, client) pair afresh.
+func (db *DB) LoginSucceeded(ctx context.Context, id int64) error {
+	return db.execOne(ctx, fmt.Sprintf("record successful login attempt %d", id), attemptSucceedsSQL, id)
 }
 
 // PruneLoginAttempts deletes attempts older than before.

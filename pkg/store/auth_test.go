@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,45 +134,100 @@ func TestTokensAreSingleUseExpiringAndLatestOnly(t *testing.T) {
 	}
 }
 
-func TestLockoutCountsFailuresInWindowSinceLastSuccess(t *testing.T) {
+func TestLockoutPerEmailAndClientInWindowSinceLastSuccess(t *testing.T) {
 	t.Parallel()
 	db, _ := storetest.NewDB(t)
 	ctx := context.Background()
 	const window = 15 * time.Minute
-	locked := func(now time.Time) time.Time {
+	reserve := func(email, ip string, at time.Duration) store.LoginReservation {
 		t.Helper()
-		until, err := db.LockedUntil(ctx, "Lock@example.edu", now, window, 5)
+		r, err := db.ReserveLoginAttempt(ctx, email, ip, t0.Add(at), window, 5)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return until
+		return r
 	}
 	for i := range 4 {
-		if err := db.RecordLoginAttempt(ctx, "lock@example.edu", "1.2.3.4", t0.Add(time.Duration(i)*time.Minute), false); err != nil {
+		if r := reserve("lock@example.edu", "1.2.3.4", time.Duration(i)*time.Minute); r.ID == 0 || !r.LockedUntil.IsZero() {
+			t.Fatalf("attempt %d: %+v, want a reservation that does not lock", i+1, r)
+		}
+	}
+	// The fifth is reserved and, should it fail, locks the pair until the
+	// oldest of the five leaves the window.
+	if r := reserve("LOCK@example.edu", "1.2.3.4", 5*time.Minute); r.ID == 0 || !r.LockedUntil.Equal(t0us.Add(window)) {
+		t.Fatalf("fifth attempt: %+v, want a reservation locking until %v", r, t0us.Add(window))
+	}
+	if r := reserve("lock@example.edu", "1.2.3.4", 6*time.Minute); r.ID != 0 || !r.LockedUntil.Equal(t0us.Add(window)) {
+		t.Fatalf("sixth attempt: %+v, want none reserved, locked until %v", r, t0us.Add(window))
+	}
+	// Another client trying the same email is not locked out.
+	if r := reserve("lock@example.edu", "5.6.7.8", 6*time.Minute); r.ID == 0 {
+		t.Fatal("another client is locked out by failures it did not make")
+	}
+	// The first failure leaves the window at t0+15m: four remain.
+	ok := reserve("lock@example.edu", "1.2.3.4", 15*time.Minute+time.Second)
+	if ok.ID == 0 {
+		t.Fatal("still locked after the oldest failure left the window")
+	}
+	if err := db.LoginSucceeded(ctx, ok.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if r := reserve("lock@example.edu", "1.2.3.4", 16*time.Minute+time.Duration(i)*time.Second); r.ID == 0 || !r.LockedUntil.IsZero() {
+			t.Fatalf("after a success, attempt %d: %+v; a success should reset the count", i+1, r)
+		}
+	}
+	if n, err := db.PruneLoginAttempts(ctx, t0.Add(time.Hour)); err != nil || n != 11 {
+		t.Errorf("pruned %d, %v", n, err)
+	}
+}
+
+// TestLoginReservationsRace: however many checks race for one pair, at
+// most five are reserved.
+func TestLoginReservationsRace(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	var reserved atomic.Int32
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			r, err := db.ReserveLoginAttempt(ctx, "race@example.edu", "9.9.9.9", time.Now(), 15*time.Minute, 5)
+			if err != nil {
+				t.Error(err)
+			}
+			if r.ID != 0 {
+				reserved.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := reserved.Load(); n != 5 {
+		t.Errorf("%d reservations of 30 racing attempts, want 5", n)
+	}
+}
+
+// TestNewPasswordLiftsLockout: a password reset (or change) clears the
+// failures of every client.
+func TestNewPasswordLiftsLockout(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	u := storetest.User(t, db, "locked@example.edu")
+	now := time.Now()
+	for range 5 {
+		if _, err := db.ReserveLoginAttempt(ctx, u.Email, "1.1.1.1", now, time.Hour, 5); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if !locked(t0.Add(5 * time.Minute)).IsZero() {
-		t.Fatal("locked after 4 failures")
+	if r, err := db.ReserveLoginAttempt(ctx, u.Email, "1.1.1.1", now, time.Hour, 5); err != nil || r.ID != 0 {
+		t.Fatalf("not locked: %+v, %v", r, err)
 	}
-	if err := db.RecordLoginAttempt(ctx, "LOCK@example.edu", "1.2.3.4", t0.Add(5*time.Minute), false); err != nil {
+	if err := db.SetPassword(ctx, u.ID, "new hash", nil); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := locked(t0.Add(6*time.Minute)), t0us.Add(5*time.Minute+window); !got.Equal(want) {
-		t.Errorf("locked until %v, want %v", got, want)
-	}
-	// The first failure leaves the window at t0+15m: four remain.
-	if !locked(t0.Add(15*time.Minute + time.Second)).IsZero() {
-		t.Error("still locked after the oldest failure left the window")
-	}
-	if err := db.RecordLoginAttempt(ctx, "lock@example.edu", "", t0.Add(7*time.Minute), true); err != nil {
-		t.Fatal(err)
-	}
-	if !locked(t0.Add(8 * time.Minute)).IsZero() {
-		t.Error("a success should reset the count")
-	}
-	if n, err := db.PruneLoginAttempts(ctx, t0.Add(time.Hour)); err != nil || n != 6 {
-		t.Errorf("pruned %d, %v", n, err)
+	if r, err := db.ReserveLoginAttempt(ctx, u.Email, "1.1.1.1", now, time.Hour, 5); err != nil || r.ID == 0 {
+		t.Fatalf("still locked after a new password: %+v, %v", r, err)
 	}
 }
 

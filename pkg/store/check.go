@@ -270,7 +270,7 @@ type courseNotFound struct {
 }
 
 // ApplyCourse stores one check of a course and claims the notifications it
-// causes, all in one transaction (docs/DESIGN.md, "order of effects"): each
+// causes, all in one transaction (docs/DESIGN.md §2.8, order of effects): each
 // wanted section's observation is stored only if it is newer than the stored
 // one, and events are detected and claimed only for observations that were
 // stored. Claims are unique per (watch, event, epoch), so applying the same

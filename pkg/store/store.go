@@ -26,6 +26,8 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict means the row already exists (a duplicate email or watch).
 	ErrConflict = errors.New("store: conflict")
+	// ErrUnverified means the account's email address is not confirmed.
+	ErrUnverified = errors.New("store: email not confirmed")
 	// ErrLimitReached means the user already has as many watches as allowed.
 	ErrLimitReached = errors.New("store: limit reached")
 )

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 )
 
 // DefaultWatchLimit is how many watches a user may have unless configured
@@ -60,6 +62,12 @@ VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (user_id, term, class_nbr) DO NOTHING
 RETURNING ` + watchColumns
 
+const watchSlotSQL = `
+SELECT count(*),
+  max(subject) FILTER (WHERE term = $2 AND class_nbr = $3),
+  max(catalog_nbr) FILTER (WHERE term = $2 AND class_nbr = $3)
+FROM class_watches WHERE user_id = $1`
+
 const deleteWatchSQL = `DELETE FROM class_watches WHERE id = $1 AND user_id = $2`
 
 const listWatchesSQL = `
@@ -111,6 +119,22 @@ func (db *DB) CreateWatch(ctx context.Context, userID int64, nw NewWatch, limit 
 		return Watch{}, fmt.Errorf("create watch %s for user %d: %w", key, userID, err)
 	}
 	return w, nil
+}
+
+// WatchSlot reports how many watches a user has and, when the user already
+// watches the section (term, classNbr), its course. It lets a caller refuse
+// a watch that CreateWatch would refuse before it spends anything on it;
+// CreateWatch still decides, under its lock.
+func (db *DB) WatchSlot(ctx context.Context, userID int64, term, classNbr string) (int, *catalog.CourseKey, error) {
+	var n int
+	var subject, catalogNbr *string
+	if err := db.pool.QueryRow(ctx, watchSlotSQL, userID, term, classNbr).Scan(&n, &subject, &catalogNbr); err != nil {
+		return 0, nil, fmt.Errorf("watch slot of user %d: %w", userID, err)
+	}
+	if subject == nil || catalogNbr == nil {
+		return n, nil, nil
+	}
+	return n, &catalog.CourseKey{Term: term, Subject: *subject, CatalogNbr: *catalogNbr}, nil
 }
 
 // DeleteWatch removes a user's watch and its notification history. It returns

@@ -278,7 +278,7 @@ func (m unitMessage) message(sweep string, at time.Time) (stream.Message, string
 		msg, err := check.Message(check.Check{Course: u.Course, ClassNbrs: c.ClassNbrs, Sweep: sweep, EnqueuedAt: at})
 		return msg, "course", err
 	}
-	w := check.Walk{Scan: u.Scan, Sweep: sweep, EnqueuedAt: at}
+	w := check.Walk{Scan: u.Scan, Sweep: sweep, EnqueuedAt: at, Sections: u.Sections}
 	for _, c := range u.Watched {
 		w.Courses = append(w.Courses, check.Check{Course: c.Key, ClassNbrs: c.ClassNbrs})
 	}

@@ -28,7 +28,9 @@ type config struct {
 	ASUBaseURL          string
 	ASUTimeout          time.Duration
 	ASURate             float64
+	ASUContact          string
 	WatchLimit          int
+	LookupsPerMinute    int
 	AuthRatePerMinute   int
 	ResendWebhookSecret string
 	EmailWebhookSecret  string
@@ -54,7 +56,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ASUBaseURL:          r.URL("ASU_API_BASE_URL", asu.DefaultBaseURL, "http", "https"),
 		ASUTimeout:          r.Duration("ASU_TIMEOUT", 15*time.Second, time.Second, 2*time.Minute),
 		ASURate:             r.Float("ASU_RATE", 3, 0.01, 1000),
+		ASUContact:          r.String("ASU_CONTACT", asu.DefaultContact),
 		WatchLimit:          r.Int("API_WATCH_LIMIT", store.DefaultWatchLimit, 1, 1000),
+		LookupsPerMinute:    r.Int("API_LOOKUPS_PER_MINUTE", 10, 1, 10000),
 		AuthRatePerMinute:   r.Int("API_AUTH_RATE_PER_MINUTE", 20, 1, 100000),
 		ResendWebhookSecret: r.String("RESEND_WEBHOOK_SECRET", ""),
 		EmailWebhookSecret:  r.String("EMAIL_WEBHOOK_SECRET", ""),
@@ -69,6 +73,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
 		r.Fail("UNSUBSCRIBE_SECRET must be at least 32 characters")
+	}
+	if err := asu.CheckContact(c.ASUContact); err != nil {
+		r.Fail("ASU_CONTACT: %v", err)
 	}
 	if c.EmailWebhookSecret != "" && len(c.EmailWebhookSecret) < 32 {
 		r.Fail("EMAIL_WEBHOOK_SECRET must be at least 32 characters")

@@ -1,7 +1,7 @@
 // Command api serves PickMyClass over HTTP: the web app and its JSON API,
 // the live dashboard stream, the links in alert emails, the mail provider's
-// webhooks and the health report. It also purges expired sessions, tokens
-// and deleted accounts on a schedule.
+// webhooks and the health report. It also sends the queued account email,
+// and purges expired sessions, tokens and deleted accounts on a schedule.
 package main
 
 import (
@@ -27,6 +27,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 	"github.com/pickmyclass/pickmyclass/services/api/internal/monitor"
+	"github.com/pickmyclass/pickmyclass/services/api/internal/outbox"
 	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
 )
 
@@ -60,7 +61,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()
-	// The API only reads the breaker; its metrics are the workers'.
+	// The API's lookups of new watches go through the workers' breaker and
+	// report to it; its metrics are the workers'.
 	brk, err := breaker.New(rdb, breaker.Config{Name: check.University, Key: keys.Breaker(check.University), Logger: log})
 	if err != nil {
 		return fmt.Errorf("breaker: %w", err)
@@ -73,6 +75,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	// as the workers' checks.
 	source, err := asu.New(asu.Config{
 		BaseURL: cfg.ASUBaseURL,
+		Contact: cfg.ASUContact,
 		Timeout: cfg.ASUTimeout,
 		Budget:  ratelimit.New(rdb, keys.Budget(check.University), cfg.ASURate, max(1, int(cfg.ASURate))),
 		Metrics: reg,
@@ -84,6 +87,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	if err != nil {
 		return fmt.Errorf("smtp (SMTP_URL): %w", err)
 	}
+	sender := outbox.New(db, mailer, log, outbox.Config{})
 	hub := web.NewHub(rdb, keys.Updates(), log)
 	srv, err := web.NewServer(web.Deps{
 		Log:                 log,
@@ -93,12 +97,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		Monitor:             monitor.New(rdb, keys, brk),
 		Tokens:              signer,
 		Catalog:             source,
-		Mailer:              mailer,
+		Breaker:             brk,
+		Outbox:              sender,
 		Updates:             hub,
 		BaseURL:             cfg.PublicBaseURL,
 		SchedulerInterval:   cfg.SchedulerInterval,
 		TrustedProxies:      cfg.TrustedProxies,
 		WatchLimit:          cfg.WatchLimit,
+		LookupsPerMinute:    cfg.LookupsPerMinute,
 		AuthRatePerMinute:   cfg.AuthRatePerMinute,
 		ResendWebhookSecret: cfg.ResendWebhookSecret,
 		EmailWebhookSecret:  cfg.EmailWebhookSecret,
@@ -112,6 +118,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	checks := deps.ReadyChecks()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return hub.Run(gctx) })
+	g.Go(func() error { return sender.Run(gctx) })
 	g.Go(func() error { return housekeeping(gctx, db, log) })
 	g.Go(func() error { return obs.Serve(gctx, srv, cfg.Addr, cfg.Grace, ready) })
 	g.Go(func() error { return obs.Serve(gctx, obs.OpsHandler(reg, checks), cfg.OpsAddr, cfg.Grace, nil) })
@@ -140,6 +147,7 @@ func housekeeping(ctx context.Context, db *store.DB, log zerolog.Logger) error {
 			"sessions":         func() (int64, error) { return db.PruneSessions(ctx, now) },
 			"tokens":           func() (int64, error) { return db.PruneTokens(ctx, now) },
 			"login_attempts":   func() (int64, error) { return db.PruneLoginAttempts(ctx, now.Add(-attemptsRetention)) },
+			"expired_mail":     func() (int64, error) { return db.PruneExpiredMail(ctx, now) },
 			"deleted_accounts": func() (int64, error) { return db.PurgeDeletedAccounts(ctx, now.Add(-deletedRetention)) },
 		} {
 			n, err := purge()

@@ -41,6 +41,12 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
+// resetHint is what an operator does with an account for their address
+// that may not be theirs: anyone could have registered it first and knows
+// its password. A password reset proves the mailbox, confirms the address
+// and ends every session; only then is promoting it safe.
+const resetHint = "reset its password with the link from /forgot-password (that confirms the address and ends every session), then run ops admin promote"
+
 // passwordBytes of randomness make a 32-character URL-safe password.
 const passwordBytes = 24
 
@@ -66,6 +72,9 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	if verb == "promote" {
 		u, err := e.DB.PromoteAdmin(ctx, *email)
+		if errors.Is(err, store.ErrUnverified) {
+			return fmt.Errorf("%w: %s", err, resetHint)
+		}
 		if err != nil {
 			return err
 		}
@@ -82,7 +91,7 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	u, err := e.DB.CreateUser(ctx, store.NewUser{Email: *email, PasswordHash: string(hash), Verified: true, IsAdmin: true})
 	if errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("%w (use ops admin promote for an existing account)", err)
+		return fmt.Errorf("%w: an account already has this email; %s", err, resetHint)
 	}
 	if err != nil {
 		return err

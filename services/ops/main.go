@@ -3,7 +3,7 @@
 //
 //	ops migrate                               apply the database migrations
 //	ops admin create --email E                create an admin; prints a generated password
-//	ops admin promote --email E               make an existing account an admin
+//	ops admin promote --email E               make an existing, confirmed account an admin
 //	ops dlq list [--count N]                  list dead letters, newest first
 //	ops dlq replay ID... | --all              put dead letters back on the stream
 //	ops dlq discard ID... | --all             delete dead letters
@@ -52,7 +52,7 @@ const usage = `usage: ops COMMAND [ARGS]
 commands:
   migrate                          apply the database migrations
   admin create --email E           create an admin account; prints a generated password
-  admin promote --email E          make an existing account an admin
+  admin promote --email E          make an existing, confirmed account an admin
   dlq list [--count N]             list dead letters, newest first (default 20)
   dlq replay ID... | --all         append dead letters back to the stream and remove them
   dlq discard ID... | --all        delete dead letters

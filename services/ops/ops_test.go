@@ -181,8 +181,11 @@ func TestAdminCreateAndPromote(t *testing.T) {
 	if strings.Contains(u.PasswordHash, m[2]) {
 		t.Error("the password is stored in clear")
 	}
-	if _, err := ops(t, env, "admin", "create", "--email", "boss@example.com"); !errors.Is(err, store.ErrConflict) {
-		t.Errorf("creating twice: err = %v, want ErrConflict", err)
+	// The account may be someone else's: the hint is a password reset
+	// first, never a bare promote.
+	if _, err := ops(t, env, "admin", "create", "--email", "boss@example.com"); !errors.Is(err, store.ErrConflict) ||
+		!strings.Contains(err.Error(), "/forgot-password") {
+		t.Errorf("creating twice: err = %v, want ErrConflict with the password-reset hint", err)
 	}
 
 	plain := storetest.User(t, db, "student@example.com")
@@ -194,6 +197,19 @@ func TestAdminCreateAndPromote(t *testing.T) {
 	}
 	if _, err := ops(t, env, "admin", "promote", "--email", "ghost@example.com"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("promoting an unknown email: err = %v, want ErrNotFound", err)
+	}
+	// Someone who registered the operator's address first never confirmed
+	// it: promote refuses and says how to take the account back.
+	squatter, err := db.CreateAccount(ctx, store.NewAccount{Email: "ops@example.com", PasswordHash: "x", AgeConfirmedAt: time.Now(), TermsAcceptedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ops(t, env, "admin", "promote", "--email", "ops@example.com"); !errors.Is(err, store.ErrUnverified) ||
+		!strings.Contains(err.Error(), "/forgot-password") {
+		t.Errorf("promoting an unverified account: err = %v, want ErrUnverified with the password-reset hint", err)
+	}
+	if u, err := db.GetUser(ctx, squatter.ID); err != nil || u.IsAdmin {
+		t.Errorf("unverified account after promote: %+v, %v", u, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
@@ -32,7 +33,7 @@ type config struct {
 	// by every worker.
 	ASUSectionsRate float64
 	ASUBurst        int
-	UserAgent       string
+	ASUContact      string
 	BackoffBase     time.Duration
 	BackoffMax      time.Duration
 	BreakerFail     int
@@ -77,12 +78,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MaxDeliveries:     r.Int("WORKER_MAX_DELIVERIES", 3, 1, 100),
 		ShutdownTimeout:   r.Duration("WORKER_SHUTDOWN_TIMEOUT", 20*time.Second, 0, 10*time.Minute),
 
-		ASUBaseURL:      r.URL("ASU_API_BASE_URL", "https://eadvs-cscc-catalog-api.apps.asu.edu/catalog-microservices/api/v1/search", "http", "https"),
+		ASUBaseURL:      r.URL("ASU_API_BASE_URL", asu.DefaultBaseURL, "http", "https"),
 		ASUTimeout:      r.Duration("ASU_TIMEOUT", 15*time.Second, 100*time.Millisecond, 2*time.Minute),
 		ASURate:         r.Float("ASU_RATE", 3, 0.01, 100000),
 		ASUSectionsRate: r.Float("ASU_SECTIONS_RATE", 200, 1, 1e6),
 		ASUBurst:        r.Int("ASU_BURST", 3, 1, 100000),
-		UserAgent:       r.String("USER_AGENT", "PickMyClass/1.0 (seat alerts for students; contact: ops@pickmyclass.app)"),
+		ASUContact:      r.String("ASU_CONTACT", asu.DefaultContact),
 		BackoffBase:     r.Duration("ASU_BACKOFF_BASE", time.Minute, 10*time.Millisecond, time.Hour),
 		BackoffMax:      r.Duration("ASU_BACKOFF_MAX", 15*time.Minute, 10*time.Millisecond, 24*time.Hour),
 		BreakerFail:     r.Int("BREAKER_FAILURES", 10, 1, 1000),
@@ -112,6 +113,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
 		r.Fail("UNSUBSCRIBE_SECRET must be at least 32 characters")
+	}
+	if err := asu.CheckContact(c.ASUContact); err != nil {
+		r.Fail("ASU_CONTACT: %v", err)
 	}
 	if c.Name == "" {
 		r.Fail("WORKER_NAME is required when the hostname is unknown")

@@ -59,10 +59,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()
 	source, err := asu.New(asu.Config{
-		BaseURL:   cfg.ASUBaseURL,
-		UserAgent: cfg.UserAgent,
-		Timeout:   cfg.ASUTimeout,
-		Budget:    ratelimit.New(rdb, keys.Budget(check.University), cfg.ASURate, cfg.ASUBurst),
+		BaseURL: cfg.ASUBaseURL,
+		Contact: cfg.ASUContact,
+		Timeout: cfg.ASUTimeout,
+		Budget:  ratelimit.New(rdb, keys.Budget(check.University), cfg.ASURate, cfg.ASUBurst),
 		// A burst of one page: a walk's first page may be taken at once, and
 		// each page's rows are then paid for before the next request.
 		SectionBudget: ratelimit.New(rdb, keys.SectionBudget(check.University), cfg.ASUSectionsRate, asu.PageSize),

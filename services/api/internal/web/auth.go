@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
@@ -141,13 +139,13 @@ func (a *app) register(ctx context.Context, in registerInput) error {
 	now := a.Now()
 	u, err := a.DB.CreateAccount(ctx, store.NewAccount{Email: email, PasswordHash: h, AgeConfirmedAt: now, TermsAcceptedAt: now})
 	if errors.Is(err, store.ErrConflict) {
-		a.mail(ctx, notify.Email{
+		return a.queueMail(ctx, store.OutboxMail{
 			To:      email,
 			Subject: "You already have a PickMyClass account",
 			Text: "Someone (probably you) tried to register " + email + " on PickMyClass, which already has an account.\n\n" +
 				"Sign in: " + a.BaseURL + "/login\nForgot your password? " + a.BaseURL + "/forgot-password\n\nIf it was not you, ignore this email.",
+			ExpiresAt: now.Add(verifyTTL),
 		})
-		return nil
 	}
 	if err != nil {
 		return err
@@ -155,37 +153,44 @@ func (a *app) register(ctx context.Context, in registerInput) error {
 	return a.sendVerification(ctx, u)
 }
 
-// sendVerification issues a single-use verification link and mails it.
+// sendVerification issues a single-use verification link and queues its
+// mail.
 func (a *app) sendVerification(ctx context.Context, u store.User) error {
 	secret := newSecret()
-	if err := a.DB.CreateToken(ctx, hashSecret(secret), u.ID, store.PurposeVerifyEmail, a.Now().Add(verifyTTL)); err != nil {
-		return err
-	}
 	link := a.BaseURL + "/verify-email?token=" + secret
-	a.mail(ctx, notify.Email{
+	err := a.DB.IssueTokenMail(ctx, hashSecret(secret), u.ID, store.PurposeVerifyEmail, store.OutboxMail{
 		To:      u.Email,
 		Subject: "Confirm your email for PickMyClass",
 		Text:    "Welcome to PickMyClass!\n\nConfirm your email address to start watching classes:\n" + link + "\n\nThe link works once, for 24 hours. If you did not sign up, ignore this email.",
 		HTML: `<p>Welcome to PickMyClass!</p><p><a href="` + link + `">Confirm your email address</a> to start watching classes.</p>` +
 			`<p>The link works once, for 24 hours. If you did not sign up, ignore this email.</p>`,
+		ExpiresAt: a.Now().Add(verifyTTL),
 	})
+	if err != nil {
+		return err
+	}
+	a.Outbox.Wake()
 	return nil
 }
 
-// mail sends e, logging a failure instead of returning it: the response
-// must not depend on whether mail could be sent (nor reveal the account).
-func (a *app) mail(ctx context.Context, e notify.Email) {
-	if err := a.Mailer.Send(ctx, e); err != nil {
-		zerolog.Ctx(ctx).Error().Err(err).Str("subject", e.Subject).Msg("send account email")
+// queueMail puts m in the outbox, which sends it in the background: a
+// request never waits on SMTP, so neither its answer nor its timing depends
+// on whether mail could be sent (nor reveals the account).
+func (a *app) queueMail(ctx context.Context, m store.OutboxMail) error {
+	if err := a.DB.QueueMail(ctx, m); err != nil {
+		return err
 	}
+	a.Outbox.Wake()
+	return nil
 }
 
 // loginError is the one answer to a wrong email or password.
 var loginError = errorf(http.StatusUnauthorized, "Incorrect email or password.")
 
-// login checks credentials under the lockout rule: 5 failures for an email
-// within 15 minutes lock it for the rest of the window, whether or not an
-// account has that email.
+// login checks credentials under the lockout rule: an (email, client)
+// pair gets 5 password checks per 15 minutes since its last success,
+// whether or not an account has the email. Each check is reserved before
+// bcrypt runs, so parallel requests cannot try more.
 func (a *app) login(c echo.Context, email, password string) (store.User, error) {
 	ctx := c.Request().Context()
 	var f fields
@@ -199,8 +204,12 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 		return store.User{}, err
 	}
 	now := a.Now()
-	if err := a.checkLock(ctx, email, now); err != nil {
+	res, err := a.DB.ReserveLoginAttempt(ctx, email, c.RealIP(), now, lockoutWindow, lockoutFailures)
+	if err != nil {
 		return store.User{}, err
+	}
+	if res.ID == 0 {
+		return store.User{}, lockedError(res.LockedUntil, now)
 	}
 	u, err := a.DB.GetUserByEmail(ctx, email)
 	hash := dummyHash
@@ -209,15 +218,14 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, err
 	}
-	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && err == nil
-	if err := a.DB.RecordLoginAttempt(ctx, email, c.RealIP(), now, ok); err != nil {
-		return store.User{}, err
-	}
-	if !ok {
-		if err := a.checkLock(ctx, email, now); err != nil {
-			return store.User{}, err
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
+		if !res.LockedUntil.IsZero() {
+			return store.User{}, lockedError(res.LockedUntil, now)
 		}
 		return store.User{}, loginError
+	}
+	if err := a.DB.LoginSucceeded(ctx, res.ID); err != nil {
+		return store.User{}, err
 	}
 	if u.DisabledAt != nil {
 		return store.User{}, errorf(http.StatusForbidden, "This account is disabled. Contact support@pickmyclass.app if you think this is a mistake.")
@@ -225,14 +233,8 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 	return u, nil
 }
 
-func (a *app) checkLock(ctx context.Context, email string, now time.Time) error {
-	until, err := a.DB.LockedUntil(ctx, email, now, lockoutWindow, lockoutFailures)
-	if err != nil {
-		return err
-	}
-	if until.IsZero() {
-		return nil
-	}
+// lockedError is the answer to a locked (email, client) pair.
+func lockedError(until, now time.Time) error {
 	wait := until.Sub(now)
 	mins := int((wait + time.Minute - 1) / time.Minute)
 	e := errorf(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %d minute(s), or reset your password.", mins))
@@ -240,33 +242,28 @@ func (a *app) checkLock(ctx context.Context, email string, now time.Time) error 
 	return e
 }
 
-// forgot mails a reset link when an account has the email; the answer is
-// the same either way.
+// forgot queues a reset link when an account has the email. Both cases are
+// one and the same database statement and no mail is sent during the
+// request, so neither the answer nor its timing tells them apart.
 func (a *app) forgot(ctx context.Context, email string) error {
 	var f fields
 	email = validEmail("email", email, &f)
 	if err := f.err(); err != nil {
 		return err
 	}
-	u, err := a.DB.GetUserByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
 	secret := newSecret()
-	if err := a.DB.CreateToken(ctx, hashSecret(secret), u.ID, store.PurposeResetPassword, a.Now().Add(resetTTL)); err != nil {
-		return err
-	}
 	link := a.BaseURL + "/reset-password?token=" + secret
-	a.mail(ctx, notify.Email{
-		To:      u.Email,
+	err := a.DB.RequestPasswordReset(ctx, email, hashSecret(secret), store.OutboxMail{
 		Subject: "Reset your PickMyClass password",
 		Text:    "Choose a new password for PickMyClass:\n" + link + "\n\nThe link works once, for one hour. If you did not ask for it, ignore this email; your password stays the same.",
 		HTML: `<p><a href="` + link + `">Choose a new password</a> for PickMyClass.</p>` +
 			`<p>The link works once, for one hour. If you did not ask for it, ignore this email; your password stays the same.</p>`,
+		ExpiresAt: a.Now().Add(resetTTL),
 	})
+	if err != nil {
+		return err
+	}
+	a.Outbox.Wake()
 	return nil
 }
 

@@ -2,12 +2,16 @@ package web_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
 )
 
@@ -121,6 +125,136 @@ func TestLockoutAfterFiveFailuresLeaksNothing(t *testing.T) {
 		if r.header.Get("Retry-After") == "" {
 			t.Error("no Retry-After on lockout")
 		}
+	}
+}
+
+// loginFrom posts a login as if from the client address ip (the test
+// server trusts the loopback proxy's X-Forwarded-For).
+func (c *client) loginFrom(ip, email, password string) response {
+	c.t.Helper()
+	req, _ := http.NewRequest("POST", c.base+"/api/auth/login", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", ip)
+	return c.send(req)
+}
+
+// TestConcurrentLoginsCheckAtMostFivePasswords: 30 wrong passwords sent at
+// once are 5 password checks, not 30.
+func TestConcurrentLoginsCheckAtMostFivePasswords(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) { d.TrustedProxies = "127.0.0.1/32" })
+	e.user("target@example.edu", false)
+	c := e.client()
+	token := c.csrf()
+	statuses := make(chan int, 30)
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", e.url+"/api/auth/login", strings.NewReader(`{"email":"target@example.edu","password":"wrong password"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-CSRF-Token", token)
+			req.Header.Set("X-Forwarded-For", "203.0.113.7")
+			resp, err := c.hc.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	// Four failures answer 401; the fifth locks the pair, like every later one.
+	if counts[http.StatusUnauthorized] != 4 || counts[http.StatusTooManyRequests] != 26 {
+		t.Errorf("statuses %v, want 4 × 401 and 26 × 429", counts)
+	}
+	var attempts int
+	if err := e.db.Pool().QueryRow(context.Background(), `SELECT count(*) FROM login_attempts WHERE email = 'target@example.edu'`).Scan(&attempts); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 5 {
+		t.Errorf("%d password checks recorded, want 5", attempts)
+	}
+}
+
+// TestLockoutIsPerClientAndLiftedByReset: failures from one address do not
+// lock the owner out from another, and a password reset lifts the lock.
+func TestLockoutIsPerClientAndLiftedByReset(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) { d.TrustedProxies = "127.0.0.1/32" })
+	e.user("victim@example.edu", false)
+	attacker, owner := e.client(), e.client()
+	for range 6 {
+		attacker.loginFrom("203.0.113.66", "victim@example.edu", "guess guess guess")
+	}
+	mustStatus(t, attacker.loginFrom("203.0.113.66", "victim@example.edu", testPassword), http.StatusTooManyRequests)
+	mustStatus(t, owner.loginFrom("198.51.100.1", "victim@example.edu", testPassword), http.StatusOK)
+
+	// Locked out at home too, the owner resets the password: that lifts it.
+	home := e.client()
+	for range 5 {
+		home.loginFrom("198.51.100.2", "victim@example.edu", "forgot it again")
+	}
+	mustStatus(t, home.loginFrom("198.51.100.2", "victim@example.edu", testPassword), http.StatusTooManyRequests)
+	mustStatus(t, home.post("/api/auth/forgot-password", `{"email":"victim@example.edu"}`), http.StatusAccepted)
+	tok := tokenOf(e.mailLink(1, "victim@example.edu"))
+	mustStatus(t, home.post("/api/auth/reset-password", `{"token":"`+tok+`","password":"brand new secret","confirm_password":"brand new secret"}`), http.StatusOK)
+	mustStatus(t, home.loginFrom("198.51.100.2", "victim@example.edu", "brand new secret"), http.StatusOK)
+}
+
+// TestAuthMailGoesThroughTheOutbox: requests only queue account email.
+// With the SMTP server refusing everything, a reset request for an account
+// and one for an unknown address answer alike and at once; the mail is
+// delivered over SMTP once the server takes it again.
+func TestAuthMailGoesThroughTheOutbox(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.user("known@example.edu", false)
+	e.sink.SetFailure(451, "4.3.0 try again later")
+	c := e.client()
+	known := c.post("/api/auth/forgot-password", `{"email":"known@example.edu"}`)
+	unknown := c.post("/api/auth/forgot-password", `{"email":"unknown@example.edu"}`)
+	mustStatus(t, known, http.StatusAccepted)
+	mustStatus(t, unknown, http.StatusAccepted)
+	if known.body != unknown.body {
+		t.Errorf("answers differ: %q vs %q", known.body, unknown.body)
+	}
+	// The sender has tried (and failed) at least once: nothing was accepted.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var attempts int
+		if err := e.db.Pool().QueryRow(context.Background(), `SELECT COALESCE(max(attempts), 0) FROM mail_outbox`).Scan(&attempts); err != nil {
+			return err
+		}
+		if attempts == 0 {
+			return errors.New("the outbox has not tried to send")
+		}
+		return nil
+	})
+	if n := len(e.sink.Messages()); n != 0 {
+		t.Fatalf("the sink accepted %d messages while refusing", n)
+	}
+	e.sink.SetFailure(0, "")
+	link := e.mailLink(1, "known@example.edu")
+	if !strings.Contains(link, "/reset-password?token=") {
+		t.Errorf("link %q", link)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var left int
+		if err := e.db.Pool().QueryRow(context.Background(), `SELECT count(*) FROM mail_outbox`).Scan(&left); err != nil {
+			return err
+		}
+		if left != 0 {
+			return fmt.Errorf("%d mails left in the outbox", left)
+		}
+		return nil
+	})
+	if msgs := e.sink.Messages(); len(msgs) != 1 {
+		t.Errorf("%d messages; the unknown address must get none", len(msgs))
 	}
 }
 

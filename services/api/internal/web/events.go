@@ -14,10 +14,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
 )
 
-// Hub fans the workers' section-change announcements (a JSON array of
-// section keys PUBLISHed on one Redis channel) out to the live dashboards
+// Hub fans the workers' section-change announcements (check.DecodeUpdate,
+// PUBLISHed on one Redis channel) out to the live dashboards
 // of this process, over one Redis subscription. Each dashboard subscribes
 // to the sections it shows and receives only those: an announcement costs
 // one map lookup per section, however many dashboards are open.
@@ -81,8 +82,8 @@ func (h *Hub) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			var keys []catalog.SectionKey
-			if err := json.Unmarshal([]byte(m.Payload), &keys); err != nil {
+			keys, err := check.DecodeUpdate([]byte(m.Payload))
+			if err != nil {
 				h.log.Warn().Err(err).Msg("ignoring malformed section update")
 				continue
 			}
@@ -148,13 +149,91 @@ func (h *Hub) Subscribe(keys []catalog.SectionKey) (<-chan []catalog.SectionKey,
 // heartbeatEvery keeps proxies from closing an idle event stream.
 const heartbeatEvery = 25 * time.Second
 
+// Defaults of the stream limits (Deps.Streams).
+const (
+	defaultStreamsPerUser = 4
+	defaultStreamsTotal   = 2000
+	defaultStreamRecheck  = 30 * time.Second
+	defaultStreamLifetime = time.Hour
+)
+
+// StreamLimits bound the live-update streams of one API process.
+type StreamLimits struct {
+	// PerUser and Total cap the streams open at once for one user and in
+	// all (defaults 4 and 2000); one more is refused with 429.
+	PerUser, Total int
+	// Recheck is how often an open stream checks that its session still
+	// stands (default 30s): sign-out, a password change elsewhere or a
+	// disabled account end it within this time.
+	Recheck time.Duration
+	// Lifetime ends every stream after this long (default 1h); the browser
+	// reconnects, signing in again as any request does.
+	Lifetime time.Duration
+}
+
+func (l *StreamLimits) setDefaults() {
+	if l.PerUser <= 0 {
+		l.PerUser = defaultStreamsPerUser
+	}
+	if l.Total <= 0 {
+		l.Total = defaultStreamsTotal
+	}
+	if l.Recheck <= 0 {
+		l.Recheck = defaultStreamRecheck
+	}
+	if l.Lifetime <= 0 {
+		l.Lifetime = defaultStreamLifetime
+	}
+}
+
+// streamSlots counts the open streams of this process, per user and in
+// all.
+type streamSlots struct {
+	mu     sync.Mutex
+	byUser map[int64]int
+	total  int
+}
+
+// acquire takes a slot for user uid unless a cap is reached.
+func (s *streamSlots) acquire(uid int64, l StreamLimits) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.total >= l.Total || s.byUser[uid] >= l.PerUser {
+		return false
+	}
+	if s.byUser == nil {
+		s.byUser = map[int64]int{}
+	}
+	s.byUser[uid]++
+	s.total++
+	return true
+}
+
+func (s *streamSlots) release(uid int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byUser[uid]--; s.byUser[uid] <= 0 {
+		delete(s.byUser, uid)
+	}
+	s.total--
+}
+
 // events is the dashboard's Server-Sent Events stream: for every change to
 // a section the user watched when the stream opened (the cards the page
 // shows) it sends a "watch" event whose data is
-// {"id": watch ID, "status": …, "html": the re-rendered card}.
+// {"id": watch ID, "status": …, "html": the re-rendered card}. Streams are
+// capped per user and per process, end when their session does (checked
+// every Streams.Recheck) and after Streams.Lifetime in any case.
 func (a *app) events(c echo.Context) error {
 	ctx := c.Request().Context()
 	uid := currentUser(c).ID
+	session, _ := c.Get(ctxSession).([]byte)
+	if !a.streams.acquire(uid, a.Streams) {
+		e := errorf(http.StatusTooManyRequests, "too many live-update streams open; close a tab and reload")
+		e.RetryAfter = 60
+		return e
+	}
+	defer a.streams.release(uid)
 	ws, err := a.DB.ListWatches(ctx, uid)
 	if err != nil {
 		return err
@@ -177,10 +256,22 @@ func (a *app) events(c echo.Context) error {
 	w.Flush()
 	tick := time.NewTicker(heartbeatEvery)
 	defer tick.Stop()
+	recheck := time.NewTicker(a.Streams.Recheck)
+	defer recheck.Stop()
+	end := time.NewTimer(a.Streams.Lifetime)
+	defer end.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-end.C:
+			return nil
+		case <-recheck.C:
+			if _, err := a.DB.Session(ctx, session, a.Now()); err != nil {
+				// Signed out, password changed, account disabled or deleted,
+				// or the database is unreachable: the stream ends either way.
+				return nil
+			}
 		case <-tick.C:
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 				return nil

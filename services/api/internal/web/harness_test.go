@@ -29,6 +29,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/store/storetest"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 	"github.com/pickmyclass/pickmyclass/pkg/testenv"
+	"github.com/pickmyclass/pickmyclass/services/api/internal/outbox"
 	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
 )
 
@@ -112,9 +113,23 @@ func setup(t *testing.T, opts ...option) *env {
 	case <-time.After(10 * time.Second):
 		t.Fatal("hub did not subscribe")
 	}
+	sender := outbox.New(db, mailer, log, outbox.Config{Poll: 100 * time.Millisecond, RetryBase: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond})
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan error, 1)
+	go func() { sdone <- sender.Run(sctx) }()
+	t.Cleanup(func() {
+		scancel()
+		if err := <-sdone; err != nil {
+			t.Errorf("outbox: %v", err)
+		}
+	})
+	brk, err := breaker.New(rdb, breaker.Config{Name: check.University, Key: keys.Breaker(check.University)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := web.Deps{
-		Log: log, DB: db, Redis: rdb, Keys: keys, Monitor: fakeMonitor{}, Tokens: signer, Catalog: src,
-		Mailer: mailer, Updates: hub, SchedulerInterval: time.Minute, PasswordCost: bcrypt.MinCost,
+		Log: log, DB: db, Redis: rdb, Keys: keys, Monitor: fakeMonitor{}, Tokens: signer, Catalog: src, Breaker: brk,
+		Outbox: sender, Updates: hub, SchedulerInterval: time.Minute, PasswordCost: bcrypt.MinCost,
 		AuthRatePerMinute: 1000, WatchLimit: 3,
 		ResendWebhookSecret: "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHM=",
 		EmailWebhookSecret:  strings.Repeat("g", 32),
@@ -130,7 +145,10 @@ func setup(t *testing.T, opts ...option) *env {
 	t.Cleanup(hs.Close)
 	e := &env{t: t, rdb: rdb, db: db, sink: sink, sim: sim, keys: keys, url: hs.URL, signer: signer, hub: hub, deps: d}
 	e.pub = func(ks ...catalog.SectionKey) {
-		b, _ := json.Marshal(ks)
+		b, err := check.EncodeUpdate(ks)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := rdb.Publish(context.Background(), keys.Updates(), b).Err(); err != nil {
 			t.Fatal(err)
 		}

@@ -49,6 +49,12 @@ type Catalog interface {
 	Terms(ctx context.Context) ([]catalog.Term, error)
 }
 
+// Outbox sends the mail the handlers queue in the database.
+type Outbox interface {
+	// Wake asks for queued mail to be sent now; it never blocks.
+	Wake()
+}
+
 // Deps are what the server needs.
 type Deps struct {
 	Log     zerolog.Logger
@@ -58,7 +64,9 @@ type Deps struct {
 	Monitor Monitor
 	Tokens  Tokens
 	Catalog Catalog
-	Mailer  notify.Sender
+	// Breaker guards the class search; lookups go through it.
+	Breaker Breaker
+	Outbox  Outbox
 	// Updates fans section changes out to the live dashboards.
 	Updates *Hub
 	// BaseURL is the public origin, e.g. https://pickmyclass.app. An https
@@ -68,8 +76,13 @@ type Deps struct {
 	// TrustedProxies lists CIDRs (comma-separated) whose X-Forwarded-For is
 	// believed; empty trusts none, so a client cannot spoof its address.
 	TrustedProxies string
+	// Streams bound the live-update streams.
+	Streams StreamLimits
 	// WatchLimit caps each user's watches (default store.DefaultWatchLimit).
 	WatchLimit int
+	// LookupsPerMinute caps each user's class-search lookups when adding
+	// watches (default 10); cached answers are free.
+	LookupsPerMinute int
 	// PasswordCost is the bcrypt cost (default bcrypt.DefaultCost; tests
 	// use bcrypt.MinCost).
 	PasswordCost int
@@ -89,13 +102,14 @@ type Deps struct {
 // app holds the handlers' dependencies.
 type app struct {
 	Deps
-	secure bool
+	secure  bool
+	streams streamSlots
 }
 
 // NewServer returns the HTTP handler of the API service.
 func NewServer(d Deps) (*echo.Echo, error) {
-	if d.DB == nil || d.Redis == nil || d.Monitor == nil || d.Tokens == nil || d.Catalog == nil || d.Mailer == nil || d.Updates == nil {
-		return nil, errors.New("web: DB, Redis, Monitor, Tokens, Catalog, Mailer and Updates are required")
+	if d.DB == nil || d.Redis == nil || d.Monitor == nil || d.Tokens == nil || d.Catalog == nil || d.Breaker == nil || d.Outbox == nil || d.Updates == nil {
+		return nil, errors.New("web: DB, Redis, Monitor, Tokens, Catalog, Breaker, Outbox and Updates are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -105,6 +119,10 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	}
 	if d.WatchLimit <= 0 {
 		d.WatchLimit = store.DefaultWatchLimit
+	}
+	d.Streams.setDefaults()
+	if d.LookupsPerMinute <= 0 {
+		d.LookupsPerMinute = defaultLookupRate
 	}
 	if d.AuthRatePerMinute <= 0 {
 		d.AuthRatePerMinute = 20
@@ -165,9 +183,12 @@ func (a *app) routes(e *echo.Echo) {
 	e.GET("/static/*", staticHandler())
 	e.GET("/api/monitoring/health", a.health)
 	e.GET("/go/asu", a.goASU)
-	e.GET("/unsubscribe", a.unsubscribePage)
-	e.POST("/unsubscribe", a.unsubscribe)
-	e.POST("/api/unsubscribe", a.unsubscribe)
+	e.GET(notify.UnsubscribePath, a.unsubscribePage)
+	e.POST(notify.UnsubscribePath, a.unsubscribe)
+	// Mail clients without RFC 8058 support open the List-Unsubscribe link
+	// in a browser: the GET shows the confirmation page, changing nothing.
+	e.GET(notify.OneClickUnsubscribePath, a.unsubscribePage)
+	e.POST(notify.OneClickUnsubscribePath, a.unsubscribe)
 	e.POST("/api/webhooks/resend", a.resendWebhook)
 	e.POST("/api/webhooks/email", a.genericWebhook)
 

@@ -181,11 +181,12 @@ func (a *app) requireVerified(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requireAdmin answers 404 to everyone but administrators: the admin pages
-// do not admit they exist.
+// requireAdmin answers 404 to everyone but administrators whose email is
+// confirmed: the admin pages do not admit they exist, and an account whose
+// address was never proven is nobody's to trust.
 func (a *app) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if u := currentUser(c); u == nil || !u.IsAdmin {
+		if u := currentUser(c); u == nil || !u.IsAdmin || u.VerifiedAt == nil {
 			return errorf(http.StatusNotFound, "not found")
 		}
 		return next(c)
@@ -237,7 +238,7 @@ func (a *app) authRateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		window := a.Now().Unix() / 60
-		key := a.Keys.Prefix + "ratelimit:auth:" + c.RealIP() + ":" + itoa(int(window))
+		key := a.Keys.AuthRate(c.RealIP(), window)
 		n, err := a.Redis.Incr(ctx, key).Result()
 		if err != nil {
 			return err

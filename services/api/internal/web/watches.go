@@ -168,9 +168,10 @@ type watchInput struct {
 }
 
 // addWatch validates the section against the catalog and creates the
-// watch. It never writes the section's shared state: a fresh observation
-// here could hide a seat opening from the other watchers.
-func (a *app) addWatch(ctx context.Context, u *store.User, in watchInput) (store.Watch, catalog.Section, error) {
+// watch. The watch limit and a duplicate are refused before the class
+// search is asked anything. It never writes the section's shared state: a
+// fresh observation here could hide a seat opening from the other watchers.
+func (a *app) addWatch(ctx context.Context, u *store.User, in watchInput) (store.Watch, error) {
 	in.Term, in.ClassNbr = strings.TrimSpace(in.Term), strings.TrimSpace(in.ClassNbr)
 	var f fields
 	if !termRe.MatchString(in.Term) {
@@ -180,39 +181,56 @@ func (a *app) addWatch(ctx context.Context, u *store.User, in watchInput) (store
 		f.add("class_nbr", "The class number is exactly 5 digits, like 70412.")
 	}
 	if err := f.err(); err != nil {
-		return store.Watch{}, catalog.Section{}, err
+		return store.Watch{}, err
+	}
+	n, dup, err := a.DB.WatchSlot(ctx, u.ID, in.Term, in.ClassNbr)
+	if err != nil {
+		return store.Watch{}, err
+	}
+	if dup != nil {
+		return store.Watch{}, a.duplicateWatch(*dup, in.ClassNbr)
+	}
+	if n >= a.WatchLimit {
+		return store.Watch{}, a.watchLimitReached()
 	}
 	terms, err := a.terms(ctx)
 	if err != nil {
-		return store.Watch{}, catalog.Section{}, err
+		return store.Watch{}, err
 	}
 	known := false
 	for _, t := range terms {
 		known = known || t.Code == in.Term
 	}
 	if !known {
-		return store.Watch{}, catalog.Section{}, invalid(FieldError{Field: "term", Message: "The catalog does not offer that term."})
+		return store.Watch{}, invalid(FieldError{Field: "term", Message: "The catalog does not offer that term."})
 	}
-	sec, err := a.Catalog.Section(ctx, catalog.SectionKey{Term: in.Term, ClassNbr: in.ClassNbr})
-	if catalog.KindOf(err) == catalog.KindNotFound && err != nil {
-		return store.Watch{}, catalog.Section{}, invalid(FieldError{Field: "class_nbr",
-			Message: "No class " + in.ClassNbr + " in " + asu.TermName(in.Term) + ". Check the number in the class search."})
+	key := catalog.SectionKey{Term: in.Term, ClassNbr: in.ClassNbr}
+	course, err := a.courseOf(ctx, u.ID, key)
+	if errors.Is(err, errSectionMissing) {
+		return store.Watch{}, sectionMissing(key)
 	}
 	if err != nil {
-		return store.Watch{}, catalog.Section{}, errorf(http.StatusBadGateway, "the university's class search is not answering; try again in a few minutes")
+		return store.Watch{}, err
 	}
-	w, err := a.DB.CreateWatch(ctx, u.ID, store.NewWatch{Term: in.Term, ClassNbr: in.ClassNbr, Subject: sec.Subject, CatalogNbr: sec.CatalogNbr}, a.WatchLimit)
+	w, err := a.DB.CreateWatch(ctx, u.ID, store.NewWatch{Term: in.Term, ClassNbr: in.ClassNbr, Subject: course.Subject, CatalogNbr: course.CatalogNbr}, a.WatchLimit)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return store.Watch{}, sec, &Error{Status: http.StatusConflict, Message: "You are already watching this class.",
-			Details: []FieldError{{Field: "class_nbr", Message: "You are already watching " + sec.Subject + " " + sec.CatalogNbr + " #" + in.ClassNbr + "."}}}
+		return store.Watch{}, a.duplicateWatch(course, in.ClassNbr)
 	case errors.Is(err, store.ErrLimitReached):
-		return store.Watch{}, sec, errorf(http.StatusUnprocessableEntity,
-			"You are watching "+itoa(a.WatchLimit)+" classes, the most allowed. Remove one to add another.")
+		return store.Watch{}, a.watchLimitReached()
 	case err != nil:
-		return store.Watch{}, sec, err
+		return store.Watch{}, err
 	}
-	return w, sec, nil
+	return w, nil
+}
+
+func (a *app) duplicateWatch(course catalog.CourseKey, classNbr string) error {
+	return &Error{Status: http.StatusConflict, Message: "You are already watching this class.",
+		Details: []FieldError{{Field: "class_nbr", Message: "You are already watching " + course.Subject + " " + course.CatalogNbr + " #" + classNbr + "."}}}
+}
+
+func (a *app) watchLimitReached() error {
+	return errorf(http.StatusUnprocessableEntity, "You are watching "+itoa(a.WatchLimit)+" classes, the most allowed. Remove one to add another.")
 }
 
 func parseID(s string) (int64, error) {
@@ -239,7 +257,7 @@ func (a *app) apiCreateWatch(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	w, _, err := a.addWatch(ctx, currentUser(c), in)
+	w, err := a.addWatch(ctx, currentUser(c), in)
 	if err != nil {
 		return err
 	}
@@ -338,7 +356,7 @@ func (a *app) addWatchPage(c echo.Context) error {
 func (a *app) addWatchForm(c echo.Context) error {
 	ctx := c.Request().Context()
 	in := watchInput{Term: c.FormValue("term"), ClassNbr: c.FormValue("class_nbr")}
-	w, _, err := a.addWatch(ctx, currentUser(c), in)
+	w, err := a.addWatch(ctx, currentUser(c), in)
 	if err != nil {
 		ts, terr := a.terms(ctx)
 		if terr != nil {

@@ -4,14 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv"
+	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
 )
 
 func TestWatchesAPI(t *testing.T) {
@@ -147,6 +153,24 @@ func TestAuthorizationMatrix(t *testing.T) {
 	mustStatus(t, clients[own].get("/api/class-watches"), http.StatusUnauthorized)
 }
 
+// TestAdminRoutesNeedAConfirmedEmail: an admin flag on an account whose
+// address was never proven opens nothing.
+func TestAdminRoutesNeedAConfirmedEmail(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	u := e.user("boss@example.edu", true)
+	if _, err := e.db.Pool().Exec(context.Background(), `UPDATE users SET verified_at = NULL WHERE id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login("boss@example.edu")
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/admin"}, {"GET", "/admin/users"}, {"GET", "/admin/dead-letters"},
+		{"POST", "/admin/users/" + fmt.Sprint(u.ID) + "/disable"},
+	} {
+		mustStatus(t, c.do(r.method, r.path, "", nil), http.StatusNotFound)
+	}
+}
+
 func storeWatch(t *testing.T, e *env, uid int64, term, nbr, subj, cat string) store.Watch {
 	t.Helper()
 	w, err := e.db.CreateWatch(context.Background(), uid, store.NewWatch{Term: term, ClassNbr: nbr, Subject: subj, CatalogNbr: cat}, 10)
@@ -211,4 +235,153 @@ func TestLiveUpdates(t *testing.T) {
 		}
 		return
 	}
+}
+
+// TestAddWatchSparesTheClassSearch: the limit and a duplicate are refused
+// before the class search is asked, answers are cached, each user has a
+// lookup budget, and no lookup goes out while the shared breaker is open.
+func TestAddWatchSparesTheClassSearch(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) { d.LookupsPerMinute = 3 })
+	u := e.user("saver@example.edu", false)
+	e.user("second@example.edu", false)
+	c, second := e.login("saver@example.edu"), e.login("second@example.edu")
+	mustStatus(t, c.get("/api/terms"), http.StatusOK)
+	// asked checks a response and that the class search has had want
+	// requests in all.
+	asked := func(what string, want int64, r response, status int) {
+		t.Helper()
+		mustStatus(t, r, status)
+		if got := e.sim.Requests(); got != want {
+			t.Errorf("%s: the class search had %d requests, want %d", what, got, want)
+		}
+	}
+	n0 := e.sim.Requests()
+	asked("first add", n0+1, c.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`), http.StatusCreated)
+	asked("duplicate", n0+1, c.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`), http.StatusConflict)
+	asked("another user, cached", n0+1, second.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`), http.StatusCreated)
+	asked("unknown section", n0+2, c.post("/api/class-watches", `{"term":"2267","class_nbr":"99991"}`), http.StatusBadRequest)
+	asked("unknown section, cached", n0+2, c.post("/api/class-watches", `{"term":"2267","class_nbr":"99991"}`), http.StatusBadRequest)
+	asked("third lookup", n0+3, c.post("/api/class-watches", `{"term":"2267","class_nbr":"99992"}`), http.StatusBadRequest)
+	r := c.post("/api/class-watches", `{"term":"2267","class_nbr":"99993"}`)
+	asked("over the lookup budget", n0+3, r, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After over the lookup budget")
+	}
+
+	// At the limit (3), nothing is looked up.
+	storeWatch(t, e, u.ID, "2267", "70413", "CSE", "240")
+	storeWatch(t, e, u.ID, "2271", "70412", "ENG", "101")
+	asked("over the watch limit", n0+3, c.post("/api/class-watches", `{"term":"2267","class_nbr":"81777"}`), http.StatusUnprocessableEntity)
+
+	// The breaker the workers share opens: no lookup goes out.
+	b, err := breaker.New(e.rdb, breaker.Config{Name: check.University, Key: e.keys.Breaker(check.University)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		done, err := b.Allow(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(breaker.Failure)
+	}
+	r = second.post("/api/class-watches", `{"term":"2267","class_nbr":"81777"}`)
+	asked("breaker open", n0+3, r, http.StatusServiceUnavailable)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After while the breaker is open")
+	}
+}
+
+// openStream opens the live-update stream as c and reads its first line.
+func openStream(t *testing.T, e *env, c *client) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+"/api/events", nil)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d", resp.StatusCode)
+	}
+	rd := bufio.NewReader(resp.Body)
+	if line, _ := rd.ReadString('\n'); !strings.HasPrefix(line, "retry:") {
+		t.Fatalf("first line %q", line)
+	}
+	return resp, rd
+}
+
+// streamEnds waits for the server to end the stream (EOF, not the
+// client's timeout).
+func streamEnds(t *testing.T, what string, rd *bufio.Reader) {
+	t.Helper()
+	for {
+		_, err := rd.ReadString('\n')
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%s: the stream did not end: %v", what, err)
+		}
+	}
+}
+
+// TestLiveUpdateStreamsEndWithTheSession: a stream ends soon after its
+// session does (sign-out, a password change elsewhere, a disabled account)
+// and after its lifetime in any case.
+func TestLiveUpdateStreamsEndWithTheSession(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) { d.Streams.Recheck = 50 * time.Millisecond })
+	e.user("stream@example.edu", false)
+
+	c := e.login("stream@example.edu")
+	_, rd := openStream(t, e, c)
+	mustStatus(t, c.post("/api/auth/logout", ""), http.StatusNoContent)
+	streamEnds(t, "after sign-out", rd)
+
+	c, other := e.login("stream@example.edu"), e.login("stream@example.edu")
+	_, rd = openStream(t, e, other)
+	mustStatus(t, c.post("/api/user/password", `{"current_password":"`+testPassword+`","new_password":"another good one","confirm_password":"another good one"}`), http.StatusOK)
+	streamEnds(t, "after a password change elsewhere", rd)
+
+	e.user("boss@example.edu", true)
+	c = e.client()
+	mustStatus(t, c.post("/api/auth/login", `{"email":"stream@example.edu","password":"another good one"}`), http.StatusOK)
+	_, rd = openStream(t, e, c)
+	boss := e.login("boss@example.edu")
+	mustStatus(t, boss.post("/admin/users/"+fmt.Sprint(mustUserID(t, e, "stream@example.edu"))+"/disable", ""), http.StatusSeeOther)
+	streamEnds(t, "after the account is disabled", rd)
+}
+
+func TestLiveUpdateStreamsAreCappedAndBounded(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) {
+		d.Streams = web.StreamLimits{PerUser: 2, Total: 3, Lifetime: 300 * time.Millisecond}
+	})
+	e.user("a@example.edu", false)
+	e.user("b@example.edu", false)
+	a, b := e.login("a@example.edu"), e.login("b@example.edu")
+	// Held open past their lifetime only by the test: the server ends them.
+	_, rd1 := openStream(t, e, a)
+	_, rd2 := openStream(t, e, a)
+	r := a.get("/api/events")
+	mustStatus(t, r, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After on a refused stream")
+	}
+	_, rd3 := openStream(t, e, b)
+	mustStatus(t, b.get("/api/events"), http.StatusTooManyRequests) // the process is full
+	for i, rd := range []*bufio.Reader{rd1, rd2, rd3} {
+		streamEnds(t, fmt.Sprintf("stream %d past its lifetime", i+1), rd)
+	}
+	// Ended streams free their slots.
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if r := a.get("/api/events"); r.status != http.StatusOK {
+			return fmt.Errorf("status %d", r.status)
+		}
+		return nil
+	})
 }
