@@ -22,6 +22,7 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
@@ -94,7 +95,10 @@ type Deps struct {
 	// disables the endpoint.
 	ResendWebhookSecret string
 	EmailWebhookSecret  string
-	Now                 func() time.Time
+	// Channels sends verification codes and test alerts to alert channels
+	// and validates their URLs; nil makes a client without web push.
+	Channels *channel.Client
+	Now      func() time.Time
 }
 
 // app holds the handlers' dependencies.
@@ -116,6 +120,9 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Channels == nil {
+		d.Channels = channel.New(channel.Options{})
 	}
 	if d.WatchLimit <= 0 {
 		d.WatchLimit = store.DefaultWatchLimit
@@ -245,6 +252,14 @@ func (a *app) routes(e *echo.Echo) {
 	e.POST("/settings/password", a.passwordForm, u...)
 	e.POST("/settings/delete", a.deleteAccountForm, u...)
 	e.POST("/settings/sessions/:handle/revoke", a.revokeSessionForm, u...)
+	// Alert channels. The routes that send to a channel are rate limited:
+	// each makes a request to an address the user typed.
+	e.POST("/settings/channels", a.addChannelForm, append(u, rl)...)
+	e.POST("/settings/channels/:id/verify", a.channelForm("channel-verified", a.verifyChannelForm), append(u, rl)...)
+	e.POST("/settings/channels/:id/resend", a.channelForm("code-sent", a.resendCodeForm), append(u, rl)...)
+	e.POST("/settings/channels/:id/test", a.channelForm("channel-test", a.testChannelForm), append(u, rl)...)
+	e.POST("/settings/channels/:id/events", a.channelForm("channel-events", a.channelEventsForm), u...)
+	e.POST("/settings/channels/:id/delete", a.channelForm("channel-removed", a.deleteChannelForm), u...)
 
 	e.GET("/api/class-watches", a.apiListWatches, u...)
 	e.POST("/api/class-watches", a.apiCreateWatch, u...)
@@ -259,6 +274,14 @@ func (a *app) routes(e *echo.Echo) {
 	e.DELETE("/api/user", a.apiDeleteAccount, u...)
 	e.GET("/api/user/sessions", a.apiSessions, u...)
 	e.DELETE("/api/user/sessions/:handle", a.apiRevokeSession, u...)
+	e.GET("/api/channels", a.apiListChannels, u...)
+	e.POST("/api/channels", a.apiCreateChannel, append(u, rl)...)
+	e.POST("/api/channels/push", a.apiCreatePush, append(u, rl)...)
+	e.POST("/api/channels/:id/verify", a.apiVerifyChannel, append(u, rl)...)
+	e.POST("/api/channels/:id/resend-code", a.apiResendCode, append(u, rl)...)
+	e.POST("/api/channels/:id/test", a.apiTestChannel, append(u, rl)...)
+	e.PUT("/api/channels/:id/events", a.apiChannelEvents, u...)
+	e.DELETE("/api/channels/:id", a.apiDeleteChannel, u...)
 
 	// The operator.
 	ad := []echo.MiddlewareFunc{a.requireUser, a.requireAdmin}

@@ -347,6 +347,8 @@ type dashboardData struct {
 	Open      int
 	Full      int
 	Added     *watchView
+	// DisabledChannels are alert channels a failure turned off.
+	DisabledChannels []channelView
 }
 
 func (a *app) dashboard(c echo.Context) error {
@@ -355,6 +357,9 @@ func (a *app) dashboard(c echo.Context) error {
 		return err
 	}
 	d := dashboardData{Watches: vs, Limit: a.WatchLimit, Remaining: max(0, a.WatchLimit-len(vs))}
+	if d.DisabledChannels, err = a.disabledChannels(c.Request().Context(), currentUser(c).ID); err != nil {
+		return err
+	}
 	added, _ := strconv.ParseInt(c.QueryParam("added"), 10, 64)
 	for i, v := range vs {
 		switch v.Status {
