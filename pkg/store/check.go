@@ -542,6 +542,9 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 func sameVisible(a, b catalog.Section) bool {
 	a.Instructors, b.Instructors = nonNil(a.Instructors), nonNil(b.Instructors)
 	a.Meetings, b.Meetings = nonNil(a.Meetings), nonNil(b.Meetings)
+	a.ReservedGroups, b.ReservedGroups = nonNil(a.ReservedGroups), nonNil(b.ReservedGroups)
+	// The source's own identifiers are not stored, so not compared.
+	a.Offering, b.Offering = catalog.Offering{}, catalog.Offering{}
 	return reflect.DeepEqual(a, b)
 }
 
