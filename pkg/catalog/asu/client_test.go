@@ -188,6 +188,15 @@ func TestRoundTrip(t *testing.T) {
 	if ev := catalog.Detect(&want[1], fall); ev != nil {
 		t.Errorf("Detect after a seat opened, groups unread = %v; want none", ev)
 	}
+	// It has no groups in the simulator: the seat is open to everyone.
+	groups, err := c.Reserved(ctx, fall)
+	if err != nil {
+		t.Fatalf("Reserved: %v", err)
+	}
+	fall.SetReserved(groups)
+	if ev := catalog.Detect(&want[1], fall); !cmp.Equal(ev, []catalog.Event{catalog.EventSeatAvailable}) {
+		t.Errorf("Detect after a seat opened = %v", ev)
+	}
 
 	_, err = c.Section(ctx, catalog.SectionKey{Term: "2271", ClassNbr: "99999"})
 	if catalog.KindOf(err) != catalog.KindNotFound {
@@ -202,8 +211,8 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("Terms (-want +got):\n%s", diff)
 	}
 
-	if n := sim.Requests(); n != 5 || b.calls.Load() != n {
-		t.Errorf("simulator saw %d requests, budget %d waits; want 5 each", n, b.calls.Load())
+	if n := sim.Requests(); n != 6 || b.calls.Load() != n {
+		t.Errorf("simulator saw %d requests, budget %d waits; want 6 each (one a reserved seats lookup)", n, b.calls.Load())
 	}
 }
 

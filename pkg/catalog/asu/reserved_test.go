@@ -6,12 +6,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asusim"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asusim/asusimtest"
 )
 
 func TestParseReserved(t *testing.T) {
@@ -175,5 +178,64 @@ func TestReservedFailures(t *testing.T) {
 				t.Errorf("Reserved = %v; want kind %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestReservedAgainstSimulator changes a section's groups through the
+// simulator's control API over HTTP and reads them back through the client.
+func TestReservedAgainstSimulator(t *testing.T) {
+	t.Parallel()
+	sim, base := asusimtest.Start(t, demo())
+	c := newClient(t, asu.Config{BaseURL: base})
+	ctx := t.Context()
+	key := catalog.SectionKey{Term: "2267", ClassNbr: "70413"}
+
+	body := `{"term":"2267","class_nbr":"70413","groups":[{"name":"Computer Science majors","capacity":10,"enrolled":9},{"name":"Honors","capacity":2,"enrolled":3}]}`
+	resp, err := http.Post(strings.TrimSuffix(base, asusim.BasePath)+"/_sim/reserved", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /_sim/reserved: %s", resp.Status)
+	}
+
+	sec, err := c.Section(ctx, key)
+	if err != nil {
+		t.Fatalf("Section: %v", err)
+	}
+	if !sec.HasReservedSeats {
+		t.Fatal("section not flagged after groups were set")
+	}
+	before := sim.State(false).RequestsByPath[asusim.BasePath+"/reservedseatsadditionalinfo"]
+	groups, err := c.Reserved(ctx, sec)
+	if err != nil {
+		t.Fatalf("Reserved: %v", err)
+	}
+	want := []catalog.ReservedGroup{{Name: "Computer Science majors", Capacity: 10, Enrolled: 9}, {Name: "Honors", Capacity: 2, Enrolled: 3}}
+	if diff := cmp.Diff(want, groups); diff != "" {
+		t.Errorf("groups (-want +got):\n%s", diff)
+	}
+	if after := sim.State(false).RequestsByPath[asusim.BasePath+"/reservedseatsadditionalinfo"]; after != before+1 {
+		t.Errorf("reserved lookups counted %d → %d; want one more", before, after)
+	}
+	// 90 seats, 88 enrolled: 2 open, of which 1 is the majors'.
+	sec.SetReserved(groups)
+	if n, ok := sec.GeneralOpen(); !ok || n != 1 {
+		t.Errorf("seats open to everyone = %d, %v; want 1", n, ok)
+	}
+
+	// Groups removed: the flag goes too, and a lookup answers none.
+	if err := sim.SetReserved(key, nil); err != nil {
+		t.Fatal(err)
+	}
+	if sec, err = c.Section(ctx, key); err != nil || sec.HasReservedSeats {
+		t.Fatalf("Section after groups removed = %+v, %v; want unflagged", sec, err)
+	}
+
+	// A wrongly built request is refused, not answered with no groups.
+	sec.Offering.CourseID = "999"
+	if _, err := c.Reserved(ctx, sec); catalog.KindOf(err) == catalog.KindNotFound || err == nil {
+		t.Errorf("Reserved with a wrong crseId = %v; want a refusal", err)
 	}
 }

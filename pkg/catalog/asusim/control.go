@@ -182,6 +182,19 @@ func (s *Server) SetInstructors(key catalog.SectionKey, instructors []catalog.In
 	})
 }
 
+// SetReserved replaces a section's reserved seat groups and sets its
+// HASACTIVERESERVEDSEATS flag to whether there are any.
+func (s *Server) SetReserved(key catalog.SectionKey, groups []catalog.ReservedGroup) error {
+	if err := validGroups(groups); err != nil {
+		return fmt.Errorf("section %s: %w", key, err)
+	}
+	return s.update(key, func(sec *SectionSpec) error {
+		sec.ReservedGroups = slices.Clone(groups)
+		sec.Reserved = len(groups) > 0
+		return nil
+	})
+}
+
 // SetStatus overrides a section's status ("" derives it from the seats
 // again).
 func (s *Server) SetStatus(key catalog.SectionKey, st catalog.Status) error {
@@ -201,6 +214,7 @@ func (s *Server) AddSection(sec SectionSpec) error {
 		return fmt.Errorf("add section: %w", err)
 	}
 	sec.Instructors = slices.Clone(sec.Instructors)
+	sec.ReservedGroups = slices.Clone(sec.ReservedGroups)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.put(sec)
@@ -229,6 +243,7 @@ func (s *Server) Section(key catalog.SectionKey) (SectionSpec, bool) {
 	}
 	sec := r.spec
 	sec.Instructors = slices.Clone(sec.Instructors)
+	sec.ReservedGroups = slices.Clone(sec.ReservedGroups)
 	return sec, true
 }
 
@@ -300,8 +315,9 @@ func (s *Server) State(withSections bool) State {
 	st := State{
 		Requests: s.requests.Load(),
 		RequestsByPath: map[string]int64{
-			BasePath + "/classes": s.classes.Load(),
-			BasePath + "/terms":   s.termsReq.Load(),
+			BasePath + "/classes":                     s.classes.Load(),
+			BasePath + "/terms":                       s.termsReq.Load(),
+			BasePath + "/reservedseatsadditionalinfo": s.reservedReq.Load(),
 		},
 		FirstPages:        s.firstPages.Load(),
 		ScrollPages:       s.scrollPages.Load(),
@@ -364,6 +380,12 @@ func (s *Server) routeControl() {
 		Instructors []catalog.Instructor `json:"instructors"`
 	}) error {
 		return s.SetInstructors(req.key(), req.Instructors)
+	}))
+	s.mux.HandleFunc("POST /_sim/reserved", control(func(req struct {
+		sectionRef
+		Groups []catalog.ReservedGroup `json:"groups"`
+	}) error {
+		return s.SetReserved(req.key(), req.Groups)
 	}))
 	s.mux.HandleFunc("POST /_sim/status", control(func(req struct {
 		sectionRef

@@ -27,6 +27,15 @@
 //	  }]
 //	}
 //
+// A section may also carry "reserved_groups": [{"name", "capacity",
+// "enrolled"}], the seats held for some students (part of its capacity and
+// enrollment, as on ASU), served by GET …/search/reservedseatsadditionalinfo
+// as [{"descr","enrlCap","enrlTot"}] when "reserved" is set. That endpoint
+// wants term, classNbr, crseId, sessionCode, classType, acadCareer,
+// crseOfferNbr and classSection, answers 400 when one is missing or crseId
+// or classSection does not match the class search's, and 404 for an unknown
+// section; it is counted and faulted like every API request.
+//
 // status is "open", "closed" or "cancelled"; left empty it follows the seats
 // (closed when enrolled >= capacity). An empty instructor list is "Staff".
 // A term used by a section but missing from terms is listed anyway.
@@ -71,6 +80,7 @@
 //	POST /_sim/seats        {"term","class_nbr","enrolled"?,"capacity"?}
 //	POST /_sim/instructors  {"term","class_nbr","instructors":[{"name","id"}]}
 //	POST /_sim/status       {"term","class_nbr","status"}
+//	POST /_sim/reserved     {"term","class_nbr","groups":[{"name","capacity","enrolled"}]} (flag set when any)
 //	POST /_sim/sections     a section object as in the scenario (added or replaced)
 //	POST /_sim/remove       {"term","class_nbr"}
 //	POST /_sim/faults       {"kind":"status","status":429,"retry_after_seconds":30,"count":2}

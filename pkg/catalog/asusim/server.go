@@ -44,6 +44,7 @@ type Server struct {
 	requests       atomic.Int64
 	classes        atomic.Int64
 	termsReq       atomic.Int64
+	reservedReq    atomic.Int64
 	firstPages     atomic.Int64
 	scrollPages    atomic.Int64
 	scrollMisses   atomic.Int64
@@ -65,6 +66,7 @@ func New(sc Scenario) *Server {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET "+BasePath+"/classes", s.api(&s.classes, s.handleClasses))
 	s.mux.HandleFunc("GET "+BasePath+"/terms", s.api(&s.termsReq, s.handleTerms))
+	s.mux.HandleFunc("GET "+BasePath+"/reservedseatsadditionalinfo", s.api(&s.reservedReq, s.handleReserved))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	s.routeControl()
 	return s
