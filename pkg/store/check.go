@@ -124,19 +124,19 @@ const upsertStatesSQL = `
 INSERT INTO section_states AS st (term, class_nbr, subject, catalog_nbr, section, title, instructors,
 	capacity, enrolled, open_seats, status, has_reserved_seats, non_reserved_open,
 	campus, location, online, mode, session, meetings,
-	observed_at, changed_at, seat_epoch, instructor_epoch, not_found_at)
+	observed_at, changed_at, seat_epoch, instructor_epoch, not_found_at, reserved_groups, general_open)
 SELECT $1, x.class_nbr, x.subject, x.catalog_nbr, x.section, x.title, x.instructors::jsonb,
 	x.capacity, x.enrolled, x.open_seats, x.status, x.has_reserved, x.non_reserved,
 	x.campus, x.location, x.online, x.mode, x.session, x.meetings::jsonb,
-	$2, x.changed_at, x.seat_epoch, x.instructor_epoch, NULL
+	$2, x.changed_at, x.seat_epoch, x.instructor_epoch, NULL, x.reserved_groups::jsonb, x.general_open
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 	$9::int[], $10::int[], $11::int[], $12::text[], $13::bool[], $14::int[],
 	$15::text[], $16::text[], $17::bool[], $18::text[], $19::text[], $20::text[],
-	$21::timestamptz[], $22::int[], $23::int[])
+	$21::timestamptz[], $22::int[], $23::int[], $24::text[], $25::int[])
 	AS x(class_nbr, subject, catalog_nbr, section, title, instructors,
 	capacity, enrolled, open_seats, status, has_reserved, non_reserved,
 	campus, location, online, mode, session, meetings,
-	changed_at, seat_epoch, instructor_epoch)
+	changed_at, seat_epoch, instructor_epoch, reserved_groups, general_open)
 ON CONFLICT (term, class_nbr) DO UPDATE SET
 	subject = EXCLUDED.subject, catalog_nbr = EXCLUDED.catalog_nbr, section = EXCLUDED.section,
 	title = EXCLUDED.title, instructors = EXCLUDED.instructors,
@@ -147,7 +147,8 @@ ON CONFLICT (term, class_nbr) DO UPDATE SET
 	session = EXCLUDED.session, meetings = EXCLUDED.meetings,
 	observed_at = EXCLUDED.observed_at, changed_at = EXCLUDED.changed_at,
 	seat_epoch = EXCLUDED.seat_epoch, instructor_epoch = EXCLUDED.instructor_epoch,
-	not_found_at = NULL
+	not_found_at = NULL, reserved_groups = EXCLUDED.reserved_groups,
+	general_open = COALESCE(EXCLUDED.general_open, st.general_open)
 WHERE st.observed_at < EXCLUDED.observed_at`
 
 // touchStatesSQL records an observation that changed nothing but its time.
@@ -168,10 +169,10 @@ WHERE term = $1 AND class_nbr = ANY($2::text[]) AND not_found_at IS NOT NULL`
 const insertClaimsSQL = `
 INSERT INTO notifications (watch_id, user_id, term, class_nbr, event, epoch)
 SELECT w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
-FROM unnest($2::text[], $3::text[], $4::int[]) AS e(class_nbr, event, epoch)
+FROM unnest($2::text[], $3::text[], $4::int[], $5::bool[]) AS e(class_nbr, event, epoch, reserved_only)
 JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
 JOIN users u ON u.id = w.user_id
-WHERE ` + eligibleUser + `
+WHERE ` + eligibleUser + ` AND (NOT e.reserved_only OR w.notify_reserved)
 ON CONFLICT (watch_id, event, epoch) DO NOTHING
 RETURNING class_nbr`
 
@@ -201,6 +202,8 @@ type stateRows struct {
 	mode, session, meetings                                    []string
 	changedAt                                                  []time.Time
 	seatEpoch, instructorEpoch                                 []int32
+	reservedGroups                                             []*string
+	generalOpen                                                []*int32
 }
 
 func (r *stateRows) add(s catalog.Section, changedAt time.Time, seatEpoch, instructorEpoch int) error {
@@ -238,6 +241,22 @@ func (r *stateRows) add(s catalog.Section, changedAt time.Time, seatEpoch, instr
 	r.changedAt = append(r.changedAt, changedAt)
 	r.seatEpoch = append(r.seatEpoch, int32(seatEpoch))
 	r.instructorEpoch = append(r.instructorEpoch, int32(instructorEpoch))
+	var groups *string
+	if s.NonReservedOpen != nil {
+		b, err := json.Marshal(nonNil(s.ReservedGroups))
+		if err != nil {
+			return fmt.Errorf("encode reserved groups of %s: %w", s.Key(), err)
+		}
+		g := string(b)
+		groups = &g
+	}
+	r.reservedGroups = append(r.reservedGroups, groups)
+	var general *int32
+	if n, ok := s.GeneralOpen(); ok {
+		g := int32(n)
+		general = &g
+	}
+	r.generalOpen = append(r.generalOpen, general)
 	return nil
 }
 
@@ -245,7 +264,7 @@ func (r *stateRows) args(term string, observedAt time.Time) []any {
 	return []any{term, observedAt, r.classNbr, r.subject, r.catalogNbr, r.section, r.title, r.instructors,
 		r.capacity, r.enrolled, r.openSeats, r.status, r.hasReserved, r.nonReserved,
 		r.campus, r.location, r.online, r.mode, r.session, r.meetings,
-		r.changedAt, r.seatEpoch, r.instructorEpoch}
+		r.changedAt, r.seatEpoch, r.instructorEpoch, r.reservedGroups, r.generalOpen}
 }
 
 // applyPlan is what ApplyCourse decided under the section locks.
@@ -256,6 +275,7 @@ type applyPlan struct {
 	histOpen, histCapacity, histEnrolled []int32
 	claimNbr, claimEvent                 []string
 	claimEpoch                           []int32
+	claimReservedOnly                    []bool
 	notFound                             []courseNotFound
 	result                               ApplyResult
 	// planned holds the sections already decided in this batch: a section
@@ -445,7 +465,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 		var prevSection *catalog.Section
 		changed, changedAt, seatEpoch, instructorEpoch := true, observedAt, 0, 0
 		if old != nil {
-			prevSection = &old.Section
+			prevSection = detectBasis(old)
 			seatEpoch, instructorEpoch = old.SeatEpoch, old.InstructorEpoch
 			if old.NotFoundAt == nil && sameVisible(old.Section, next) {
 				changed, changedAt = false, old.ChangedAt
@@ -457,6 +477,11 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			continue
 		}
 		p.result.Changed = append(p.result.Changed, key)
+		if catalog.ReservedOpened(prevSection, next) {
+			// Claimed only by the watches that asked for reserved seats.
+			seatEpoch++
+			p.claim(nbr, catalog.EventSeatAvailable, seatEpoch, true)
+		}
 		for _, ev := range catalog.Detect(prevSection, next) {
 			epoch := 0
 			switch ev {
@@ -469,9 +494,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			default:
 				return fmt.Errorf("section %s: unknown event %q", key, ev)
 			}
-			p.claimNbr = append(p.claimNbr, nbr)
-			p.claimEvent = append(p.claimEvent, string(ev))
-			p.claimEpoch = append(p.claimEpoch, int32(epoch))
+			p.claim(nbr, ev, epoch, false)
 		}
 		if err := p.states.add(next, changedAt, seatEpoch, instructorEpoch); err != nil {
 			return err
@@ -488,6 +511,28 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 		p.result.NotFound += len(notFound)
 	}
 	return nil
+}
+
+// claim adds a claim of event ev at epoch for every watch of section nbr,
+// or only for those that asked for reserved seats when reservedOnly.
+func (p *applyPlan) claim(nbr string, ev catalog.Event, epoch int, reservedOnly bool) {
+	p.claimNbr = append(p.claimNbr, nbr)
+	p.claimEvent = append(p.claimEvent, string(ev))
+	p.claimEpoch = append(p.claimEpoch, int32(epoch))
+	p.claimReservedOnly = append(p.claimReservedOnly, reservedOnly)
+}
+
+// detectBasis is the stored observation events are detected against: when
+// its seats open to everyone are unknown (its reserved groups could not be
+// read), the latest known count stands in, so an opening is still detected
+// once the groups are read.
+func detectBasis(old *SectionState) *catalog.Section {
+	prev := old.Section
+	if _, ok := prev.GeneralOpen(); !ok && old.GeneralOpen != nil {
+		n := *old.GeneralOpen
+		prev.NonReservedOpen = &n
+	}
+	return &prev
 }
 
 // writePlan sends every write of ApplyCourse and the COMMIT in one batch.
@@ -523,8 +568,8 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 				return rows.Err()
 			}
 		}
-		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch).Query(collect(&p.result.Claims))
-		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch).Query(collect(&p.result.ChannelClaims))
+		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, p.claimReservedOnly).Query(collect(&p.result.Claims))
+		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, p.claimReservedOnly).Query(collect(&p.result.ChannelClaims))
 	}
 	for _, nf := range p.notFound {
 		b.Queue(markStateNotFoundSQL, term, observedAt, nf.nbrs, nf.course.Subject, nf.course.CatalogNbr)
