@@ -83,8 +83,8 @@ type view struct {
 	Groups []string
 	// ReservedOnly labels an alert about seats open only to some groups.
 	ReservedOnly bool
-	Meetings        []string
-	Location        string
+	Meetings     []string
+	Location     string
 
 	ClassURL       string
 	DashboardURL   string

@@ -24,32 +24,32 @@ var (
 
 // watchView is a watch as the dashboard and the API show it.
 type watchView struct {
-	ID           int64             `json:"id"`
-	Term         string            `json:"term"`
-	TermName     string            `json:"term_name"`
-	ClassNbr     string            `json:"class_nbr"`
-	Subject      string            `json:"subject"`
-	CatalogNbr   string            `json:"catalog_nbr"`
-	CreatedAt    time.Time         `json:"created_at"`
-	Status       string            `json:"status"` // open, full, not_found, cancelled, waiting
-	StatusLabel  string            `json:"status_label"`
-	Title        string            `json:"title,omitempty"`
-	Section      string            `json:"section,omitempty"`
-	Instructors  []string          `json:"instructors"`
-	OpenSeats    *int              `json:"open_seats"`
-	Capacity     *int              `json:"capacity"`
-	Enrolled     *int              `json:"enrolled"`
-	ReservedNote string            `json:"reserved_note,omitempty"`
+	ID           int64     `json:"id"`
+	Term         string    `json:"term"`
+	TermName     string    `json:"term_name"`
+	ClassNbr     string    `json:"class_nbr"`
+	Subject      string    `json:"subject"`
+	CatalogNbr   string    `json:"catalog_nbr"`
+	CreatedAt    time.Time `json:"created_at"`
+	Status       string    `json:"status"` // open, full, not_found, cancelled, waiting
+	StatusLabel  string    `json:"status_label"`
+	Title        string    `json:"title,omitempty"`
+	Section      string    `json:"section,omitempty"`
+	Instructors  []string  `json:"instructors"`
+	OpenSeats    *int      `json:"open_seats"`
+	Capacity     *int      `json:"capacity"`
+	Enrolled     *int      `json:"enrolled"`
+	ReservedNote string    `json:"reserved_note,omitempty"`
 	// OpenToEveryone and ReservedGroups are set once the reserved seat
 	// groups of a section that has them were read.
 	OpenToEveryone *int                `json:"open_to_everyone,omitempty"`
 	ReservedGroups []reservedGroupView `json:"reserved_groups,omitempty"`
 	// NotifyReserved: alert also when only reserved seats open.
-	NotifyReserved bool `json:"notify_reserved"`
-	Location     string            `json:"location,omitempty"`
-	Meetings     []catalog.Meeting `json:"meetings"`
-	LastChecked  *time.Time        `json:"last_checked"`
-	ClassURL     string            `json:"class_url"`
+	NotifyReserved bool              `json:"notify_reserved"`
+	Location       string            `json:"location,omitempty"`
+	Meetings       []catalog.Meeting `json:"meetings"`
+	LastChecked    *time.Time        `json:"last_checked"`
+	ClassURL       string            `json:"class_url"`
 }
 
 // reservedGroupView is one reserved seat group of a section.
