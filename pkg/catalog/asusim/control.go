@@ -46,6 +46,9 @@ type Fault struct {
 	Page              int       `json:"page,omitempty"`
 	// Rows is how many rows a truncated page keeps (0: half the page).
 	Rows int `json:"rows,omitempty"`
+	// Endpoint, when set, limits the fault to one API endpoint: "classes",
+	// "terms" or "reservedseatsadditionalinfo".
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 func (f Fault) validate() error {
@@ -69,17 +72,26 @@ func (f Fault) validate() error {
 	if f.Kind != FaultTruncated && f.Rows != 0 {
 		return errors.New("rows applies only to a truncated fault")
 	}
+	switch f.Endpoint {
+	case "", "classes", "terms", "reservedseatsadditionalinfo":
+	default:
+		return fmt.Errorf("unknown endpoint %q", f.Endpoint)
+	}
+	if f.Page != 0 && f.Endpoint != "" && f.Endpoint != "classes" {
+		return errors.New("page applies only to the classes endpoint")
+	}
 	if f.Count < 0 || f.RetryAfterSeconds < 0 || f.Page < 0 {
 		return errors.New("count, page and retry_after_seconds cannot be negative")
 	}
 	return nil
 }
 
-// appliesTo reports whether f applies to a request that is page page of a
-// class search (0: not a class search page). A truncated fault needs a page
+// appliesTo reports whether f applies to a request to endpoint (the last
+// element of its path) that is page page of a class search (0: not a class
+// search page). A truncated fault needs a page
 // to cut.
-func (f Fault) appliesTo(page int) bool {
-	if f.Kind == FaultTruncated && page == 0 {
+func (f Fault) appliesTo(endpoint string, page int) bool {
+	if f.Kind == FaultTruncated && page == 0 || f.Endpoint != "" && f.Endpoint != endpoint {
 		return false
 	}
 	return f.Page == 0 || f.Page == page
@@ -122,11 +134,11 @@ func (s *Server) ClearFaults() {
 
 // takeFault returns the oldest active fault that applies to a request for
 // page page (see Fault.appliesTo), using it up.
-func (s *Server) takeFault(page int) (Fault, bool) {
+func (s *Server) takeFault(endpoint string, page int) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
-		if !f.appliesTo(page) {
+		if !f.appliesTo(endpoint, page) {
 			continue
 		}
 		if f.Count > 0 {

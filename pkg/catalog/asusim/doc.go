@@ -87,6 +87,7 @@
 //	                        {"kind":"delay","delay_ms":1500,"count":0}
 //	                        {"kind":"malformed","count":1}
 //	                        {"kind":"truncated","page":3,"rows":50,"count":1}
+//	                        {"kind":"status","status":503,"endpoint":"reservedseatsadditionalinfo"}
 //	POST /_sim/faults/clear {}
 //	POST /_sim/latency      {"latency_ms":50}
 //	POST /_sim/scrolls      {"keep_alive_ms":60000,"max_scrolls":10000} (either)
@@ -96,7 +97,9 @@
 // A fault applies to the next count API requests it matches, or until
 // cleared when count is 0; the oldest matching fault applies first. With a
 // page (1 = a search's first page, 2 = its first scroll page, ...) it matches
-// only that page of class searches, so a test can fail page 3 of a walk; a
+// only that page of class searches, so a test can fail page 3 of a walk;
+// with an endpoint ("classes", "terms", "reservedseatsadditionalinfo") only
+// requests to it; a
 // failed page does not move the walk on, so a retry reads it again. A
 // truncated fault answers a page with fewer rows than it should carry
 // (rows, by default half) in well-formed JSON while total.value counts them

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -393,7 +394,7 @@ func (s *Server) api(counter *atomic.Int64, h apiHandler) http.HandlerFunc {
 			return
 		}
 		var trunc *Fault
-		if f, ok := s.takeFault(s.pageOf(r)); ok {
+		if f, ok := s.takeFault(path.Base(r.URL.Path), s.pageOf(r)); ok {
 			switch f.Kind {
 			case FaultDelay:
 				if !sleep(r.Context(), time.Duration(f.DelayMS)*time.Millisecond) {
