@@ -45,11 +45,14 @@ func (k Keys) Delayed() string { return k.Prefix + "checks:delayed" }
 // Leader is the scheduler's leadership lease.
 func (k Keys) Leader() string { return k.Prefix + "scheduler:leader" }
 
-// Heartbeat is the hash where the scheduler records its last cycle.
+// Heartbeat is the hash where the scheduler records its last enqueue run
+// (check.Heartbeat).
 func (k Keys) Heartbeat() string { return k.Prefix + "scheduler:heartbeat" }
 
-// CycleDedup is the hash of courses already enqueued in a cycle.
-func (k Keys) CycleDedup(cycle string) string { return k.Prefix + "cycle:" + cycle }
+// SweepDedup is the hash of the units already enqueued in a sweep. The key
+// keeps the name it had when sweeps were called cycles, so a deploy in the
+// middle of a sweep does not enqueue its units again.
+func (k Keys) SweepDedup(sweep string) string { return k.Prefix + "cycle:" + sweep }
 
 // Breaker is the shared circuit breaker of an upstream.
 func (k Keys) Breaker(upstream string) string { return k.Prefix + "breaker:" + upstream }

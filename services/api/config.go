@@ -6,18 +6,14 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
-	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
 type config struct {
-	DatabaseURL         string
-	RedisURL            string
-	RedisPrefix         string
-	Log                 obs.LogConfig
+	envconf.Common
 	Addr                string
 	OpsAddr             string
-	Migrate             bool
 	UnsubscribeSecret   string
 	TrustedProxies      string
 	SchedulerInterval   time.Duration
@@ -40,13 +36,10 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	r := envconf.New(getenv)
 	c := config{
-		DatabaseURL:         r.URL("DATABASE_URL", "", "postgres", "postgresql"),
-		RedisURL:            r.URL("REDIS_URL", "", "redis", "rediss"),
-		RedisPrefix:         r.String("REDIS_PREFIX", "pmc:"),
+		Common:              r.Common(),
 		Addr:                r.String("API_ADDR", "127.0.0.1:8080"),
 		OpsAddr:             r.String("API_OPS_ADDR", "127.0.0.1:9100"),
-		Migrate:             r.Bool("MIGRATE_ON_START", true),
-		UnsubscribeSecret:   r.Required("UNSUBSCRIBE_SECRET"),
+		UnsubscribeSecret:   r.Secret("UNSUBSCRIBE_SECRET", notify.MinKeyLen),
 		TrustedProxies:      r.String("API_TRUSTED_PROXIES", ""),
 		SchedulerInterval:   r.Duration("SCHEDULER_INTERVAL", 30*time.Minute, time.Second, 24*time.Hour),
 		Grace:               r.Duration("API_SHUTDOWN_TIMEOUT", 10*time.Second, 0, 5*time.Minute),
@@ -71,19 +64,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if err := c.VAPID.Check(); err != nil {
 		r.Fail("%v", err)
 	}
-	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
-		r.Fail("UNSUBSCRIBE_SECRET must be at least 32 characters")
-	}
 	if err := asu.CheckContact(c.ASUContact); err != nil {
 		r.Fail("ASU_CONTACT: %v", err)
 	}
 	if c.EmailWebhookSecret != "" && len(c.EmailWebhookSecret) < 32 {
 		r.Fail("EMAIL_WEBHOOK_SECRET must be at least 32 characters")
 	}
-	lc, err := obs.ParseLogConfig(getenv)
-	if err != nil {
-		r.Fail("%v", err)
-	}
-	c.Log = lc
 	return c, r.Err()
 }

@@ -35,9 +35,6 @@ var version = "dev"
 
 func main() {
 	app.Main("api", func(ctx context.Context) error {
-		if len(os.Args) > 1 && os.Args[1] == "seed-demo" {
-			return seedDemo(ctx, os.Getenv, os.Stdout)
-		}
 		return run(ctx, os.Getenv, os.Stdout, nil)
 	})
 }

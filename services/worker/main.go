@@ -55,6 +55,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	defer deps.Close()
 	db, rdb := deps.DB, deps.Redis
 	db.SetSendRetry(cfg.SendRetryBase, cfg.SendRetryMax)
+	db.SetBaselineMaxAge(cfg.SchedulerInterval)
 
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()

@@ -412,30 +412,9 @@ func (a *app) apiDeleteChannel(c echo.Context) error {
 
 // ---- HTML ----
 
-// settingsData is the settings page's channel section.
-type settingsData struct {
-	Channels       []channelView
-	MaxChannels    int
-	VAPIDPublicKey string
-	// NewSecret is a new webhook's signing secret, shown this once.
-	NewSecret string
-}
-
-func (a *app) settingsData(ctx context.Context, userID int64) (settingsData, error) {
-	cs, err := a.DB.ListChannels(ctx, userID)
-	if err != nil {
-		return settingsData{}, err
-	}
-	d := settingsData{MaxChannels: store.MaxChannels, VAPIDPublicKey: a.Channels.PublicKey()}
-	for _, ch := range cs {
-		d.Channels = append(d.Channels, newChannelView(ch))
-	}
-	return d, nil
-}
-
 // settingsFormErr re-renders the settings page with err's field errors.
 func (a *app) settingsFormErr(c echo.Context, err error, form map[string]string) error {
-	d, derr := a.settingsData(c.Request().Context(), currentUser(c).ID)
+	d, derr := a.settingsData(c)
 	if derr != nil {
 		return derr
 	}
@@ -465,7 +444,7 @@ func (a *app) addChannelForm(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/settings?m=channel-added#channels")
 	}
 	// The signing secret is shown once, on this response, never again.
-	d, err := a.settingsData(ctx, currentUser(c).ID)
+	d, err := a.settingsData(c)
 	if err != nil {
 		return err
 	}
