@@ -154,11 +154,8 @@ func (db *DB) ClaimDeliveries(ctx context.Context, lease time.Duration, limit, p
 
 const (
 	markDeliverySentSQL = `
-WITH d AS (
-	UPDATE channel_deliveries SET status = 'sent', sent_at = now(), lease_until = NULL
-	WHERE id = $1 AND status <> 'sent' RETURNING channel_id
-)
-UPDATE channels SET last_sent_at = now() FROM d WHERE channels.id = d.channel_id`
+UPDATE channel_deliveries SET status = 'sent', sent_at = now(), lease_until = NULL
+WHERE id = $1 AND status <> 'sent'`
 	// releaseDeliverySQL backs off as releaseSQL does, but never less than
 	// the server's Retry-After ($6 seconds).
 	releaseDeliverySQL = `
