@@ -18,13 +18,14 @@ const (
 // OpenSeats returns the seats a student can take. It prefers the count of
 // non-reserved open seats when the source reports one; otherwise it uses
 // capacity − enrolled. A closed or cancelled section has none, whatever the
-// arithmetic says: the registrar's flag wins.
+// arithmetic says: the registrar's flag wins. A section whose counts are
+// unknown has none that anyone can count on.
 func (s Section) OpenSeats() int {
 	return s.openSeats(s.NonReservedOpen != nil)
 }
 
 func (s Section) openSeats(useNonReserved bool) int {
-	if s.Status == StatusCancelled || s.Status == StatusClosed {
+	if s.Status == StatusCancelled || s.Status == StatusClosed || s.Status == StatusUnknown {
 		return 0
 	}
 	n := s.Capacity - s.Enrolled
@@ -62,10 +63,13 @@ func (s Section) InstructorNames() string {
 // known. It is known when the source reports it (NonReservedOpen), when the
 // section holds no reserved seats (capacity − enrolled), or when the section
 // has no open seat at all; a section flagged with reserved seats whose
-// groups were not read is unknown, never 0.
+// groups were not read is unknown, never 0, and so is a section whose
+// counts the source left out (StatusUnknown).
 func (s Section) GeneralOpen() (int, bool) {
 	raw := s.openSeats(false)
 	switch {
+	case s.Status == StatusUnknown:
+		return 0, false
 	case raw == 0:
 		return 0, true
 	case s.NonReservedOpen != nil:
@@ -115,8 +119,9 @@ func CarryReserved(prev *Section, next *Section) bool {
 // There is no event on a section's first observation (prev == nil): we do not
 // know what changed. A seat is available when the seats open to everyone go
 // from 0 to more than 0; when either side's count is unknown (reserved seats
-// not read), there is no event: an unknown count is never taken for 0.
-// Openings of reserved seats alone are ReservedOpened's.
+// not read, or the source left the counts out), there is no event: an
+// unknown count is never taken for 0, and a section read without its counts
+// was not seen full. Openings of reserved seats alone are ReservedOpened's.
 func Detect(prev *Section, next Section) []Event {
 	if prev == nil {
 		return nil

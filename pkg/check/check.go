@@ -45,11 +45,14 @@ func (k Keys) Delayed() string { return k.Prefix + "checks:delayed" }
 // Leader is the scheduler's leadership lease.
 func (k Keys) Leader() string { return k.Prefix + "scheduler:leader" }
 
-// Heartbeat is the hash where the scheduler records its last cycle.
+// Heartbeat is the hash where the scheduler records its last enqueue run
+// (check.Heartbeat).
 func (k Keys) Heartbeat() string { return k.Prefix + "scheduler:heartbeat" }
 
-// CycleDedup is the hash of courses already enqueued in a cycle.
-func (k Keys) CycleDedup(cycle string) string { return k.Prefix + "cycle:" + cycle }
+// SweepDedup is the hash of the units already enqueued in a sweep. The key
+// keeps the name it had when sweeps were called cycles, so a deploy in the
+// middle of a sweep does not enqueue its units again.
+func (k Keys) SweepDedup(sweep string) string { return k.Prefix + "cycle:" + sweep }
 
 // Breaker is the shared circuit breaker of an upstream.
 func (k Keys) Breaker(upstream string) string { return k.Prefix + "breaker:" + upstream }
@@ -185,7 +188,14 @@ type Walk struct {
 	// Sweep is the scheduler sweep that enqueued the walk.
 	Sweep      string
 	EnqueuedAt time.Time
+	// Sections is the planner's estimate of the sections the walk fetches;
+	// 0 when unknown.
+	Sections int
 }
+
+// maxExpectedSections bounds a walk's estimate: several times the largest
+// term, so a corrupt value cannot hold the section budget for days.
+const maxExpectedSections = 200000
 
 // DedupKey identifies the walk within its sweep.
 func (w Walk) DedupKey() string { return w.Scan.String() }
@@ -208,6 +218,8 @@ func EncodeWalk(w Walk) ([]byte, error) {
 		EnqueuedAt: timestamppb.New(w.EnqueuedAt),
 		University: University,
 		Courses:    make([]*streamv1.WatchedCourse, len(w.Courses)),
+		// A negative or absurd estimate is sent as unknown.
+		ExpectedSections: uint32(min(max(w.Sections, 0), maxExpectedSections)),
 	}
 	for i, c := range w.Courses {
 		m.Courses[i] = &streamv1.WatchedCourse{Subject: c.Course.Subject, CatalogNbr: c.Course.CatalogNbr, ClassNbrs: c.ClassNbrs}
@@ -225,7 +237,8 @@ func DecodeWalk(b []byte) (Walk, error) {
 	if err := proto.Unmarshal(b, &m); err != nil {
 		return Walk{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	w := Walk{Scan: catalog.ScanKey{Term: m.GetTerm(), Subject: m.GetSubject()}, Sweep: m.GetSweep()}
+	w := Walk{Scan: catalog.ScanKey{Term: m.GetTerm(), Subject: m.GetSubject()}, Sweep: m.GetSweep(),
+		Sections: int(min(m.GetExpectedSections(), maxExpectedSections))}
 	if m.GetEnqueuedAt() != nil {
 		w.EnqueuedAt = m.GetEnqueuedAt().AsTime()
 	}

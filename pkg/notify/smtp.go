@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	gomail "github.com/wneessen/go-mail"
+
+	"github.com/pickmyclass/pickmyclass/pkg/obs"
 )
 
 // TLS modes for SMTPConfig.TLS.
@@ -475,13 +477,13 @@ func newSMTPMetrics(reg prometheus.Registerer) (*smtpMetrics, error) {
 	})
 	if reg != nil {
 		var err error
-		if sent, err = register(reg, sent); err != nil {
+		if sent, err = obs.Register(reg, sent); err != nil {
 			return nil, err
 		}
-		if failed, err = register(reg, failed); err != nil {
+		if failed, err = obs.Register(reg, failed); err != nil {
 			return nil, err
 		}
-		if duration, err = register(reg, duration); err != nil {
+		if duration, err = obs.Register(reg, duration); err != nil {
 			return nil, err
 		}
 	}
@@ -491,19 +493,6 @@ func newSMTPMetrics(reg prometheus.Registerer) (*smtpMetrics, error) {
 		temporary: failed.WithLabelValues("temporary"),
 		duration:  duration,
 	}, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same name, so two senders in one process share their series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 // NewSMTPFromURL is NewSMTP for an address in ParseSMTPURL's form and the

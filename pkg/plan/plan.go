@@ -128,6 +128,12 @@ type Plan struct {
 	// Duration is how long the budgets take to serve the whole plan: the
 	// shortest a sweep can be.
 	Duration time.Duration
+	// Delay estimates how long after a seat opens the plan sees it, on
+	// average over the watched sections: half a period until the unit
+	// covering the section runs, plus the time its walk takes from the
+	// search's snapshot at the first page to the last page (a walk pays its
+	// section budget before it starts, so its pages go at the request rate).
+	Delay time.Duration
 }
 
 // Period is how long the sweep of p should last: its Duration with a tenth
@@ -163,22 +169,28 @@ func Make(courses []Course, counts Counts, b Budget, mode Mode) Plan {
 	// The best plan for a weighting of the two budgets is found subject by
 	// subject. A plain sum of the two costs would over-walk when sections
 	// are the tight budget and under-walk when requests are, so several
-	// weightings are tried: among the plans that fit under the floor the
-	// one that uses least of both budgets wins; if none fits, the shortest.
+	// weightings are tried, each with and without whole-term walks: among
+	// the plans that fit under the floor the one that uses least of both
+	// budgets wins; if none fits, the one that sees an opening soonest
+	// (a term walk is cheap but long, and a seat that opens after its first
+	// page waits for the next one).
 	var best Plan
 	var bestLoad float64
-	for i, w := range weights {
-		var units []Unit
-		for _, t := range terms {
-			units = append(units, planTerm(t, counts, b, w)...)
-		}
-		p := finish(units, b)
-		load := float64(p.Requests)/b.RequestsPerSecond + float64(p.Sections)/b.SectionsPerSecond
-		fits, bestFits := p.Duration <= b.Floor, best.Duration <= b.Floor
-		better := fits && (!bestFits || load < bestLoad) ||
-			!fits && !bestFits && (p.Duration < best.Duration || p.Duration == best.Duration && load < bestLoad)
-		if i == 0 || better {
-			best, bestLoad = p, load
+	first := true
+	for _, w := range weights {
+		for _, termWalks := range []bool{true, false} {
+			var units []Unit
+			for _, t := range terms {
+				units = append(units, planTerm(t, counts, b, w, termWalks)...)
+			}
+			p := finish(units, b)
+			load := float64(p.Requests)/b.RequestsPerSecond + float64(p.Sections)/b.SectionsPerSecond
+			fits, bestFits := p.Duration <= b.Floor, best.Duration <= b.Floor
+			better := fits && (!bestFits || load < bestLoad) ||
+				!fits && !bestFits && (p.Delay < best.Delay || p.Delay == best.Delay && load < bestLoad)
+			if first || better {
+				best, bestLoad, first = p, load, false
+			}
 		}
 	}
 	return best
@@ -229,9 +241,9 @@ func group(courses []Course) []*termGroup {
 }
 
 // planTerm picks, for each subject of a term, a walk of the subject or one
-// request per course, and then whether one walk of the whole term beats all
-// of those.
-func planTerm(t *termGroup, counts Counts, b Budget, w float64) []Unit {
+// request per course, and then, if termWalks, whether one walk of the whole
+// term beats all of those.
+func planTerm(t *termGroup, counts Counts, b Budget, w float64, termWalks bool) []Unit {
 	price := func(requests, sections int) float64 {
 		return w*float64(requests)/b.RequestsPerSecond + (1-w)*float64(sections)/b.SectionsPerSecond
 	}
@@ -267,6 +279,9 @@ func planTerm(t *termGroup, counts Counts, b Budget, w float64) []Unit {
 			units = append(units, perCourse...)
 			total += cost
 		}
+	}
+	if !termWalks {
+		return units
 	}
 	n, ok := counts.Terms[t.term]
 	if !ok {
@@ -328,11 +343,20 @@ func finish(units []Unit, b Budget) Plan {
 		return cmp.Or(cmp.Compare(y.full, x.full), cmp.Compare(y.watchers, x.watchers), y.changed.Compare(x.changed))
 	})
 	p := Plan{Units: units}
+	var watched int
+	var reading float64 // watched sections × seconds their walk reads after its snapshot
 	for _, u := range units {
 		p.Requests += u.Requests
 		p.Sections += u.Sections
+		n := u.ClassNbrs()
+		watched += n
+		reading += float64(n) * float64(u.Requests-1) / b.RequestsPerSecond
 	}
 	secs := math.Max(float64(p.Requests)/b.RequestsPerSecond, float64(p.Sections)/b.SectionsPerSecond)
 	p.Duration = time.Duration(secs * float64(time.Second))
+	p.Delay = p.Period(b.Floor) / 2
+	if watched > 0 {
+		p.Delay += time.Duration(reading / float64(watched) * float64(time.Second))
+	}
 	return p
 }

@@ -89,6 +89,8 @@ func TestMake(t *testing.T) {
 		busyCounts.Courses[c.Key] = 3
 	}
 
+	busyTerm := Counts{Terms: map[string]int{"2267": 20000}, Subjects: busyCounts.Subjects, Courses: busyCounts.Courses}
+
 	tests := []struct {
 		name    string
 		courses []Course
@@ -201,11 +203,32 @@ func TestMake(t *testing.T) {
 			name:    "a busy term whose small subjects were never walked is walked whole",
 			courses: busy,
 			counts:  busyCounts,
-			budget:  defaultBudget,
-			want:    []string{"2267:*"},
+			// Under a long floor every plan fits, and the cheapest wins.
+			budget: Budget{RequestsPerSecond: 3, SectionsPerSecond: 250, Floor: 10 * time.Minute},
+			want:   []string{"2267:*"},
 			check: func(t *testing.T, p Plan) {
 				if p.Sections != PriorTermSections {
 					t.Errorf("term walk priced at %d sections, want the prior %d", p.Sections, PriorTermSections)
+				}
+			},
+		},
+		{
+			// The term walk is shorter (80 s of sections against 100 s of
+			// requests) but reads for 33 s after its snapshot: an opening
+			// is seen 77 s after on average, against 55 s with a walk per
+			// subject, none longer than a page.
+			name:    "budgets bind: subject walks that see openings sooner beat a long term walk",
+			courses: busy,
+			counts:  busyTerm,
+			budget:  defaultBudget,
+			check: func(t *testing.T, p Plan) {
+				for _, u := range p.Units {
+					if u.IsScan() && u.Scan.Subject == "" {
+						t.Fatalf("walked the whole term: %d units", len(p.Units))
+					}
+				}
+				if p.Delay != 55*time.Second {
+					t.Errorf("delay %s; want 55s (half the 110 s period, pages of one request)", p.Delay)
 				}
 			},
 		},

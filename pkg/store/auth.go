@@ -18,24 +18,12 @@ type NewAccount struct {
 	TermsAcceptedAt time.Time
 }
 
-const createAccountSQL = `
-INSERT INTO users (email, password_hash, age_confirmed_at, accepted_terms_at)
-VALUES ($1, $2, $3, $4)
-RETURNING ` + userColumns
-
 // CreateAccount registers an unverified, non-admin account. It returns
 // ErrConflict when the email is taken, whatever its case. Nothing a user
-// sends can make the account an administrator: the column is not set here.
+// sends can make the account verified or an administrator: NewAccount has
+// no such field.
 func (db *DB) CreateAccount(ctx context.Context, na NewAccount) (User, error) {
-	email := NormalizeEmail(na.Email)
-	u, err := scanUser(db.pool.QueryRow(ctx, createAccountSQL, email, na.PasswordHash, na.AgeConfirmedAt, na.TermsAcceptedAt))
-	if isUniqueViolation(err) {
-		return User{}, fmt.Errorf("create account %s: %w", email, ErrConflict)
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("create account %s: %w", email, err)
-	}
-	return u, nil
+	return db.insertUser(ctx, "create account", na.Email, na.PasswordHash, false, false, &na.AgeConfirmedAt, &na.TermsAcceptedAt)
 }
 
 const getUserByEmailSQL = `SELECT ` + userColumns + ` FROM users WHERE email = $1 AND deleted_at IS NULL`
@@ -60,6 +48,18 @@ func (db *DB) MarkVerified(ctx context.Context, id int64) error {
 	return db.execOne(ctx, fmt.Sprintf("verify user %d", id), markVerifiedSQL, id)
 }
 
+const replaceHashSQL = `UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2`
+
+// ReplacePasswordHash stores a new hash of the same password (a higher
+// bcrypt cost), unless the password changed meanwhile. Sessions and links
+// stand: nothing about who may sign in changed.
+func (db *DB) ReplacePasswordHash(ctx context.Context, id int64, old, hash string) error {
+	if _, err := db.pool.Exec(ctx, replaceHashSQL, id, old, hash); err != nil {
+		return fmt.Errorf("replace password hash of user %d: %w", id, err)
+	}
+	return nil
+}
+
 const (
 	setPasswordSQL      = `UPDATE users SET password_hash = $2 WHERE id = $1 AND deleted_at IS NULL`
 	endOtherSessionsSQL = `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`
@@ -73,30 +73,53 @@ const (
 // It also lifts every sign-in lockout of the account: failures against the
 // old password say nothing about the new one.
 func (db *DB) SetPassword(ctx context.Context, id int64, hash string, keep []byte) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return setPassword(ctx, tx, id, hash, keep) })
+	if err != nil {
+		return fmt.Errorf("set password of user %d: %w", id, err)
+	}
+	return nil
+}
+
+const queueAccountMailSQL = `
+INSERT INTO mail_outbox (to_addr, subject, text_body, html_body, expires_at)
+SELECT email, $2, $3, $4, $5 FROM users WHERE id = $1`
+
+// SetPasswordWithNotice is SetPassword that also queues notice to the
+// account's address (notice.To is not used), in the same transaction: a
+// password never changes without its owner being told.
+func (db *DB) SetPasswordWithNotice(ctx context.Context, id int64, hash string, keep []byte, notice OutboxMail) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, setPasswordSQL, id, hash)
-		if err != nil {
+		if err := setPassword(ctx, tx, id, hash, keep); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
-		}
-		if keep == nil {
-			keep = []byte{}
-		}
-		if _, err := tx.Exec(ctx, endOtherSessionsSQL, id, keep); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, endResetTokensSQL, id); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, clearFailuresSQL, id)
+		_, err := tx.Exec(ctx, queueAccountMailSQL, id, notice.Subject, notice.Text, notice.HTML, notice.ExpiresAt)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("set password of user %d: %w", id, err)
 	}
 	return nil
+}
+
+func setPassword(ctx context.Context, tx pgx.Tx, id int64, hash string, keep []byte) error {
+	tag, err := tx.Exec(ctx, setPasswordSQL, id, hash)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	if keep == nil {
+		keep = []byte{}
+	}
+	if _, err := tx.Exec(ctx, endOtherSessionsSQL, id, keep); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, endResetTokensSQL, id); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, clearFailuresSQL, id)
+	return err
 }
 
 const (

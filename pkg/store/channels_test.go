@@ -144,7 +144,7 @@ func TestApplyClaimsOneDeliveryPerActiveChannelThatWantsTheEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Email off: channels still get alerts, and the section is still checked.
-	if err := db.SetNotifyEmail(ctx, u.ID, false); err != nil {
+	if err := db.SetNotifications(ctx, u.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	due, err := db.DueCourses(ctx)

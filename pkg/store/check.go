@@ -166,13 +166,23 @@ const clearWatchNotFoundSQL = `
 UPDATE class_watches SET not_found_at = NULL
 WHERE term = $1 AND class_nbr = ANY($2::text[]) AND not_found_at IS NOT NULL`
 
+// insertClaimsSQL claims each event for every eligible watcher. An event is
+// the difference between the stored observation (its baseline, observed at
+// baseline_at) and the new one. A baseline older than $5 (the new
+// observation less the baseline's maximum age) was kept fresh by nobody's
+// checks — the section went unwatched, or checks failed — so it is a
+// baseline only for the watchers who were already watching when it was
+// observed: a new watcher of a section unwatched for weeks is not told
+// that its seats "opened" since then.
 const insertClaimsSQL = `
 INSERT INTO notifications (watch_id, user_id, term, class_nbr, event, epoch)
 SELECT w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
-FROM unnest($2::text[], $3::text[], $4::int[], $5::bool[]) AS e(class_nbr, event, epoch, reserved_only)
+FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[], $7::bool[]) AS e(class_nbr, event, epoch, baseline_at, reserved_only)
 JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
 JOIN users u ON u.id = w.user_id
-WHERE ` + eligibleUser + ` AND (NOT e.reserved_only OR w.notify_reserved)
+WHERE ` + eligibleUser + `
+  AND (e.baseline_at >= $5 OR w.created_at <= e.baseline_at)
+  AND (NOT e.reserved_only OR w.notify_reserved)
 ON CONFLICT (watch_id, event, epoch) DO NOTHING
 RETURNING class_nbr`
 
@@ -275,6 +285,7 @@ type applyPlan struct {
 	histOpen, histCapacity, histEnrolled []int32
 	claimNbr, claimEvent                 []string
 	claimEpoch                           []int32
+	claimBaseline                        []time.Time
 	claimReservedOnly                    []bool
 	notFound                             []courseNotFound
 	result                               ApplyResult
@@ -385,7 +396,7 @@ func (db *DB) applyBatch(ctx context.Context, obs []CourseObservation) (ApplyRes
 				return applyPlan{}, err
 			}
 		}
-		return plan, writePlan(ctx, conn, term, observedAt, &plan)
+		return plan, writePlan(ctx, conn, term, observedAt, db.baselineMaxAge, &plan)
 	}()
 	if err != nil {
 		if conn.Conn().PgConn().TxStatus() != 'I' {
@@ -459,6 +470,13 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 		if next.CatalogNbr == "" {
 			next.CatalogNbr = obs.Course.CatalogNbr
 		}
+		if next.Status == catalog.StatusUnknown && old != nil && old.Section.Status != catalog.StatusUnknown {
+			// A read without seat counts keeps the last known ones: it is
+			// no evidence that seats changed, and the next read with counts
+			// is compared with what was last known.
+			next.Capacity, next.Enrolled, next.Status = old.Section.Capacity, old.Section.Enrolled, old.Section.Status
+			next.NonReservedOpen, next.ReservedGroups = old.Section.NonReservedOpen, old.Section.ReservedGroups
+		}
 		key := next.Key()
 		p.result.Applied++
 
@@ -480,7 +498,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 		if catalog.ReservedOpened(prevSection, next) {
 			// Claimed only by the watches that asked for reserved seats.
 			seatEpoch++
-			p.claim(nbr, catalog.EventSeatAvailable, seatEpoch, true)
+			p.claim(nbr, catalog.EventSeatAvailable, seatEpoch, old.ObservedAt, true)
 		}
 		for _, ev := range catalog.Detect(prevSection, next) {
 			epoch := 0
@@ -494,7 +512,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			default:
 				return fmt.Errorf("section %s: unknown event %q", key, ev)
 			}
-			p.claim(nbr, ev, epoch, false)
+			p.claim(nbr, ev, epoch, old.ObservedAt, false)
 		}
 		if err := p.states.add(next, changedAt, seatEpoch, instructorEpoch); err != nil {
 			return err
@@ -513,12 +531,14 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 	return nil
 }
 
-// claim adds a claim of event ev at epoch for every watch of section nbr,
-// or only for those that asked for reserved seats when reservedOnly.
-func (p *applyPlan) claim(nbr string, ev catalog.Event, epoch int, reservedOnly bool) {
+// claim adds a claim of event ev at epoch, detected against a baseline
+// observed at baseline, for every watch of section nbr, or only for those
+// that asked for reserved seats when reservedOnly.
+func (p *applyPlan) claim(nbr string, ev catalog.Event, epoch int, baseline time.Time, reservedOnly bool) {
 	p.claimNbr = append(p.claimNbr, nbr)
 	p.claimEvent = append(p.claimEvent, string(ev))
 	p.claimEpoch = append(p.claimEpoch, int32(epoch))
+	p.claimBaseline = append(p.claimBaseline, baseline)
 	p.claimReservedOnly = append(p.claimReservedOnly, reservedOnly)
 }
 
@@ -536,7 +556,7 @@ func detectBasis(old *SectionState) *catalog.Section {
 }
 
 // writePlan sends every write of ApplyCourse and the COMMIT in one batch.
-func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt time.Time, p *applyPlan) error {
+func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt time.Time, baselineMaxAge time.Duration, p *applyPlan) error {
 	var b pgx.Batch
 	if len(p.states.classNbr) > 0 {
 		b.Queue(upsertStatesSQL, p.states.args(term, observedAt)...)
@@ -568,8 +588,9 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 				return rows.Err()
 			}
 		}
-		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, p.claimReservedOnly).Query(collect(&p.result.Claims))
-		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, p.claimReservedOnly).Query(collect(&p.result.ChannelClaims))
+		staleBefore := observedAt.Add(-baselineMaxAge)
+		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline, p.claimReservedOnly).Query(collect(&p.result.Claims))
+		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline, p.claimReservedOnly).Query(collect(&p.result.ChannelClaims))
 	}
 	for _, nf := range p.notFound {
 		b.Queue(markStateNotFoundSQL, term, observedAt, nf.nbrs, nf.course.Subject, nf.course.CatalogNbr)

@@ -4,19 +4,16 @@ import (
 	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
-	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
 type config struct {
-	DatabaseURL         string
-	RedisURL            string
-	RedisPrefix         string
-	Log                 obs.LogConfig
+	envconf.Common
 	Addr                string
 	OpsAddr             string
-	Migrate             bool
 	UnsubscribeSecret   string
 	TrustedProxies      string
 	SchedulerInterval   time.Duration
@@ -33,18 +30,16 @@ type config struct {
 	AuthRatePerMinute   int
 	ResendWebhookSecret string
 	EmailWebhookSecret  string
+	VAPID               channel.VAPID
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
 	r := envconf.New(getenv)
 	c := config{
-		DatabaseURL:         r.URL("DATABASE_URL", "", "postgres", "postgresql"),
-		RedisURL:            r.URL("REDIS_URL", "", "redis", "rediss"),
-		RedisPrefix:         r.String("REDIS_PREFIX", "pmc:"),
+		Common:              r.Common(),
 		Addr:                r.String("API_ADDR", "127.0.0.1:8080"),
 		OpsAddr:             r.String("API_OPS_ADDR", "127.0.0.1:9100"),
-		Migrate:             r.Bool("MIGRATE_ON_START", true),
-		UnsubscribeSecret:   r.Required("UNSUBSCRIBE_SECRET"),
+		UnsubscribeSecret:   r.Secret("UNSUBSCRIBE_SECRET", notify.MinKeyLen),
 		TrustedProxies:      r.String("API_TRUSTED_PROXIES", ""),
 		SchedulerInterval:   r.Duration("SCHEDULER_INTERVAL", 30*time.Minute, time.Second, 24*time.Hour),
 		Grace:               r.Duration("API_SHUTDOWN_TIMEOUT", 10*time.Second, 0, 5*time.Minute),
@@ -60,9 +55,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		AuthRatePerMinute:   r.Int("API_AUTH_RATE_PER_MINUTE", 20, 1, 100000),
 		ResendWebhookSecret: r.String("RESEND_WEBHOOK_SECRET", ""),
 		EmailWebhookSecret:  r.String("EMAIL_WEBHOOK_SECRET", ""),
+		VAPID: channel.VAPID{
+			PublicKey:  r.String("VAPID_PUBLIC_KEY", ""),
+			PrivateKey: r.String("VAPID_PRIVATE_KEY", ""),
+			Subject:    r.String("VAPID_SUBJECT", "mailto:ops@pickmyclass.app"),
+		},
 	}
-	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
-		r.Fail("UNSUBSCRIBE_SECRET must be at least 32 characters")
+	if err := c.VAPID.Check(); err != nil {
+		r.Fail("%v", err)
 	}
 	if err := asu.CheckContact(c.ASUContact); err != nil {
 		r.Fail("ASU_CONTACT: %v", err)
@@ -70,10 +70,5 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.EmailWebhookSecret != "" && len(c.EmailWebhookSecret) < 32 {
 		r.Fail("EMAIL_WEBHOOK_SECRET must be at least 32 characters")
 	}
-	lc, err := obs.ParseLogConfig(getenv)
-	if err != nil {
-		r.Fail("%v", err)
-	}
-	c.Log = lc
 	return c, r.Err()
 }

@@ -181,7 +181,7 @@ func TestChannelDeliveryOfKilledWorkerIsSentOnceByAnother(t *testing.T) {
 	sec := section("2267", "70412", "CSE", "240", 30, 30)
 	b := setup(t, scenario(sec))
 	u := b.watch("ana@example.edu", sec)
-	if err := b.db.SetNotifyEmail(context.Background(), u.ID, false); err != nil { // channels only
+	if err := b.db.SetNotifications(context.Background(), u.ID, false); err != nil { // channels only
 		t.Fatal(err)
 	}
 	hooks := newHookReceiver()

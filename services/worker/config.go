@@ -3,22 +3,18 @@ package main
 import (
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
-	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
 type config struct {
-	DatabaseURL string
-	RedisURL    string
-	RedisPrefix string
-	Log         obs.LogConfig
-	OpsAddr     string
-	Migrate     bool
+	envconf.Common
+	OpsAddr string
 
 	Name              string
 	Concurrency       int
@@ -49,6 +45,9 @@ type config struct {
 	SendLease         time.Duration
 	SendRetryBase     time.Duration
 	SendRetryMax      time.Duration
+	// SchedulerInterval is the longest a watched section goes unchecked; a
+	// stored observation older than it is no new watcher's baseline.
+	SchedulerInterval time.Duration
 
 	// Alert channels beside email.
 	ChannelConcurrency int
@@ -64,11 +63,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	r := envconf.New(getenv)
 	host, _ := os.Hostname()
 	c := config{
-		DatabaseURL: r.URL("DATABASE_URL", "", "postgres", "postgresql"),
-		RedisURL:    r.URL("REDIS_URL", "", "redis", "rediss"),
-		RedisPrefix: r.String("REDIS_PREFIX", "pmc:"),
-		OpsAddr:     r.String("WORKER_OPS_ADDR", "127.0.0.1:9102"),
-		Migrate:     r.Bool("MIGRATE_ON_START", true),
+		Common:  r.Common(),
+		OpsAddr: r.String("WORKER_OPS_ADDR", "127.0.0.1:9102"),
 
 		// A stable name per container lets a restarted worker finish its own
 		// pending entries first.
@@ -94,11 +90,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MailFrom:          r.String("MAIL_FROM", "PickMyClass <alerts@pickmyclass.app>"),
 		MailRate:          r.Float("MAIL_RATE", 10, 0.01, 100000),
 		PublicBaseURL:     r.URL("PUBLIC_BASE_URL", "http://localhost:8080", "http", "https"),
-		UnsubscribeSecret: r.Required("UNSUBSCRIBE_SECRET"),
+		UnsubscribeSecret: r.Secret("UNSUBSCRIBE_SECRET", notify.MinKeyLen),
 		SweepEvery:        r.Duration("WORKER_SWEEP_INTERVAL", 30*time.Second, 50*time.Millisecond, time.Hour),
 		SendLease:         r.Duration("WORKER_SEND_LEASE", 2*time.Minute, time.Second, time.Hour),
 		SendRetryBase:     r.Duration("WORKER_SEND_RETRY_BASE", store.DefaultSendRetryBase, 10*time.Millisecond, time.Hour),
 		SendRetryMax:      r.Duration("WORKER_SEND_RETRY_MAX", store.DefaultSendRetryMax, 10*time.Millisecond, 24*time.Hour),
+		SchedulerInterval: r.Duration("SCHEDULER_INTERVAL", store.DefaultBaselineMaxAge, time.Second, 24*time.Hour),
 
 		ChannelConcurrency: r.Int("CHANNEL_CONCURRENCY", 64, 1, 4096),
 		// Discord allows about five requests per two seconds per webhook;
@@ -111,29 +108,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 		VAPIDPrivateKey: r.String("VAPID_PRIVATE_KEY", ""),
 		VAPIDSubject:    r.String("VAPID_SUBJECT", "mailto:ops@pickmyclass.app"),
 	}
-	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
-		r.Fail("UNSUBSCRIBE_SECRET must be at least 32 characters")
-	}
 	if err := asu.CheckContact(c.ASUContact); err != nil {
 		r.Fail("ASU_CONTACT: %v", err)
 	}
 	if c.Name == "" {
 		r.Fail("WORKER_NAME is required when the hostname is unknown")
 	}
-	if (c.VAPIDPublicKey == "") != (c.VAPIDPrivateKey == "") {
-		r.Fail("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are set together (generate them with: ops vapid generate)")
-	}
-	if !strings.HasPrefix(c.VAPIDSubject, "mailto:") && !strings.HasPrefix(c.VAPIDSubject, "https://") {
-		r.Fail("VAPID_SUBJECT must be a mailto: or https: URL, got %q", c.VAPIDSubject)
+	if err := c.vapid().Check(); err != nil {
+		r.Fail("%v", err)
 	}
 	if c.VisibilityTimeout <= c.ASUTimeout {
 		r.Fail("WORKER_VISIBILITY_TIMEOUT (%s) must exceed ASU_TIMEOUT (%s), or live checks get reclaimed", c.VisibilityTimeout, c.ASUTimeout)
 	}
-	lc, err := obs.ParseLogConfig(getenv)
-	if err != nil {
-		r.Fail("%v", err)
-	}
-	c.Log = lc
 	return c, r.Err()
 }
 
@@ -144,4 +130,9 @@ func (c config) domain() string {
 		return "pickmyclass.invalid"
 	}
 	return u.Hostname()
+}
+
+// vapid is the web push identity.
+func (c config) vapid() channel.VAPID {
+	return channel.VAPID{PublicKey: c.VAPIDPublicKey, PrivateKey: c.VAPIDPrivateKey, Subject: c.VAPIDSubject}
 }

@@ -22,24 +22,58 @@ var (
 	classNbrRe = regexp.MustCompile(`^[0-9]{5}$`)
 )
 
+// watchStatus is the state of a watched section as a card and the API show
+// it.
+type watchStatus string
+
+const (
+	statusOpen      watchStatus = "open"
+	statusFull      watchStatus = "full"
+	statusNotFound  watchStatus = "not_found"
+	statusCancelled watchStatus = "cancelled"
+	statusUnknown   watchStatus = "unknown"  // last read without seat counts
+	statusReserved  watchStatus = "reserved" // open only to reserved groups
+	statusWaiting   watchStatus = "waiting"  // not checked yet
+)
+
+// label is the status in words.
+func (s watchStatus) label() string {
+	switch s {
+	case statusOpen:
+		return "Open"
+	case statusFull:
+		return "Full"
+	case statusNotFound:
+		return "Not found in the catalog"
+	case statusCancelled:
+		return "Cancelled"
+	case statusUnknown:
+		return "Seat count unavailable"
+	case statusReserved:
+		return "Reserved seats only"
+	default:
+		return "Waiting for first check"
+	}
+}
+
 // watchView is a watch as the dashboard and the API show it.
 type watchView struct {
-	ID           int64     `json:"id"`
-	Term         string    `json:"term"`
-	TermName     string    `json:"term_name"`
-	ClassNbr     string    `json:"class_nbr"`
-	Subject      string    `json:"subject"`
-	CatalogNbr   string    `json:"catalog_nbr"`
-	CreatedAt    time.Time `json:"created_at"`
-	Status       string    `json:"status"` // open, full, not_found, cancelled, waiting
-	StatusLabel  string    `json:"status_label"`
-	Title        string    `json:"title,omitempty"`
-	Section      string    `json:"section,omitempty"`
-	Instructors  []string  `json:"instructors"`
-	OpenSeats    *int      `json:"open_seats"`
-	Capacity     *int      `json:"capacity"`
-	Enrolled     *int      `json:"enrolled"`
-	ReservedNote string    `json:"reserved_note,omitempty"`
+	ID           int64       `json:"id"`
+	Term         string      `json:"term"`
+	TermName     string      `json:"term_name"`
+	ClassNbr     string      `json:"class_nbr"`
+	Subject      string      `json:"subject"`
+	CatalogNbr   string      `json:"catalog_nbr"`
+	CreatedAt    time.Time   `json:"created_at"`
+	Status       watchStatus `json:"status"`
+	StatusLabel  string      `json:"status_label"`
+	Title        string      `json:"title,omitempty"`
+	Section      string      `json:"section,omitempty"`
+	Instructors  []string    `json:"instructors"`
+	OpenSeats    *int        `json:"open_seats"`
+	Capacity     *int        `json:"capacity"`
+	Enrolled     *int        `json:"enrolled"`
+	ReservedNote string      `json:"reserved_note,omitempty"`
 	// OpenToEveryone and ReservedGroups are set once the reserved seat
 	// groups of a section that has them were read.
 	OpenToEveryone *int                `json:"open_to_everyone,omitempty"`
@@ -107,10 +141,11 @@ func newWatchView(w store.WatchView) watchView {
 	}
 	st := w.State
 	if st == nil {
-		v.Status, v.StatusLabel = "waiting", "Waiting for first check"
+		v.Status = statusWaiting
 		if w.NotFoundAt != nil {
-			v.Status, v.StatusLabel = "not_found", "Not found in the catalog"
+			v.Status = statusNotFound
 		}
+		v.StatusLabel = v.Status.label()
 		return v
 	}
 	s := st.Section
@@ -125,7 +160,9 @@ func newWatchView(w store.WatchView) watchView {
 		v.Meetings = s.Meetings
 	}
 	open, capacity, enrolled := st.OpenSeats, s.Capacity, s.Enrolled
-	v.OpenSeats, v.Capacity, v.Enrolled = &open, &capacity, &enrolled
+	if s.Status != catalog.StatusUnknown {
+		v.OpenSeats, v.Capacity, v.Enrolled = &open, &capacity, &enrolled
+	}
 	observed := st.ObservedAt
 	v.LastChecked = &observed
 	reserved := 0
@@ -147,16 +184,19 @@ func newWatchView(w store.WatchView) watchView {
 	}
 	switch {
 	case w.NotFoundAt != nil || st.NotFoundAt != nil:
-		v.Status, v.StatusLabel = "not_found", "Not found in the catalog"
+		v.Status = statusNotFound
 	case s.Status == catalog.StatusCancelled:
-		v.Status, v.StatusLabel = "cancelled", "Cancelled"
+		v.Status = statusCancelled
+	case s.Status == catalog.StatusUnknown:
+		v.Status = statusUnknown
 	case open > 0:
-		v.Status, v.StatusLabel = "open", "Open"
+		v.Status = statusOpen
 	case reserved > 0:
-		v.Status, v.StatusLabel = "reserved", "Reserved seats only"
+		v.Status = statusReserved
 	default:
-		v.Status, v.StatusLabel = "full", "Full"
+		v.Status = statusFull
 	}
+	v.StatusLabel = v.Status.label()
 	return v
 }
 
@@ -173,27 +213,29 @@ func (a *app) watchViews(ctx context.Context, userID int64) ([]watchView, error)
 }
 
 // termCache keeps the catalog's term list for an hour: it changes a few
-// times a year and every add-watch form needs it.
-var termCache struct {
+// times a year and every add-watch form needs it. Each server has its own,
+// as each has its own catalog.
+type termCache struct {
 	sync.Mutex
 	terms []catalog.Term
 	at    time.Time
 }
 
 func (a *app) terms(ctx context.Context) ([]catalog.Term, error) {
-	termCache.Lock()
-	defer termCache.Unlock()
-	if termCache.terms != nil && a.Now().Sub(termCache.at) < time.Hour {
-		return termCache.terms, nil
+	tc := &a.termCache
+	tc.Lock()
+	defer tc.Unlock()
+	if tc.terms != nil && a.Now().Sub(tc.at) < time.Hour {
+		return tc.terms, nil
 	}
 	ts, err := a.Catalog.Terms(ctx)
 	if err != nil {
-		if termCache.terms != nil {
-			return termCache.terms, nil
+		if tc.terms != nil {
+			return tc.terms, nil
 		}
 		return nil, errorf(http.StatusBadGateway, "the university's class search is not answering; try again in a few minutes")
 	}
-	termCache.terms, termCache.at = ts, a.Now()
+	tc.terms, tc.at = ts, a.Now()
 	return ts, nil
 }
 
@@ -369,6 +411,8 @@ type dashboardData struct {
 	Open      int
 	Full      int
 	Added     *watchView
+	// DisabledChannels are alert channels a failure turned off.
+	DisabledChannels []channelView
 }
 
 func (a *app) dashboard(c echo.Context) error {
@@ -377,12 +421,15 @@ func (a *app) dashboard(c echo.Context) error {
 		return err
 	}
 	d := dashboardData{Watches: vs, Limit: a.WatchLimit, Remaining: max(0, a.WatchLimit-len(vs))}
+	if d.DisabledChannels, err = a.disabledChannels(c.Request().Context(), currentUser(c).ID); err != nil {
+		return err
+	}
 	added, _ := strconv.ParseInt(c.QueryParam("added"), 10, 64)
 	for i, v := range vs {
 		switch v.Status {
-		case "open":
+		case statusOpen:
 			d.Open++
-		case "full":
+		case statusFull:
 			d.Full++
 		}
 		if v.ID == added {

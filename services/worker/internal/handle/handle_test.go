@@ -28,7 +28,7 @@ func (f *fakeSource) Course(context.Context, catalog.CourseKey) ([]catalog.Secti
 	return f.sections, f.err
 }
 
-func (f *fakeSource) Scan(_ context.Context, key catalog.ScanKey) (catalog.Scan, error) {
+func (f *fakeSource) Scan(_ context.Context, key catalog.ScanKey, _ int) (catalog.Scan, error) {
 	f.calls++
 	if f.err != nil {
 		return catalog.Scan{}, f.err
