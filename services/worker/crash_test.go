@@ -52,7 +52,7 @@ func TestKilledWorkerIsReclaimedWithoutDuplicateEmail(t *testing.T) {
 		}
 		return nil
 	})
-	doomed.kill()
+	doomed.Kill()
 
 	b.startWorker("rescuer", over)
 	b.sink.WaitFor(t, 1, 30*time.Second)

@@ -255,7 +255,7 @@ func TestWorkerKilledMidWalk(t *testing.T) {
 		}
 		return nil
 	})
-	doomed.kill()
+	doomed.Kill()
 
 	b.startWorker("rescuer", over)
 	b.sink.WaitFor(t, 1, 30*time.Second)
