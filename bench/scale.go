@@ -30,7 +30,7 @@ func scaleFactor(mode string) int {
 	if mode == "per-course" {
 		return 20
 	}
-	return 10
+	return 5
 }
 
 // scaleSizes is the catalog and the watches of one run.

@@ -47,7 +47,8 @@ caddy validate --config Caddyfile --adapter caddyfile >/dev/null 2>"${TMPDIR:-/t
 rm -f "${TMPDIR:-/tmp}/caddy-validate.$$"
 json=$(caddy adapt --config Caddyfile --adapter caddyfile 2>/dev/null)
 for want in '"pickmyclass.example.com"' '"zstd"' '"gzip"' '"dial":"api:8080"' '"Strict-Transport-Security"' \
-	'"/metrics"' '"/debug/*"' '"status_code":404' '"format":"json"' '"email":"ops@example.com"'; do
+	'"/metrics"' '"/debug/*"' '"status_code":404' '"format":"json"' '"email":"ops@example.com"' \
+	'"parameter":"token"' 'Referer"'; do
 	grep -qF -- "$want" <<<"$json" || fail "Caddyfile: the adapted config lacks $want"
 done
 caddy fmt Caddyfile | diff -u Caddyfile - >/dev/null || fail "Caddyfile is not formatted (caddy fmt --overwrite Caddyfile)"

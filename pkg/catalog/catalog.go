@@ -92,6 +92,9 @@ const (
 	StatusOpen      Status = "open"
 	StatusClosed    Status = "closed"
 	StatusCancelled Status = "cancelled"
+	// StatusUnknown is a section whose seat counts the source left out: it
+	// is neither open nor closed, and never the grounds of a seat alert.
+	StatusUnknown Status = "unknown"
 )
 
 // Section is one observation of a class section.

@@ -18,13 +18,14 @@ const (
 // OpenSeats returns the seats a student can take. It prefers the count of
 // non-reserved open seats when the source reports one; otherwise it uses
 // capacity − enrolled. A closed or cancelled section has none, whatever the
-// arithmetic says: the registrar's flag wins.
+// arithmetic says: the registrar's flag wins. A section whose counts are
+// unknown has none that anyone can count on.
 func (s Section) OpenSeats() int {
 	return s.openSeats(s.NonReservedOpen != nil)
 }
 
 func (s Section) openSeats(useNonReserved bool) int {
-	if s.Status == StatusCancelled || s.Status == StatusClosed {
+	if s.Status == StatusCancelled || s.Status == StatusClosed || s.Status == StatusUnknown {
 		return 0
 	}
 	n := s.Capacity - s.Enrolled
@@ -63,14 +64,17 @@ func (s Section) InstructorNames() string {
 // know what changed. Open seats are compared on one basis: when only one of
 // the two observations reports non-reserved seats, both are compared by
 // capacity − enrolled, so a source that flaps between reporting the reserved
-// count and not reporting it cannot cause a false alert.
+// count and not reporting it cannot cause a false alert. Seats are compared
+// only when both observations know their counts: a section read without
+// them was not seen full, so its next read opens nothing.
 func Detect(prev *Section, next Section) []Event {
 	if prev == nil {
 		return nil
 	}
 	var events []Event
 	useNonReserved := prev.NonReservedOpen != nil && next.NonReservedOpen != nil
-	if prev.openSeats(useNonReserved) == 0 && next.openSeats(useNonReserved) > 0 {
+	known := prev.Status != StatusUnknown && next.Status != StatusUnknown
+	if known && prev.openSeats(useNonReserved) == 0 && next.openSeats(useNonReserved) > 0 {
 		events = append(events, EventSeatAvailable)
 	}
 	if prev.IsStaff() && !next.IsStaff() {

@@ -45,6 +45,9 @@ func TestDetect(t *testing.T) {
 		{name: "instructor assigned", prev: &full, next: Section{Capacity: 30, Enrolled: 30, Status: StatusClosed, Instructors: named}, want: []Event{EventInstructorAssigned}},
 		{name: "literal Staff to name", prev: &Section{Instructors: []Instructor{{Name: "Staff"}}, Status: StatusClosed}, next: Section{Instructors: named, Status: StatusClosed}, want: []Event{EventInstructorAssigned}},
 		{name: "name changes", prev: &Section{Instructors: named, Status: StatusClosed}, next: Section{Instructors: []Instructor{{Name: "Grace Hopper"}}, Status: StatusClosed}},
+		{name: "unknown counts then open", prev: &Section{Status: StatusUnknown}, next: open},
+		{name: "full then unknown counts", prev: &full, next: Section{Status: StatusUnknown}},
+		{name: "unknown counts keep an instructor event", prev: &Section{Status: StatusUnknown}, next: Section{Status: StatusUnknown, Instructors: named}, want: []Event{EventInstructorAssigned}},
 		{name: "both at once", prev: &full, next: Section{Capacity: 30, Enrolled: 10, Status: StatusOpen, Instructors: named}, want: []Event{EventSeatAvailable, EventInstructorAssigned}},
 	}
 	for _, tc := range tests {

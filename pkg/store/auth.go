@@ -48,6 +48,18 @@ func (db *DB) MarkVerified(ctx context.Context, id int64) error {
 	return db.execOne(ctx, fmt.Sprintf("verify user %d", id), markVerifiedSQL, id)
 }
 
+const replaceHashSQL = `UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2`
+
+// ReplacePasswordHash stores a new hash of the same password (a higher
+// bcrypt cost), unless the password changed meanwhile. Sessions and links
+// stand: nothing about who may sign in changed.
+func (db *DB) ReplacePasswordHash(ctx context.Context, id int64, old, hash string) error {
+	if _, err := db.pool.Exec(ctx, replaceHashSQL, id, old, hash); err != nil {
+		return fmt.Errorf("replace password hash of user %d: %w", id, err)
+	}
+	return nil
+}
+
 const (
 	setPasswordSQL      = `UPDATE users SET password_hash = $2 WHERE id = $1 AND deleted_at IS NULL`
 	endOtherSessionsSQL = `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`
@@ -61,30 +73,53 @@ const (
 // It also lifts every sign-in lockout of the account: failures against the
 // old password say nothing about the new one.
 func (db *DB) SetPassword(ctx context.Context, id int64, hash string, keep []byte) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return setPassword(ctx, tx, id, hash, keep) })
+	if err != nil {
+		return fmt.Errorf("set password of user %d: %w", id, err)
+	}
+	return nil
+}
+
+const queueAccountMailSQL = `
+INSERT INTO mail_outbox (to_addr, subject, text_body, html_body, expires_at)
+SELECT email, $2, $3, $4, $5 FROM users WHERE id = $1`
+
+// SetPasswordWithNotice is SetPassword that also queues notice to the
+// account's address (notice.To is not used), in the same transaction: a
+// password never changes without its owner being told.
+func (db *DB) SetPasswordWithNotice(ctx context.Context, id int64, hash string, keep []byte, notice OutboxMail) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, setPasswordSQL, id, hash)
-		if err != nil {
+		if err := setPassword(ctx, tx, id, hash, keep); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
-		}
-		if keep == nil {
-			keep = []byte{}
-		}
-		if _, err := tx.Exec(ctx, endOtherSessionsSQL, id, keep); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, endResetTokensSQL, id); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, clearFailuresSQL, id)
+		_, err := tx.Exec(ctx, queueAccountMailSQL, id, notice.Subject, notice.Text, notice.HTML, notice.ExpiresAt)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("set password of user %d: %w", id, err)
 	}
 	return nil
+}
+
+func setPassword(ctx context.Context, tx pgx.Tx, id int64, hash string, keep []byte) error {
+	tag, err := tx.Exec(ctx, setPasswordSQL, id, hash)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	if keep == nil {
+		keep = []byte{}
+	}
+	if _, err := tx.Exec(ctx, endOtherSessionsSQL, id, keep); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, endResetTokensSQL, id); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, clearFailuresSQL, id)
+	return err
 }
 
 const (

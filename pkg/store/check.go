@@ -165,13 +165,22 @@ const clearWatchNotFoundSQL = `
 UPDATE class_watches SET not_found_at = NULL
 WHERE term = $1 AND class_nbr = ANY($2::text[]) AND not_found_at IS NOT NULL`
 
+// insertClaimsSQL claims each event for every eligible watcher. An event is
+// the difference between the stored observation (its baseline, observed at
+// baseline_at) and the new one. A baseline older than $5 (the new
+// observation less the baseline's maximum age) was kept fresh by nobody's
+// checks — the section went unwatched, or checks failed — so it is a
+// baseline only for the watchers who were already watching when it was
+// observed: a new watcher of a section unwatched for weeks is not told
+// that its seats "opened" since then.
 const insertClaimsSQL = `
 INSERT INTO notifications (watch_id, user_id, term, class_nbr, event, epoch)
 SELECT w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
-FROM unnest($2::text[], $3::text[], $4::int[]) AS e(class_nbr, event, epoch)
+FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[]) AS e(class_nbr, event, epoch, baseline_at)
 JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
 JOIN users u ON u.id = w.user_id
 WHERE ` + eligibleUser + `
+  AND (e.baseline_at >= $5 OR w.created_at <= e.baseline_at)
 ON CONFLICT (watch_id, event, epoch) DO NOTHING
 RETURNING class_nbr`
 
@@ -256,6 +265,7 @@ type applyPlan struct {
 	histOpen, histCapacity, histEnrolled []int32
 	claimNbr, claimEvent                 []string
 	claimEpoch                           []int32
+	claimBaseline                        []time.Time
 	notFound                             []courseNotFound
 	result                               ApplyResult
 	// planned holds the sections already decided in this batch: a section
@@ -365,7 +375,7 @@ func (db *DB) applyBatch(ctx context.Context, obs []CourseObservation) (ApplyRes
 				return applyPlan{}, err
 			}
 		}
-		return plan, writePlan(ctx, conn, term, observedAt, &plan)
+		return plan, writePlan(ctx, conn, term, observedAt, db.baselineMaxAge, &plan)
 	}()
 	if err != nil {
 		if conn.Conn().PgConn().TxStatus() != 'I' {
@@ -439,6 +449,13 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 		if next.CatalogNbr == "" {
 			next.CatalogNbr = obs.Course.CatalogNbr
 		}
+		if next.Status == catalog.StatusUnknown && old != nil && old.Section.Status != catalog.StatusUnknown {
+			// A read without seat counts keeps the last known ones: it is
+			// no evidence that seats changed, and the next read with counts
+			// is compared with what was last known.
+			next.Capacity, next.Enrolled, next.Status = old.Section.Capacity, old.Section.Enrolled, old.Section.Status
+			next.NonReservedOpen = old.Section.NonReservedOpen
+		}
 		key := next.Key()
 		p.result.Applied++
 
@@ -472,6 +489,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			p.claimNbr = append(p.claimNbr, nbr)
 			p.claimEvent = append(p.claimEvent, string(ev))
 			p.claimEpoch = append(p.claimEpoch, int32(epoch))
+			p.claimBaseline = append(p.claimBaseline, old.ObservedAt)
 		}
 		if err := p.states.add(next, changedAt, seatEpoch, instructorEpoch); err != nil {
 			return err
@@ -491,7 +509,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 }
 
 // writePlan sends every write of ApplyCourse and the COMMIT in one batch.
-func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt time.Time, p *applyPlan) error {
+func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt time.Time, baselineMaxAge time.Duration, p *applyPlan) error {
 	var b pgx.Batch
 	if len(p.states.classNbr) > 0 {
 		b.Queue(upsertStatesSQL, p.states.args(term, observedAt)...)
@@ -523,8 +541,9 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 				return rows.Err()
 			}
 		}
-		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch).Query(collect(&p.result.Claims))
-		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch).Query(collect(&p.result.ChannelClaims))
+		staleBefore := observedAt.Add(-baselineMaxAge)
+		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline).Query(collect(&p.result.Claims))
+		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline).Query(collect(&p.result.ChannelClaims))
 	}
 	for _, nf := range p.notFound {
 		b.Queue(markStateNotFoundSQL, term, observedAt, nf.nbrs, nf.course.Subject, nf.course.CatalogNbr)

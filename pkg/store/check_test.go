@@ -467,3 +467,81 @@ func TestDueCoursesUrgency(t *testing.T) {
 		t.Errorf("DueCourses = %+v; want 4 watchers, 1 full section, changed at %s", got, at(5))
 	}
 }
+
+// TestApplyStaleBaselineAlertsOnlyThoseWhoWereWatching: a section's state
+// observed long ago (more than the scheduler's interval) is no baseline for
+// a watcher who started watching since; it still is for one who was
+// watching then. A fresh state is everyone's baseline.
+func TestApplyStaleBaselineAlertsOnlyThoseWhoWereWatching(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	now := time.Now()
+	veteran := storetest.User(t, db, "veteran@example.edu")
+	newcomer := storetest.User(t, db, "newcomer@example.edu")
+	wVeteran := storetest.Watch(t, db, veteran.ID, term, "12345", subj, catNbr)
+	wNewcomer := storetest.Watch(t, db, newcomer.ID, term, "12345", subj, catNbr)
+	wFresh := storetest.Watch(t, db, newcomer.ID, term, "12346", subj, catNbr)
+	setCreated := func(w store.Watch, when time.Time) {
+		t.Helper()
+		if _, err := db.Pool().Exec(ctx, `UPDATE class_watches SET created_at = $2 WHERE id = $1`, w.ID, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 12345 was last seen full three hours ago; the veteran watched it then,
+	// the newcomer started an hour ago. 12346 was seen full ten minutes ago.
+	setCreated(wVeteran, now.Add(-4*time.Hour))
+	setCreated(wNewcomer, now.Add(-time.Hour))
+	setCreated(wFresh, now.Add(-time.Hour))
+	apply(t, db, course, now.Add(-3*time.Hour), []string{"12345"}, sec(term, "12345", 30))
+	apply(t, db, course, now.Add(-10*time.Minute), []string{"12346"}, sec(term, "12346", 30))
+
+	apply(t, db, course, now, []string{"12345", "12346"}, sec(term, "12345", 20), sec(term, "12346", 20))
+	want := []claimRow{
+		{WatchID: wVeteran.ID, Term: term, ClassNbr: "12345", Event: "seat_available", Epoch: 1, Status: "pending"},
+		{WatchID: wFresh.ID, Term: term, ClassNbr: "12346", Event: "seat_available", Epoch: 1, Status: "pending"},
+	}
+	if diff := cmp.Diff(want, claims(t, db)); diff != "" {
+		t.Errorf("claims (-want +got):\n%s", diff)
+	}
+}
+
+// TestApplyUnknownSeatsAreNoEvidence: a read without seat counts neither
+// alerts nor replaces the last known counts, so the next read with counts
+// is compared with what was last known.
+func TestApplyUnknownSeatsAreNoEvidence(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	u := storetest.User(t, db, "unknown@example.edu")
+	w := storetest.Watch(t, db, u.ID, term, "12345", subj, catNbr)
+	storetest.Watch(t, db, u.ID, term, "12346", subj, catNbr)
+	unknown := func(nbr string) catalog.Section {
+		s := sec(term, nbr, 0)
+		s.Capacity, s.Enrolled, s.Status = 0, 0, catalog.StatusUnknown
+		return s
+	}
+	both := []string{"12345", "12346"}
+	// 12345 is open, then read without counts, then open as before: no
+	// alert. 12346 is first read without counts, then open: no alert.
+	apply(t, db, course, at(0), both, sec(term, "12345", 25), unknown("12346"))
+	apply(t, db, course, at(1), both, unknown("12345"), unknown("12346"))
+	st, err := db.GetSectionState(context.Background(), key(term, "12345"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Section.Status != catalog.StatusOpen || st.OpenSeats != 5 {
+		t.Errorf("after a read without counts: %+v; want the last known 5 open seats", st)
+	}
+	apply(t, db, course, at(2), both, sec(term, "12345", 25), sec(term, "12346", 25))
+	if got := claims(t, db); len(got) != 0 {
+		t.Fatalf("claims after reads without counts: %+v", got)
+	}
+	// Full, unknown, open: the seat did open since it was last known full.
+	apply(t, db, course, at(3), both, sec(term, "12345", 30), sec(term, "12346", 25))
+	apply(t, db, course, at(4), both, unknown("12345"), sec(term, "12346", 25))
+	apply(t, db, course, at(5), both, sec(term, "12345", 29), sec(term, "12346", 25))
+	want := []claimRow{{WatchID: w.ID, Term: term, ClassNbr: "12345", Event: "seat_available", Epoch: 1, Status: "pending"}}
+	if diff := cmp.Diff(want, claims(t, db)); diff != "" {
+		t.Errorf("claims (-want +got):\n%s", diff)
+	}
+}

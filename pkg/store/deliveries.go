@@ -28,15 +28,16 @@ const alertableUser = `(` + eligibleUser + ` OR ` + activeUser + ` AND EXISTS (
 
 // insertChannelClaimsSQL claims one delivery per active channel that wants
 // the event, in the transaction that detected it, as insertClaimsSQL does
-// for email.
+// for email, with the same rule for a stale baseline ($5, $6).
 const insertChannelClaimsSQL = `
 INSERT INTO channel_deliveries (channel_id, watch_id, user_id, term, class_nbr, event, epoch)
 SELECT c.id, w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
-FROM unnest($2::text[], $3::text[], $4::int[]) AS e(class_nbr, event, epoch)
+FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[]) AS e(class_nbr, event, epoch, baseline_at)
 JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
 JOIN users u ON u.id = w.user_id
 JOIN channels c ON c.user_id = w.user_id
 WHERE ` + activeUser + ` AND ` + activeChannel + ` AND e.event = ANY(c.events)
+  AND (e.baseline_at >= $5 OR w.created_at <= e.baseline_at)
 ON CONFLICT (watch_id, event, epoch, channel_id) DO NOTHING
 RETURNING class_nbr`
 

@@ -55,10 +55,16 @@ func (n Notification) IdempotencyKey() string {
 // claim invisible until it is released, sent or abandoned long enough. The
 // user's eligibility is checked again because it may have changed since the
 // claim was made (an unsubscribe, a bounce): those claims are skipped, not
-// sent. claimHead and claimTail surround the candidate filter.
+// sent. The event is checked again too, on the section's current state,
+// since an alert may be sent long after it was claimed (a retry after an
+// SMTP outage): a seat alert whose seat is gone (or that a later opening
+// superseded), an instructor alert whose instructor is gone, or a claim
+// that is as old as the section's last observation is older than the
+// scheduler's interval ($4) — nothing vouches for it any more — is skipped,
+// not sent. claimHead and claimTail surround the candidate filter.
 const claimHead = `
 WITH cand AS (
-	SELECT n.id, n.user_id FROM notifications n
+	SELECT n.id, n.user_id, n.term, n.class_nbr, n.event, n.epoch, n.created_at FROM notifications n
 	WHERE n.status = 'pending' AND (n.lease_until IS NULL OR n.lease_until < now())
 		AND n.created_at > now() - make_interval(secs => $1) `
 
@@ -67,13 +73,23 @@ const claimTail = `
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
 ), elig AS (
-	SELECT c.id, ` + eligibleUser + ` AS ok FROM cand c JOIN users u ON u.id = c.user_id
+	SELECT c.id, ` + eligibleUser + ` AS ok,
+		s.term IS NOT NULL AND s.not_found_at IS NULL
+		AND (s.observed_at > now() - make_interval(secs => $4) OR c.created_at > now() - make_interval(secs => $4))
+		AND CASE c.event
+			WHEN 'seat_available' THEN s.open_seats > 0 AND s.seat_epoch = c.epoch
+			WHEN 'instructor_assigned' THEN s.instructor_epoch = c.epoch AND EXISTS (
+				SELECT 1 FROM jsonb_array_elements(s.instructors) i WHERE lower(btrim(i->>'name')) NOT IN ('', 'staff'))
+			ELSE false END AS holds
+	FROM cand c JOIN users u ON u.id = c.user_id
+	LEFT JOIN section_states s ON s.term = c.term AND s.class_nbr = c.class_nbr
 ), skipped AS (
-	UPDATE notifications n SET status = 'skipped', lease_until = NULL
-	FROM elig e WHERE n.id = e.id AND NOT e.ok
+	UPDATE notifications n SET status = 'skipped', lease_until = NULL,
+		last_error = CASE WHEN e.ok THEN 'no longer true when it could be sent' ELSE n.last_error END
+	FROM elig e WHERE n.id = e.id AND NOT (e.ok AND e.holds)
 ), leased AS (
 	UPDATE notifications n SET lease_until = now() + make_interval(secs => $3), attempts = n.attempts + 1
-	FROM elig e WHERE n.id = e.id AND e.ok
+	FROM elig e WHERE n.id = e.id AND e.ok AND e.holds
 	RETURNING n.id, n.watch_id, n.user_id, n.term, n.class_nbr, n.event, n.epoch, n.attempts, n.created_at
 )
 SELECT l.id, l.watch_id, l.user_id, u.email, l.event, l.epoch, l.attempts, l.created_at,
@@ -85,7 +101,7 @@ LEFT JOIN section_states s ON s.term = l.term AND s.class_nbr = l.class_nbr
 ORDER BY l.id`
 
 const (
-	claimPendingSQL = claimHead + `AND (n.term, n.class_nbr) IN (SELECT * FROM unnest($4::text[], $5::text[]))` + claimTail
+	claimPendingSQL = claimHead + `AND (n.term, n.class_nbr) IN (SELECT * FROM unnest($5::text[], $6::text[]))` + claimTail
 	claimDueSQL     = claimHead + claimTail
 )
 
@@ -129,7 +145,7 @@ func (db *DB) ClaimPending(ctx context.Context, sections []catalog.SectionKey, l
 	for i, k := range sections {
 		terms[i], nbrs[i] = k.Term, k.ClassNbr
 	}
-	ns, err := db.claim(ctx, claimPendingSQL, maxSendAge, limit, lease.Seconds(), terms, nbrs)
+	ns, err := db.claim(ctx, claimPendingSQL, maxSendAge, limit, lease.Seconds(), db.baselineMaxAge.Seconds(), terms, nbrs)
 	if err != nil {
 		return nil, fmt.Errorf("claim pending notifications of %d sections: %w", len(sections), err)
 	}
@@ -143,7 +159,7 @@ func (db *DB) ClaimDue(ctx context.Context, lease time.Duration, limit int) ([]N
 	if _, err := db.pool.Exec(ctx, failExhaustedSQL, maxSendAge); err != nil {
 		return nil, fmt.Errorf("claim due notifications: fail exhausted: %w", err)
 	}
-	ns, err := db.claim(ctx, claimDueSQL, maxSendAge, limit, lease.Seconds())
+	ns, err := db.claim(ctx, claimDueSQL, maxSendAge, limit, lease.Seconds(), db.baselineMaxAge.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim due notifications: %w", err)
 	}

@@ -269,3 +269,77 @@ func TestClaimPendingEmpty(t *testing.T) {
 		t.Errorf("ClaimPending(nil) = %v, %v", got, err)
 	}
 }
+
+// TestDelayedAlertIsCheckedAgainstTheCurrentState: an alert whose send
+// failed is sent later only if it is still true: the seat is still open
+// (and no later opening superseded it), and the section was observed within
+// the scheduler's interval or the alert itself is that recent.
+func TestDelayedAlertIsCheckedAgainstTheCurrentState(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	failFirst := func(nbr string) store.Notification {
+		t.Helper()
+		got, err := db.ClaimPending(ctx, []catalog.SectionKey{key(term, nbr)}, time.Minute, 10)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("claim %s: %+v, %v", nbr, got, err)
+		}
+		if _, err := db.Pool().Exec(ctx, `UPDATE notifications SET lease_until = NULL, last_error = 'smtp down' WHERE id = $1`, got[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		return got[0]
+	}
+	status := func(id int64) (string, string) {
+		t.Helper()
+		var st, lastErr string
+		if err := db.Pool().QueryRow(ctx, `SELECT status, last_error FROM notifications WHERE id = $1`, id).Scan(&st, &lastErr); err != nil {
+			t.Fatal(err)
+		}
+		return st, lastErr
+	}
+
+	// 100: the seat is taken again before the retry.
+	openSection(t, db, "100", 1)
+	gone := failFirst("100")
+	apply(t, db, course, at(2), []string{"100"}, sec(term, "100", 30, "Staff"))
+	// 200: filled and opened again: only the newer alert is sent.
+	openSection(t, db, "200", 1)
+	superseded := failFirst("200")
+	apply(t, db, course, at(2), []string{"200"}, sec(term, "200", 30, "Staff"))
+	apply(t, db, course, at(3), []string{"200"}, sec(term, "200", 28, "Staff"))
+	// 300: still open, but nobody has looked for hours and the alert is
+	// hours old.
+	openSection(t, db, "300", 1)
+	unvouched := failFirst("300")
+	if _, err := db.Pool().Exec(ctx, `UPDATE notifications SET created_at = now() - interval '3 hours' WHERE id = $1`, unvouched.ID); err != nil {
+		t.Fatal(err)
+	}
+	// 400: hours old too, but seen open a minute ago: still worth sending.
+	openSection(t, db, "400", 1)
+	vouched := failFirst("400")
+	if _, err := db.Pool().Exec(ctx, `UPDATE notifications SET created_at = now() - interval '3 hours' WHERE id = $1`, vouched.ID); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, db, course, time.Now().Add(-time.Minute), []string{"400"}, sec(term, "400", 26, "Staff"))
+
+	due, err := db.ClaimDue(ctx, time.Minute, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range due {
+		got = append(got, fmt.Sprintf("%s/%d", n.Section.ClassNbr, n.Epoch))
+		if n.OpenSeats <= 0 {
+			t.Errorf("claimed %s with %d open seats", n.Section.ClassNbr, n.OpenSeats)
+		}
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff([]string{"200/2", "400/1"}, got); diff != "" {
+		t.Errorf("sent after the delay (-want +got):\n%s", diff)
+	}
+	for _, n := range []store.Notification{gone, superseded, unvouched} {
+		if st, why := status(n.ID); st != store.StatusSkipped || why == "" {
+			t.Errorf("%s epoch %d: %s (%q), want skipped with a reason", n.Section.ClassNbr, n.Epoch, st, why)
+		}
+	}
+}

@@ -38,6 +38,9 @@ type DB struct {
 	pool *pgxpool.Pool
 	// retryBase and retryMax shape the back-off of a released notification.
 	retryBase, retryMax time.Duration
+	// baselineMaxAge is how old a stored observation may be and still be
+	// every watcher's baseline (SetBaselineMaxAge).
+	baselineMaxAge time.Duration
 }
 
 // Open connects to the database at url and checks that it answers. The pool
@@ -68,7 +71,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
 	}
-	db := &DB{pool: pool, retryBase: DefaultSendRetryBase, retryMax: DefaultSendRetryMax}
+	db := &DB{pool: pool, retryBase: DefaultSendRetryBase, retryMax: DefaultSendRetryMax, baselineMaxAge: DefaultBaselineMaxAge}
 	if err := db.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -86,6 +89,21 @@ const (
 // after the first attempt, doubling up to limit. Call it before use.
 func (db *DB) SetSendRetry(base, limit time.Duration) {
 	db.retryBase, db.retryMax = base, limit
+}
+
+// DefaultBaselineMaxAge is SetBaselineMaxAge's default, the scheduler's
+// default interval.
+const DefaultBaselineMaxAge = 30 * time.Minute
+
+// SetBaselineMaxAge sets how old a section's stored observation may be and
+// still be the baseline of a watcher who started watching after it was
+// made: the scheduler's interval, within which every watched section is
+// checked. An older one was kept by nobody's checks, and a change from it
+// is news only to the watchers it was observed for. A claimed alert older
+// than this is sent only if the section was observed within it. Call it
+// before use.
+func (db *DB) SetBaselineMaxAge(d time.Duration) {
+	db.baselineMaxAge = d
 }
 
 // Close closes every connection, waiting for borrowed ones to be returned.

@@ -187,7 +187,7 @@ func (s *Sweeper) Run(ctx context.Context) (Result, error) {
 	}
 	s.Log.Info().Str("sweep", res.Sweep).Bool("started", res.Started).Int("courses", res.Courses).Int("sections", res.Sections).
 		Int("units", len(res.Plan.Units)).Int("requests", res.Plan.Requests).Int("sections_fetched", res.Plan.Sections).
-		Dur("period", res.Period).Int("enqueued", res.Enqueued).Int("still_queued", res.StillQueued).
+		Dur("period", res.Period).Dur("expected_delay", res.Plan.Delay).Int("enqueued", res.Enqueued).Int("still_queued", res.StillQueued).
 		Int("past_term_courses", res.Skipped).Dur("took", done.Sub(start)).Msg("sweep enqueued")
 	if res.Started && s.MaxInterval > 0 && res.Plan.Duration > s.MaxInterval {
 		s.Metrics.overBudget.Inc()

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	webpush "github.com/SherClockHolmes/webpush-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
@@ -51,6 +52,10 @@ const resetHint = "reset its password with the link from /forgot-password (that 
 // passwordBytes of randomness make a 32-character URL-safe password.
 const passwordBytes = 24
 
+// passwordCost is the bcrypt cost of the API's password hashes
+// (web.DefaultPasswordCost).
+const passwordCost = 12
+
 // admin creates or promotes an administrator account.
 func admin(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	verb, rest, err := subcommand("admin", args, "create", "promote")
@@ -86,7 +91,7 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), passwordCost)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
@@ -386,4 +391,18 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// vapid prints a new VAPID key pair as .env lines. Browsers' subscriptions
+// are bound to the public key: replacing it ends every subscription.
+func vapid(args []string, stdout io.Writer) error {
+	if _, _, err := subcommand("vapid", args, "generate"); err != nil {
+		return err
+	}
+	priv, pub, err := webpush.GenerateVAPIDKeys()
+	if err != nil {
+		return fmt.Errorf("generate VAPID keys: %w", err)
+	}
+	fmt.Fprintf(stdout, "VAPID_PUBLIC_KEY=%s\nVAPID_PRIVATE_KEY=%s\n", pub, priv)
+	return nil
 }

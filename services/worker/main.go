@@ -55,6 +55,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	defer deps.Close()
 	db, rdb := deps.DB, deps.Redis
 	db.SetSendRetry(cfg.SendRetryBase, cfg.SendRetryMax)
+	db.SetBaselineMaxAge(cfg.SchedulerInterval)
 
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()
@@ -102,7 +103,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 			// A send must end well inside its claim's lease.
 			Timeout:   min(cfg.ChannelTimeout, cfg.SendLease/2),
 			UserAgent: "PickMyClass-Alerts/" + version,
-			VAPID:     channel.VAPID{PublicKey: cfg.VAPIDPublicKey, PrivateKey: cfg.VAPIDPrivateKey, Subject: cfg.VAPIDSubject},
+			VAPID:     cfg.vapid(),
 		}),
 		Limiter:     dispatch.RedisLimiter{RDB: rdb, Prefix: keys.ChannelBudgetPrefix(), Rate: cfg.ChannelRate, Burst: cfg.ChannelBurst},
 		Mail:        mail.Sender,

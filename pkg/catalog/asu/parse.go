@@ -213,6 +213,11 @@ func parseRow(raw json.RawMessage) (catalog.Section, bool) {
 	}
 	s.Capacity, s.Enrolled = max(capacity.N, 0), max(enrolled.N, 0)
 	s.Status = status(c, s.Capacity, s.Enrolled)
+	if (!capacity.OK || capacity.N < 0 || !enrolled.OK || enrolled.N < 0) && s.Status != catalog.StatusCancelled {
+		// Without both counts the row says nothing about seats: reading it
+		// as 0 of 0, closed, would make the next good read an opening.
+		s.Capacity, s.Enrolled, s.Status = 0, 0, catalog.StatusUnknown
+	}
 	s.HasReservedSeats = yes(string(c.Reserved))
 	s.Instructors = instructors(c)
 

@@ -98,6 +98,37 @@ func TestParseSample(t *testing.T) {
 	}
 }
 
+// TestRowWithoutSeatCountsIsUnknown: a row that lacks a seat count, or has
+// an unusable one, is neither open nor closed, whatever ENRLSTAT says, and
+// has no open seats: read as 0 of 0 closed, the next good read would be an
+// opening that never happened.
+func TestRowWithoutSeatCountsIsUnknown(t *testing.T) {
+	t.Parallel()
+	for name, fields := range map[string]string{
+		"no counts":          `"ENRLSTAT": "C"`,
+		"null counts":        `"ENRLCAP": null, "ENRLTOT": null`,
+		"capacity only":      `"ENRLCAP": 30, "ENRLSTAT": "O"`,
+		"enrolled only":      `"ENRLTOT": 30`,
+		"negative capacity":  `"ENRLCAP": -1, "ENRLTOT": 0`,
+		"unreadable counts":  `"ENRLCAP": "n/a", "ENRLTOT": "n/a"`,
+		"seatInfo half-null": `"ENRLCAP": "x", "ENRLTOT": 3}, "seatInfo": {"ENRL_CAP": null, "ENRL_TOT": 3`,
+	} {
+		body := `{"classes": [{"CLAS": {"STRM": "2267", "CLASSNBR": "70412", "SUBJECT": "CSE", "CATALOGNBR": "240", ` + fields + `}}]}`
+		page, err := Parse([]byte(body))
+		if err != nil || len(page.Sections) != 1 {
+			t.Fatalf("%s: %d sections, %v", name, len(page.Sections), err)
+		}
+		if s := page.Sections[0]; s.Status != catalog.StatusUnknown || s.OpenSeats() != 0 || s.Capacity != 0 || s.Enrolled != 0 {
+			t.Errorf("%s: %+v; want status unknown, no counts, no open seats", name, s)
+		}
+	}
+	// A cancelled section stays cancelled.
+	page, err := Parse([]byte(`{"classes": [{"CLAS": {"STRM": "2267", "CLASSNBR": "70412", "CLASSSTAT": "X"}}]}`))
+	if err != nil || len(page.Sections) != 1 || page.Sections[0].Status != catalog.StatusCancelled {
+		t.Errorf("cancelled without counts: %+v, %v", page.Sections, err)
+	}
+}
+
 func TestParseMalformed(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pickmyclass/pickmyclass/pkg/store"
@@ -28,9 +29,9 @@ const (
 	resetTTL        = time.Hour
 )
 
-// dummyHash is compared against when no account has the email, so a
-// failed login takes as long whether or not the account exists.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not the password of anyone"), bcrypt.DefaultCost)
+// DefaultPasswordCost is the bcrypt cost of new password hashes: about a
+// quarter of a second on a current server core.
+const DefaultPasswordCost = 12
 
 func validEmail(field, email string, f *fields) string {
 	email = store.NormalizeEmail(email)
@@ -64,11 +65,7 @@ func checkPassword(field, pw, email string, f *fields) {
 }
 
 func (a *app) hash(pw string) (string, error) {
-	cost := a.PasswordCost
-	if cost == 0 {
-		cost = bcrypt.DefaultCost
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), a.PasswordCost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -212,7 +209,7 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 		return store.User{}, lockedError(res.LockedUntil, now)
 	}
 	u, err := a.DB.GetUserByEmail(ctx, email)
-	hash := dummyHash
+	hash := a.dummyHash
 	if err == nil {
 		hash = []byte(u.PasswordHash)
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -227,10 +224,50 @@ func (a *app) login(c echo.Context, email, password string) (store.User, error) 
 	if err := a.DB.LoginSucceeded(ctx, res.ID); err != nil {
 		return store.User{}, err
 	}
+	a.upgradeHash(ctx, u, password)
 	if u.DisabledAt != nil {
 		return store.User{}, errorf(http.StatusForbidden, "This account is disabled. Contact support@pickmyclass.app if you think this is a mistake.")
 	}
 	return u, nil
+}
+
+// currentPasswordOK checks a signed-in user's password before a sensitive
+// change, under the same lockout as sign-in: someone holding a stolen
+// session gets no more guesses here than at the login form. It returns
+// false for a wrong password, or the lockout error.
+func (a *app) currentPasswordOK(c echo.Context, u *store.User, password string) (bool, error) {
+	ctx := c.Request().Context()
+	now := a.Now()
+	res, err := a.DB.ReserveLoginAttempt(ctx, u.Email, c.RealIP(), now, lockoutWindow, lockoutFailures)
+	if err != nil {
+		return false, err
+	}
+	if res.ID == 0 {
+		return false, lockedError(res.LockedUntil, now)
+	}
+	if len(password) > maxPassword || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		if !res.LockedUntil.IsZero() {
+			return false, lockedError(res.LockedUntil, now)
+		}
+		return false, nil
+	}
+	return true, a.DB.LoginSucceeded(ctx, res.ID)
+}
+
+// upgradeHash rehashes a password hashed at a lower cost than today's, now
+// that the password is known: old accounts reach the current cost as they
+// sign in. A failure is logged; the old hash keeps working.
+func (a *app) upgradeHash(ctx context.Context, u store.User, password string) {
+	if cost, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil || cost >= a.PasswordCost {
+		return
+	}
+	h, err := a.hash(password)
+	if err == nil {
+		err = a.DB.ReplacePasswordHash(ctx, u.ID, u.PasswordHash, h)
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("upgrade password hash")
+	}
 }
 
 // lockedError is the answer to a locked (email, client) pair.
@@ -302,7 +339,27 @@ func (a *app) reset(ctx context.Context, in resetInput) error {
 	if err := a.DB.MarkVerified(ctx, uid); err != nil {
 		return err
 	}
-	return a.DB.SetPassword(ctx, uid, h, nil)
+	if err := a.DB.SetPasswordWithNotice(ctx, uid, h, nil, a.passwordChangedNotice("reset with a link sent to this address")); err != nil {
+		return err
+	}
+	a.Outbox.Wake()
+	return nil
+}
+
+// passwordChangedNotice tells an account's owner that its password was
+// changed (how), so a change they did not make does not go unnoticed.
+func (a *app) passwordChangedNotice(how string) store.OutboxMail {
+	when := a.Now().UTC().Format("Jan 2, 2006 15:04 UTC")
+	return store.OutboxMail{
+		Subject: "Your PickMyClass password was changed",
+		Text: "The password of your PickMyClass account was " + how + " on " + when + ". Every other session was signed out.\n\n" +
+			"If this was you, there is nothing to do.\n\nIf it was not, choose a new password now: " + a.BaseURL + "/forgot-password\n" +
+			"and tell us at support@pickmyclass.app.",
+		HTML: `<p>The password of your PickMyClass account was ` + how + ` on ` + when + `. Every other session was signed out.</p>` +
+			`<p>If this was you, there is nothing to do.</p><p>If it was not, <a href="` + a.BaseURL + `/forgot-password">choose a new password now</a> ` +
+			`and tell us at support@pickmyclass.app.</p>`,
+		ExpiresAt: a.Now().Add(verifyTTL),
+	}
 }
 
 // verify consumes an email verification link.
@@ -332,22 +389,32 @@ type passwordInput struct {
 func (a *app) changePassword(c echo.Context, in passwordInput) error {
 	u := currentUser(c)
 	var f fields
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(in.CurrentPassword)) != nil {
-		f.add("current_password", "Your current password is not right.")
-	}
 	checkPassword("new_password", in.NewPassword, u.Email, &f)
 	if in.ConfirmPassword != in.NewPassword {
 		f.add("confirm_password", "The passwords do not match.")
 	}
+	// The current password is checked (and counted) only for a request
+	// that is otherwise valid.
 	if err := f.err(); err != nil {
 		return err
+	}
+	ok, err := a.currentPasswordOK(c, u, in.CurrentPassword)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return invalid(FieldError{Field: "current_password", Message: "Your current password is not right."})
 	}
 	h, err := a.hash(in.NewPassword)
 	if err != nil {
 		return err
 	}
 	keep, _ := c.Get(ctxSession).([]byte)
-	return a.DB.SetPassword(c.Request().Context(), u.ID, h, keep)
+	if err := a.DB.SetPasswordWithNotice(c.Request().Context(), u.ID, h, keep, a.passwordChangedNotice("changed in your account settings")); err != nil {
+		return err
+	}
+	a.Outbox.Wake()
+	return nil
 }
 
 // userJSON is the API's view of the signed-in user.
@@ -589,7 +656,9 @@ func (a *app) verifyPage(c echo.Context) error {
 			return a.signedInHomeOr(c, "/login")
 		}
 	}
-	return a.render(c, http.StatusOK, "verify", pageData{Title: "Confirm your email", Form: map[string]string{"token": token}, Flash: c.QueryParam("sent")})
+	// No text from the query string is shown: a link could make the page
+	// say anything.
+	return a.render(c, http.StatusOK, "verify", pageData{Title: "Confirm your email", Form: map[string]string{"token": token}})
 }
 
 func (a *app) signedInHomeOr(c echo.Context, path string) error {

@@ -7,6 +7,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -17,9 +18,11 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
@@ -82,7 +85,7 @@ type Deps struct {
 	// LookupsPerMinute caps each user's class-search lookups when adding
 	// watches (default 10); cached answers are free.
 	LookupsPerMinute int
-	// PasswordCost is the bcrypt cost (default bcrypt.DefaultCost; tests
+	// PasswordCost is the bcrypt cost (default DefaultPasswordCost; tests
 	// use bcrypt.MinCost).
 	PasswordCost int
 	// AuthRatePerMinute caps auth requests per client IP (default 20).
@@ -92,7 +95,10 @@ type Deps struct {
 	// disables the endpoint.
 	ResendWebhookSecret string
 	EmailWebhookSecret  string
-	Now                 func() time.Time
+	// Channels sends verification codes and test alerts to alert channels
+	// and validates their URLs; nil makes a client without web push.
+	Channels *channel.Client
+	Now      func() time.Time
 }
 
 // app holds the handlers' dependencies.
@@ -101,6 +107,10 @@ type app struct {
 	secure    bool
 	termCache termCache
 	streams   streamSlots
+	// dummyHash, at PasswordCost, is compared against when no account has
+	// the email, so a failed login takes as long whether or not the
+	// account exists.
+	dummyHash []byte
 }
 
 // NewServer returns the HTTP handler of the API service.
@@ -110,6 +120,9 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Channels == nil {
+		d.Channels = channel.New(channel.Options{})
 	}
 	if d.WatchLimit <= 0 {
 		d.WatchLimit = store.DefaultWatchLimit
@@ -125,7 +138,14 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	if d.BaseURL == "" {
 		d.BaseURL = "http://localhost:8080"
 	}
-	a := &app{Deps: d, secure: strings.HasPrefix(d.BaseURL, "https://")}
+	if d.PasswordCost == 0 {
+		d.PasswordCost = DefaultPasswordCost
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not the password of anyone"), d.PasswordCost)
+	if err != nil {
+		return nil, fmt.Errorf("web: password cost: %w", err)
+	}
+	a := &app{Deps: d, secure: strings.HasPrefix(d.BaseURL, "https://"), dummyHash: dummy}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -163,6 +183,14 @@ func (a *app) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		if a.secure {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
+		// JSON answers carry accounts, watches and tokens: no cache, shared
+		// or private, may keep them.
+		res := c.Response()
+		res.Before(func() {
+			if strings.HasPrefix(h.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) && h.Get("Cache-Control") == "" {
+				h.Set("Cache-Control", "no-store")
+			}
+		})
 		return next(c)
 	}
 }
@@ -223,6 +251,15 @@ func (a *app) routes(e *echo.Echo) {
 	e.POST("/settings/notifications", a.notificationsForm, u...)
 	e.POST("/settings/password", a.passwordForm, u...)
 	e.POST("/settings/delete", a.deleteAccountForm, u...)
+	e.POST("/settings/sessions/:handle/revoke", a.revokeSessionForm, u...)
+	// Alert channels. The routes that send to a channel are rate limited:
+	// each makes a request to an address the user typed.
+	e.POST("/settings/channels", a.addChannelForm, append(u, rl)...)
+	e.POST("/settings/channels/:id/verify", a.channelForm("channel-verified", a.verifyChannelForm), append(u, rl)...)
+	e.POST("/settings/channels/:id/resend", a.channelForm("code-sent", a.resendCodeForm), append(u, rl)...)
+	e.POST("/settings/channels/:id/test", a.channelForm("channel-test", a.testChannelForm), append(u, rl)...)
+	e.POST("/settings/channels/:id/events", a.channelForm("channel-events", a.channelEventsForm), u...)
+	e.POST("/settings/channels/:id/delete", a.channelForm("channel-removed", a.deleteChannelForm), u...)
 
 	e.GET("/api/class-watches", a.apiListWatches, u...)
 	e.POST("/api/class-watches", a.apiCreateWatch, u...)
@@ -235,6 +272,16 @@ func (a *app) routes(e *echo.Echo) {
 	e.PUT("/api/user/notifications", a.apiNotifications, u...)
 	e.POST("/api/user/password", a.apiPassword, u...)
 	e.DELETE("/api/user", a.apiDeleteAccount, u...)
+	e.GET("/api/user/sessions", a.apiSessions, u...)
+	e.DELETE("/api/user/sessions/:handle", a.apiRevokeSession, u...)
+	e.GET("/api/channels", a.apiListChannels, u...)
+	e.POST("/api/channels", a.apiCreateChannel, append(u, rl)...)
+	e.POST("/api/channels/push", a.apiCreatePush, append(u, rl)...)
+	e.POST("/api/channels/:id/verify", a.apiVerifyChannel, append(u, rl)...)
+	e.POST("/api/channels/:id/resend-code", a.apiResendCode, append(u, rl)...)
+	e.POST("/api/channels/:id/test", a.apiTestChannel, append(u, rl)...)
+	e.PUT("/api/channels/:id/events", a.apiChannelEvents, u...)
+	e.DELETE("/api/channels/:id", a.apiDeleteChannel, u...)
 
 	// The operator.
 	ad := []echo.MiddlewareFunc{a.requireUser, a.requireAdmin}

@@ -22,7 +22,8 @@ const (
 	csrfCookie    = "pmc_csrf"
 	csrfHeader    = "X-CSRF-Token"
 	csrfField     = "_csrf"
-	// sessionTTL is a sliding expiry: a session unused this long ends.
+	// sessionTTL is a sliding expiry: a session unused this long ends. A
+	// session also ends store.MaxSessionAge after sign-in, however used.
 	sessionTTL = 30 * 24 * time.Hour
 	// sessionTouchEvery bounds how often use of a session is written back
 	// (extending it by sessionTTL): once an hour, not on every request.
@@ -134,7 +135,8 @@ func (a *app) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			if err := a.DB.TouchSession(ctx, id, now, now.Add(sessionTTL)); err != nil {
 				zerolog.Ctx(ctx).Warn().Err(err).Msg("extend session")
 			} else {
-				c.SetCookie(a.cookie(sessionCookie, ck.Value, int(sessionTTL.Seconds())))
+				left := min(sessionTTL, sess.CreatedAt.Add(store.MaxSessionAge).Sub(now))
+				c.SetCookie(a.cookie(sessionCookie, ck.Value, int(left.Seconds())))
 			}
 		}
 		u := sess.User

@@ -31,6 +31,7 @@ const (
 	statusFull      watchStatus = "full"
 	statusNotFound  watchStatus = "not_found"
 	statusCancelled watchStatus = "cancelled"
+	statusUnknown   watchStatus = "unknown" // last read without seat counts
 	statusWaiting   watchStatus = "waiting" // not checked yet
 )
 
@@ -45,6 +46,8 @@ func (s watchStatus) label() string {
 		return "Not found in the catalog"
 	case statusCancelled:
 		return "Cancelled"
+	case statusUnknown:
+		return "Seat count unavailable"
 	default:
 		return "Waiting for first check"
 	}
@@ -130,7 +133,9 @@ func newWatchView(w store.WatchView) watchView {
 		v.Meetings = s.Meetings
 	}
 	open, capacity, enrolled := st.OpenSeats, s.Capacity, s.Enrolled
-	v.OpenSeats, v.Capacity, v.Enrolled = &open, &capacity, &enrolled
+	if s.Status != catalog.StatusUnknown {
+		v.OpenSeats, v.Capacity, v.Enrolled = &open, &capacity, &enrolled
+	}
 	observed := st.ObservedAt
 	v.LastChecked = &observed
 	if s.HasReservedSeats {
@@ -145,6 +150,8 @@ func newWatchView(w store.WatchView) watchView {
 		v.Status = statusNotFound
 	case s.Status == catalog.StatusCancelled:
 		v.Status = statusCancelled
+	case s.Status == catalog.StatusUnknown:
+		v.Status = statusUnknown
 	case open > 0:
 		v.Status = statusOpen
 	default:
@@ -340,6 +347,8 @@ type dashboardData struct {
 	Open      int
 	Full      int
 	Added     *watchView
+	// DisabledChannels are alert channels a failure turned off.
+	DisabledChannels []channelView
 }
 
 func (a *app) dashboard(c echo.Context) error {
@@ -348,6 +357,9 @@ func (a *app) dashboard(c echo.Context) error {
 		return err
 	}
 	d := dashboardData{Watches: vs, Limit: a.WatchLimit, Remaining: max(0, a.WatchLimit-len(vs))}
+	if d.DisabledChannels, err = a.disabledChannels(c.Request().Context(), currentUser(c).ID); err != nil {
+		return err
+	}
 	added, _ := strconv.ParseInt(c.QueryParam("added"), 10, 64)
 	for i, v := range vs {
 		switch v.Status {
