@@ -160,6 +160,30 @@ func (b *bundle) startProcess(service string, over map[string]string) *child.Pro
 	return p
 }
 
+// crashHolding starts a worker named doomed (1.5 s visibility timeout),
+// runs enqueue, waits until asked reports that the check reached the
+// university and doomed holds its entry, then kills doomed as a crash
+// would, leaving the entry pending for another worker to reclaim.
+func (b *bundle) crashHolding(enqueue func(), asked func() error) {
+	b.t.Helper()
+	doomed := b.startProcess("worker", map[string]string{"WORKER_NAME": "doomed", "WORKER_VISIBILITY_TIMEOUT": "1500ms", "ASU_TIMEOUT": "1s"})
+	enqueue()
+	testenv.Eventually(b.t, 60*time.Second, func() error {
+		if err := asked(); err != nil {
+			return err
+		}
+		p, err := b.rdb.XPending(context.Background(), b.keys.Stream(), b.keys.Group()).Result()
+		if err != nil {
+			return err
+		}
+		if p.Consumers["doomed"] != 1 {
+			return fmt.Errorf("pending by consumer: %v", p.Consumers)
+		}
+		return nil
+	})
+	doomed.Kill()
+}
+
 // watch makes email an active user (once) watching the section.
 func (b *bundle) watch(email string, sec asusim.SectionSpec) store.User {
 	b.t.Helper()
