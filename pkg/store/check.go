@@ -147,11 +147,12 @@ WHERE term = $1 AND class_nbr = ANY($2::text[]) AND not_found_at IS NOT NULL`
 const insertClaimsSQL = `
 INSERT INTO notifications (watch_id, user_id, term, class_nbr, event, epoch)
 SELECT w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
-FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[]) AS e(class_nbr, event, epoch, baseline_at)
+FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[], $7::bool[]) AS e(class_nbr, event, epoch, baseline_at, reserved_only)
 JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
 JOIN users u ON u.id = w.user_id
 WHERE ` + eligibleUser + `
   AND (e.baseline_at >= $5 OR w.created_at <= e.baseline_at)
+  AND (NOT e.reserved_only OR w.notify_reserved)
 ON CONFLICT (watch_id, event, epoch) DO NOTHING
 RETURNING class_nbr`
 
@@ -190,38 +191,56 @@ type stateColumn struct {
 	// value is the column's value for r: a string, int32, bool, time or
 	// nil (NULL), so two values compare with ==.
 	value func(r stateRow) (any, error)
+	// set is the column's ON CONFLICT assignment when it is not simply
+	// the new value.
+	set string
 }
 
 // upsertColumns is the one list that upsertStatesSQL, its arguments and
 // sameVisible are built from. Term and observed_at are parameters of the
 // whole batch; not_found_at is cleared.
 var upsertColumns = []stateColumn{
-	{"class_nbr", "text[]", "", true, func(r stateRow) (any, error) { return r.s.ClassNbr, nil }},
-	{"subject", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Subject, nil }},
-	{"catalog_nbr", "text[]", "", true, func(r stateRow) (any, error) { return r.s.CatalogNbr, nil }},
-	{"section", "text[]", "", true, func(r stateRow) (any, error) { return r.s.SectionCode, nil }},
-	{"title", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Title, nil }},
-	{"instructors", "text[]", "::jsonb", true, func(r stateRow) (any, error) { return jsonText(nonNil(r.s.Instructors)) }},
-	{"capacity", "int[]", "", true, func(r stateRow) (any, error) { return int32(r.s.Capacity), nil }},
-	{"enrolled", "int[]", "", true, func(r stateRow) (any, error) { return int32(r.s.Enrolled), nil }},
-	{"open_seats", "int[]", "", true, func(r stateRow) (any, error) { return int32(r.s.OpenSeats()), nil }},
-	{"status", "text[]", "", true, func(r stateRow) (any, error) { return string(r.s.Status), nil }},
-	{"has_reserved_seats", "bool[]", "", true, func(r stateRow) (any, error) { return r.s.HasReservedSeats, nil }},
+	{"class_nbr", "text[]", "", true, func(r stateRow) (any, error) { return r.s.ClassNbr, nil }, ""},
+	{"subject", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Subject, nil }, ""},
+	{"catalog_nbr", "text[]", "", true, func(r stateRow) (any, error) { return r.s.CatalogNbr, nil }, ""},
+	{"section", "text[]", "", true, func(r stateRow) (any, error) { return r.s.SectionCode, nil }, ""},
+	{"title", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Title, nil }, ""},
+	{"instructors", "text[]", "::jsonb", true, func(r stateRow) (any, error) { return jsonText(nonNil(r.s.Instructors)) }, ""},
+	{"capacity", "int[]", "", true, func(r stateRow) (any, error) { return int32(r.s.Capacity), nil }, ""},
+	{"enrolled", "int[]", "", true, func(r stateRow) (any, error) { return int32(r.s.Enrolled), nil }, ""},
+	{"open_seats", "int[]", "", true, func(r stateRow) (any, error) { return int32(r.s.OpenSeats()), nil }, ""},
+	{"status", "text[]", "", true, func(r stateRow) (any, error) { return string(r.s.Status), nil }, ""},
+	{"has_reserved_seats", "bool[]", "", true, func(r stateRow) (any, error) { return r.s.HasReservedSeats, nil }, ""},
 	{"non_reserved_open", "int[]", "", true, func(r stateRow) (any, error) {
 		if r.s.NonReservedOpen == nil {
 			return nil, nil
 		}
 		return int32(*r.s.NonReservedOpen), nil
-	}},
-	{"campus", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Campus, nil }},
-	{"location", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Location, nil }},
-	{"online", "bool[]", "", true, func(r stateRow) (any, error) { return r.s.Online, nil }},
-	{"mode", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Mode, nil }},
-	{"session", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Session, nil }},
-	{"meetings", "text[]", "::jsonb", true, func(r stateRow) (any, error) { return jsonText(nonNil(r.s.Meetings)) }},
-	{"changed_at", "timestamptz[]", "", false, func(r stateRow) (any, error) { return r.changedAt, nil }},
-	{"seat_epoch", "int[]", "", false, func(r stateRow) (any, error) { return int32(r.seatEpoch), nil }},
-	{"instructor_epoch", "int[]", "", false, func(r stateRow) (any, error) { return int32(r.instructorEpoch), nil }},
+	}, ""},
+	{"campus", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Campus, nil }, ""},
+	{"location", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Location, nil }, ""},
+	{"online", "bool[]", "", true, func(r stateRow) (any, error) { return r.s.Online, nil }, ""},
+	{"mode", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Mode, nil }, ""},
+	{"session", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Session, nil }, ""},
+	{"meetings", "text[]", "::jsonb", true, func(r stateRow) (any, error) { return jsonText(nonNil(r.s.Meetings)) }, ""},
+	{"changed_at", "timestamptz[]", "", false, func(r stateRow) (any, error) { return r.changedAt, nil }, ""},
+	{"seat_epoch", "int[]", "", false, func(r stateRow) (any, error) { return int32(r.seatEpoch), nil }, ""},
+	{"instructor_epoch", "int[]", "", false, func(r stateRow) (any, error) { return int32(r.instructorEpoch), nil }, ""},
+	// The reserved groups are known only with the seats open to everyone.
+	{"reserved_groups", "text[]", "::jsonb", true, func(r stateRow) (any, error) {
+		if r.s.NonReservedOpen == nil {
+			return nil, nil
+		}
+		return jsonText(nonNil(r.s.ReservedGroups))
+	}, ""},
+	// A read that cannot tell the seats open to everyone keeps the last
+	// known count.
+	{"general_open", "int[]", "", true, func(r stateRow) (any, error) {
+		if n, ok := r.s.GeneralOpen(); ok {
+			return int32(n), nil
+		}
+		return nil, nil
+	}, "general_open = COALESCE(EXCLUDED.general_open, st.general_open)"},
 }
 
 // buildUpsertStatesSQL writes the upsert of a batch of sections from
@@ -235,7 +254,10 @@ func buildUpsertStatesSQL() string {
 		names = append(names, c.name)
 		params = append(params, fmt.Sprintf("$%d::%s", i+3, c.array))
 		values = append(values, "x."+c.name+c.cast)
-		if c.name != "class_nbr" {
+		switch {
+		case c.set != "":
+			sets = append(sets, c.set)
+		case c.name != "class_nbr":
 			sets = append(sets, c.name+" = EXCLUDED."+c.name)
 		}
 	}
@@ -301,6 +323,7 @@ type applyPlan struct {
 	claimNbr, claimEvent                 []string
 	claimEpoch                           []int32
 	claimBaseline                        []time.Time
+	claimReservedOnly                    []bool
 	notFound                             []courseNotFound
 	result                               ApplyResult
 	// planned holds the sections already decided in this batch: a section
@@ -489,7 +512,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			// no evidence that seats changed, and the next read with counts
 			// is compared with what was last known.
 			next.Capacity, next.Enrolled, next.Status = old.Section.Capacity, old.Section.Enrolled, old.Section.Status
-			next.NonReservedOpen = old.Section.NonReservedOpen
+			next.NonReservedOpen, next.ReservedGroups = old.Section.NonReservedOpen, old.Section.ReservedGroups
 		}
 		key := next.Key()
 		p.result.Applied++
@@ -497,7 +520,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 		var prevSection *catalog.Section
 		changed, changedAt, seatEpoch, instructorEpoch := true, observedAt, 0, 0
 		if old != nil {
-			prevSection = &old.Section
+			prevSection = detectBasis(old)
 			seatEpoch, instructorEpoch = old.SeatEpoch, old.InstructorEpoch
 			if old.NotFoundAt == nil && sameVisible(old.Section, next) {
 				changed, changedAt = false, old.ChangedAt
@@ -509,6 +532,11 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			continue
 		}
 		p.result.Changed = append(p.result.Changed, key)
+		if catalog.ReservedOpened(prevSection, next) {
+			// Claimed only by the watches that asked for reserved seats.
+			seatEpoch++
+			p.claim(nbr, catalog.EventSeatAvailable, seatEpoch, old.ObservedAt, true)
+		}
 		for _, ev := range catalog.Detect(prevSection, next) {
 			epoch := 0
 			switch ev {
@@ -521,10 +549,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			default:
 				return fmt.Errorf("section %s: unknown event %q", key, ev)
 			}
-			p.claimNbr = append(p.claimNbr, nbr)
-			p.claimEvent = append(p.claimEvent, string(ev))
-			p.claimEpoch = append(p.claimEpoch, int32(epoch))
-			p.claimBaseline = append(p.claimBaseline, old.ObservedAt)
+			p.claim(nbr, ev, epoch, old.ObservedAt, false)
 		}
 		if err := p.states.add(stateRow{s: next, changedAt: changedAt, seatEpoch: seatEpoch, instructorEpoch: instructorEpoch}); err != nil {
 			return err
@@ -541,6 +566,30 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 		p.result.NotFound += len(notFound)
 	}
 	return nil
+}
+
+// claim adds a claim of event ev at epoch, detected against a baseline
+// observed at baseline, for every watch of section nbr, or only for those
+// that asked for reserved seats when reservedOnly.
+func (p *applyPlan) claim(nbr string, ev catalog.Event, epoch int, baseline time.Time, reservedOnly bool) {
+	p.claimNbr = append(p.claimNbr, nbr)
+	p.claimEvent = append(p.claimEvent, string(ev))
+	p.claimEpoch = append(p.claimEpoch, int32(epoch))
+	p.claimBaseline = append(p.claimBaseline, baseline)
+	p.claimReservedOnly = append(p.claimReservedOnly, reservedOnly)
+}
+
+// detectBasis is the stored observation events are detected against: when
+// its seats open to everyone are unknown (its reserved groups could not be
+// read), the latest known count stands in, so an opening is still detected
+// once the groups are read.
+func detectBasis(old *SectionState) *catalog.Section {
+	prev := old.Section
+	if _, ok := prev.GeneralOpen(); !ok && old.GeneralOpen != nil {
+		n := *old.GeneralOpen
+		prev.NonReservedOpen = &n
+	}
+	return &prev
 }
 
 // writePlan sends every write of ApplyCourse and the COMMIT in one batch.
@@ -577,8 +626,8 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 			}
 		}
 		staleBefore := observedAt.Add(-baselineMaxAge)
-		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline).Query(collect(&p.result.Claims))
-		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline).Query(collect(&p.result.ChannelClaims))
+		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline, p.claimReservedOnly).Query(collect(&p.result.Claims))
+		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline, p.claimReservedOnly).Query(collect(&p.result.ChannelClaims))
 	}
 	for _, nf := range p.notFound {
 		b.Queue(markStateNotFoundSQL, term, observedAt, nf.nbrs, nf.course.Subject, nf.course.CatalogNbr)
@@ -593,7 +642,8 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 }
 
 // sameVisible reports whether two observations of a section look the same
-// to a user: every visible column of upsertColumns is equal.
+// to a user: every visible column of upsertColumns is equal. The source's
+// own identifiers (Offering) are neither stored nor compared.
 func sameVisible(a, b catalog.Section) bool {
 	for _, c := range upsertColumns {
 		if !c.visible {

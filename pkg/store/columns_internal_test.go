@@ -13,8 +13,8 @@ import (
 // TestEverySectionFieldIsVisible changes each field of catalog.Section in
 // turn: every change but the term's (the key of the whole batch) must be
 // seen by sameVisible, so a field added to Section and forgotten in
-// upsertColumns is neither silently dropped from storage nor from change
-// detection.
+// upsertColumns is caught here rather than silently left out of storage and
+// change detection.
 func TestEverySectionFieldIsVisible(t *testing.T) {
 	t.Parallel()
 	seats := 3
@@ -23,7 +23,9 @@ func TestEverySectionFieldIsVisible(t *testing.T) {
 		Instructors: []catalog.Instructor{{Name: "Ada Lovelace", ID: "ada"}}, Capacity: 10, Enrolled: 7,
 		Status: catalog.StatusOpen, HasReservedSeats: true, NonReservedOpen: &seats, Campus: "TEMPE",
 		Location: "BYENG 210", Online: false, Mode: "P", Session: "C",
-		Meetings: []catalog.Meeting{{Days: "MW", StartTime: "9:00 AM", EndTime: "10:15 AM"}},
+		Meetings:       []catalog.Meeting{{Days: "MW", StartTime: "9:00 AM", EndTime: "10:15 AM"}},
+		ReservedGroups: []catalog.ReservedGroup{{Name: "Majors", Capacity: 4, Enrolled: 4}},
+		Offering:       catalog.Offering{CourseID: "1", OfferNbr: "1", Career: "UGRD"},
 	}
 	if !sameVisible(base, base) {
 		t.Fatal("a section differs from itself")
@@ -31,6 +33,9 @@ func TestEverySectionFieldIsVisible(t *testing.T) {
 	typ := reflect.TypeOf(base)
 	for i := range typ.NumField() {
 		f := typ.Field(i)
+		if f.Name == "Offering" {
+			continue // the source's own identifiers: neither stored nor shown
+		}
 		changed := base
 		v := reflect.ValueOf(&changed).Elem().Field(i)
 		switch f.Type.Kind() {

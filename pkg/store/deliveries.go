@@ -28,16 +28,18 @@ const alertableUser = `(` + eligibleUser + ` OR ` + activeUser + ` AND EXISTS (
 
 // insertChannelClaimsSQL claims one delivery per active channel that wants
 // the event, in the transaction that detected it, as insertClaimsSQL does
-// for email, with the same rule for a stale baseline ($5, $6).
+// for email, with the same rules for a stale baseline ($5, $6) and for
+// reserved-only openings ($7).
 const insertChannelClaimsSQL = `
 INSERT INTO channel_deliveries (channel_id, watch_id, user_id, term, class_nbr, event, epoch)
 SELECT c.id, w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
-FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[]) AS e(class_nbr, event, epoch, baseline_at)
+FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[], $7::bool[]) AS e(class_nbr, event, epoch, baseline_at, reserved_only)
 JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
 JOIN users u ON u.id = w.user_id
 JOIN channels c ON c.user_id = w.user_id
 WHERE ` + activeUser + ` AND ` + activeChannel + ` AND e.event = ANY(c.events)
   AND (e.baseline_at >= $5 OR w.created_at <= e.baseline_at)
+  AND (NOT e.reserved_only OR w.notify_reserved)
 ON CONFLICT (watch_id, event, epoch, channel_id) DO NOTHING
 RETURNING class_nbr`
 
@@ -152,11 +154,8 @@ func (db *DB) ClaimDeliveries(ctx context.Context, lease time.Duration, limit, p
 
 const (
 	markDeliverySentSQL = `
-WITH d AS (
-	UPDATE channel_deliveries SET status = 'sent', sent_at = now(), lease_until = NULL
-	WHERE id = $1 AND status <> 'sent' RETURNING channel_id
-)
-UPDATE channels SET last_sent_at = now() FROM d WHERE channels.id = d.channel_id`
+UPDATE channel_deliveries SET status = 'sent', sent_at = now(), lease_until = NULL
+WHERE id = $1 AND status <> 'sent'`
 	// releaseDeliverySQL backs off as releaseSQL does, but never less than
 	// the server's Retry-After ($6 seconds).
 	releaseDeliverySQL = `

@@ -58,13 +58,14 @@ func (n Notification) IdempotencyKey() string {
 // sent. The event is checked again too, on the section's current state,
 // since an alert may be sent long after it was claimed (a retry after an
 // SMTP outage): a seat alert whose seat is gone (or that a later opening
-// superseded), an instructor alert whose instructor is gone, or a claim
-// that is as old as the section's last observation is older than the
-// scheduler's interval ($4) — nothing vouches for it any more — is skipped,
-// not sent. claimHead and claimTail surround the candidate filter.
+// superseded; for a watch that asked for reserved seats, a seat open only to
+// a reserved group still counts), an instructor alert whose instructor is
+// gone, or a claim that is as old as the section's last observation is
+// older than the scheduler's interval ($4) — nothing vouches for it any
+// more — is skipped, not sent. claimHead and claimTail surround the candidate filter.
 const claimHead = `
 WITH cand AS (
-	SELECT n.id, n.user_id, n.term, n.class_nbr, n.event, n.epoch, n.created_at FROM notifications n
+	SELECT n.id, n.user_id, n.watch_id, n.term, n.class_nbr, n.event, n.epoch, n.created_at FROM notifications n
 	WHERE n.status = 'pending' AND (n.lease_until IS NULL OR n.lease_until < now())
 		AND n.created_at > now() - make_interval(secs => $1) `
 
@@ -77,11 +78,13 @@ const claimTail = `
 		s.term IS NOT NULL AND s.not_found_at IS NULL
 		AND (s.observed_at > now() - make_interval(secs => $4) OR c.created_at > now() - make_interval(secs => $4))
 		AND CASE c.event
-			WHEN 'seat_available' THEN s.open_seats > 0 AND s.seat_epoch = c.epoch
+			WHEN 'seat_available' THEN s.seat_epoch = c.epoch AND (s.open_seats > 0
+				OR w.notify_reserved AND s.status = 'open' AND s.capacity > s.enrolled)
 			WHEN 'instructor_assigned' THEN s.instructor_epoch = c.epoch AND EXISTS (
 				SELECT 1 FROM jsonb_array_elements(s.instructors) i WHERE lower(btrim(i->>'name')) NOT IN ('', 'staff'))
 			ELSE false END AS holds
 	FROM cand c JOIN users u ON u.id = c.user_id
+	LEFT JOIN class_watches w ON w.id = c.watch_id
 	LEFT JOIN section_states s ON s.term = c.term AND s.class_nbr = c.class_nbr
 ), skipped AS (
 	UPDATE notifications n SET status = 'skipped', lease_until = NULL,

@@ -121,6 +121,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		Backoff:   upstream.NewBackoff(rdb, keys.Backoff(check.University), cfg.BackoffBase, cfg.BackoffMax),
 		Notifier:  notifier{mail: mail, channels: channels},
 		Announcer: upstream.NewAnnouncer(rdb, keys.Updates()),
+		Reserved:  source,
+		States:    db,
 		Now:       time.Now,
 		Metrics:   handle.NewMetrics(reg),
 	}
