@@ -14,13 +14,13 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pickmyclass/pickmyclass/pkg/store"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv/child"
 )
 
 // env is what every scenario shares: the servers, the built binaries and a
@@ -183,11 +183,10 @@ func (e *env) deletePrefix(prefix string) {
 
 // process is a service binary running as a child process.
 type process struct {
+	*child.Process
 	name    string
-	cmd     *exec.Cmd
 	ops     string // ops listener host:port
 	logPath string
-	done    chan error
 }
 
 // start runs a service binary with vars (and nothing else from the
@@ -219,18 +218,16 @@ func (e *env) startNice(ctx context.Context, name, service string, vars map[stri
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	proc, err := child.Start(cmd)
+	if err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, ops: ops, logPath: logPath, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); logf.Close() }()
+	p := &process{Process: proc, name: name, ops: ops, logPath: logPath}
+	go func() { <-p.Done(); logf.Close() }()
 	err = poll(ctx, 60*time.Second, 20*time.Millisecond, func() (bool, error) {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			return false, fmt.Errorf("%s exited at start: %v (log %s)", name, err, logPath)
-		default:
+		if !p.Alive() {
+			return false, fmt.Errorf("%s exited at start: %v (log %s)", name, p.Err(), logPath)
 		}
 		resp, err := http.Get("http://" + ops + "/readyz")
 		if err != nil {
@@ -248,29 +245,15 @@ func (e *env) startNice(ctx context.Context, name, service string, vars map[stri
 
 // stop sends SIGTERM and waits for the exit, killing the process after 30s.
 func (p *process) stop() {
-	if p == nil {
-		return
-	}
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		p.done <- <-p.done
+	if p != nil {
+		p.Stop(30 * time.Second)
 	}
 }
 
 // memory returns the process's resident set now and its peak, in bytes,
 // from /proc/<pid>/status.
 func (p *process) memory() (rss, peak int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
 	if err != nil {
 		return 0, 0, err
 	}

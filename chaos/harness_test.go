@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/store/storetest"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 	"github.com/pickmyclass/pickmyclass/pkg/testenv"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv/child"
 )
 
 // deployment is one isolated copy of the system for a scenario: its own
@@ -338,12 +338,10 @@ func binary(t *testing.T, service string) string {
 
 // process is a service running as a real OS process.
 type process struct {
+	*child.Process
 	name    string
-	cmd     *exec.Cmd
 	logs    *testenv.SyncBuffer
 	opsAddr string
-	done    chan struct{}
-	once    sync.Once
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
@@ -362,7 +360,7 @@ func freeAddr(t *testing.T) string {
 // the deployment's environment plus over, and waits until it is ready.
 func (d *deployment) start(service, name string, over map[string]string) *process {
 	d.t.Helper()
-	p := &process{name: name, logs: &testenv.SyncBuffer{}, opsAddr: freeAddr(d.t), done: make(chan struct{})}
+	p := &process{name: name, logs: &testenv.SyncBuffer{}, opsAddr: freeAddr(d.t)}
 	env := map[string]string{}
 	for k, v := range d.env {
 		env[k] = v
@@ -372,30 +370,25 @@ func (d *deployment) start(service, name string, over map[string]string) *proces
 	for k, v := range over {
 		env[k] = v
 	}
-	p.cmd = exec.Command(binary(d.t, service))
-	p.cmd.Env = os.Environ()
+	cmd := exec.Command(binary(d.t, service))
+	cmd.Env = os.Environ()
 	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	var err error
+	if p.Process, err = child.Start(cmd); err != nil {
 		d.t.Fatalf("start %s: %v", name, err)
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
 	d.t.Cleanup(func() {
-		p.stop()
+		p.Stop(15 * time.Second)
 		if d.t.Failed() {
 			d.t.Logf("%s logs (last 8 KiB):\n%s", name, tail(p.logs.String(), 8<<10))
 		}
 	})
 	testenv.Eventually(d.t, 30*time.Second, func() error {
-		select {
-		case <-p.done:
+		if !p.Alive() {
 			d.t.Fatalf("%s exited at start:\n%s", name, p.logs)
-		default:
 		}
 		return p.ready()
 	})
@@ -415,37 +408,6 @@ func (p *process) ready() error {
 		return fmt.Errorf("%s readyz %d: %s", p.name, resp.StatusCode, b)
 	}
 	return nil
-}
-
-// alive reports whether the process is still running.
-func (p *process) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill ends the process at once, as a crash would.
-func (p *process) kill() {
-	p.once.Do(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-	})
-}
-
-// stop asks the process to shut down, and kills it if it takes too long.
-func (p *process) stop() {
-	p.once.Do(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Signal(syscall.SIGKILL)
-			<-p.done
-		}
-	})
 }
 
 func tail(s string, n int) string {

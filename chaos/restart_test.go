@@ -76,7 +76,7 @@ func TestRedisRestartMidCycle(t *testing.T) {
 		t.Errorf("emails: %d missing, %d duplicates: %v", missing, dupes, d.emailCounts())
 	}
 	for _, p := range procs {
-		if !p.alive() {
+		if !p.Alive() {
 			t.Errorf("%s exited", p.name)
 		}
 	}
@@ -148,7 +148,7 @@ func TestPostgresCrashMidCycle(t *testing.T) {
 		t.Errorf("emails: %d missing, %d duplicates: %v", missing, dupes, d.emailCounts())
 	}
 	for _, p := range procs {
-		if !p.alive() {
+		if !p.Alive() {
 			t.Errorf("%s exited", p.name)
 		}
 	}

@@ -110,7 +110,7 @@ func TestSchedulerLeaderKilled(t *testing.T) {
 			return "", nil, err
 		}
 		for _, p := range scheds {
-			if p.alive() && strings.Contains(p.logs.String(), tok) {
+			if p.Alive() && strings.Contains(p.logs.String(), tok) {
 				return tok, p, nil
 			}
 		}
@@ -129,7 +129,7 @@ func TestSchedulerLeaderKilled(t *testing.T) {
 		})
 		// A deliberate random point within a cycle.
 		<-time.After(time.Duration(rand.IntN(int(interval/time.Millisecond))) * time.Millisecond)
-		victim.kill()
+		victim.Kill()
 		killed := time.Now()
 		testenv.Eventually(t, 10*time.Second, func() error {
 			now, err := d.rdb.Get(ctx, d.keys.Leader()).Result()

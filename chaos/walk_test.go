@@ -100,7 +100,7 @@ func TestWalksKilledAndFaulted(t *testing.T) {
 					}
 				case <-killAt:
 					victim := rand.IntN(2)
-					workers[victim].kill()
+					workers[victim].Kill()
 					<-time.After(time.Duration(rand.IntN(500)) * time.Millisecond)
 					workers[victim] = d.start("worker", workers[victim].name, over)
 				}

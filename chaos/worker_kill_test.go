@@ -40,7 +40,7 @@ func TestWorkerKilledMidCycle(t *testing.T) {
 			// A deliberate, random point of the cycle to crash at.
 			<-time.After(time.Duration(rand.IntN(900)) * time.Millisecond)
 			held := pendingOf(t, d, workers[victim].name)
-			workers[victim].kill()
+			workers[victim].Kill()
 			if held > 0 {
 				hits++
 			}

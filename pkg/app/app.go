@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
@@ -35,19 +36,19 @@ type Deps struct {
 	Redis *redis.Client
 }
 
-// Open applies the migrations when migrate is set (safe with several
-// services starting at once), then opens PostgreSQL and Redis.
-func Open(ctx context.Context, databaseURL, redisURL string, migrate bool) (Deps, error) {
-	if migrate {
-		if err := store.Migrate(ctx, databaseURL); err != nil {
+// Open applies the migrations when MIGRATE_ON_START is set (safe with
+// several services starting at once), then opens PostgreSQL and Redis.
+func Open(ctx context.Context, c envconf.Common) (Deps, error) {
+	if c.Migrate {
+		if err := store.Migrate(ctx, c.DatabaseURL); err != nil {
 			return Deps{}, fmt.Errorf("migrate: %w", err)
 		}
 	}
-	db, err := store.Open(ctx, databaseURL)
+	db, err := store.Open(ctx, c.DatabaseURL)
 	if err != nil {
 		return Deps{}, fmt.Errorf("open store: %w", err)
 	}
-	rdb, err := stream.Dial(ctx, redisURL)
+	rdb, err := stream.Dial(ctx, c.RedisURL)
 	if err != nil {
 		db.Close()
 		return Deps{}, fmt.Errorf("dial redis: %w", err)

@@ -244,17 +244,3 @@ func KindOf(err error) Kind {
 	}
 	return KindServer
 }
-
-// CountsAsFailure reports whether err should count toward a circuit breaker:
-// a missing section or a 429 (which has its own back-off) says nothing
-// about the university being unwell.
-func CountsAsFailure(err error) bool {
-	if err == nil {
-		return false
-	}
-	switch KindOf(err) {
-	case KindNotFound, KindRateLimited:
-		return false
-	}
-	return true
-}

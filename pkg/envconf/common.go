@@ -1,6 +1,8 @@
 package envconf
 
 import (
+	"github.com/rs/zerolog"
+
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
 )
 
@@ -28,6 +30,13 @@ func (r *Reader) Common() Common {
 	}
 	c.Log = lc
 	return c
+}
+
+// MarshalZerologObject logs the shared configuration with the passwords in
+// the URLs masked (Redact), for each service's start-up line.
+func (c Common) MarshalZerologObject(e *zerolog.Event) {
+	e.Str("database_url", Redact(c.DatabaseURL)).Str("redis_url", Redact(c.RedisURL)).
+		Str("redis_prefix", c.RedisPrefix).Bool("migrate_on_start", c.Migrate)
 }
 
 // Secret returns a required secret of at least minLen characters, such as

@@ -1,9 +1,12 @@
 package envconf
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 func TestReaderCollectsEveryProblem(t *testing.T) {
@@ -78,6 +81,23 @@ func TestSecret(t *testing.T) {
 		}
 		if err := r.Err(); err != nil && !strings.Contains(err.Error(), "UNSUBSCRIBE_SECRET") {
 			t.Errorf("error %v does not name the variable", err)
+		}
+	}
+}
+
+func TestCommonLogsWithoutPasswords(t *testing.T) {
+	t.Parallel()
+	c := Common{DatabaseURL: "postgres://pmc:db-s3cret@db:5432/pmc", RedisURL: "rediss://:redis-s3cret@r:6380/0", RedisPrefix: "pmc:", Migrate: true}
+	var buf bytes.Buffer
+	log := zerolog.New(&buf)
+	log.Info().EmbedObject(c).Msg("starting")
+	out := buf.String()
+	if strings.Contains(out, "s3cret") {
+		t.Errorf("the start-up line shows a password: %s", out)
+	}
+	for _, want := range []string{`"database_url":"postgres://pmc:`, `"redis_url":"rediss://`, `"redis_prefix":"pmc:"`, `"migrate_on_start":true`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the start-up line lacks %s: %s", want, out)
 		}
 	}
 }

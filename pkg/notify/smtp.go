@@ -7,10 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
-	"net/textproto"
-	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,107 +16,6 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
 )
-
-// TLS modes for SMTPConfig.TLS.
-const (
-	TLSNone          = "none"          // plain text; only for a relay on a trusted network
-	TLSStartTLS      = "starttls"      // upgrade with STARTTLS or fail (submission, port 587)
-	TLSImplicit      = "tls"           // TLS from the first byte (port 465)
-	TLSOpportunistic = "opportunistic" // STARTTLS when offered, plain text otherwise
-)
-
-// DefaultSMTPTimeout bounds each SMTP dial and command when
-// SMTPConfig.Timeout is zero.
-const DefaultSMTPTimeout = 30 * time.Second
-
-// SMTPConfig configures an SMTP sender.
-type SMTPConfig struct {
-	Host string
-	// Port defaults to 465 for TLSImplicit and 587 otherwise.
-	Port int
-	// Username enables SMTP AUTH with the strongest mechanism the server
-	// offers. Without TLS only challenge-response mechanisms (SCRAM,
-	// CRAM-MD5) are used, so a PLAIN-only server needs TLS.
-	Username string
-	Password string
-	// TLS is one of the TLS* modes; empty means TLSStartTLS.
-	TLS string
-	// TLSConfig overrides the TLS settings (for example a private CA); nil
-	// verifies the server's certificate against the system roots for Host.
-	TLSConfig *tls.Config
-	From      string // "PickMyClass <alerts@example.edu>"
-	// Timeout bounds the dial and each SMTP command; zero means
-	// DefaultSMTPTimeout.
-	Timeout time.Duration
-	// Metrics registers the sender's metrics; nil skips registration.
-	Metrics prometheus.Registerer
-}
-
-// String describes the config with the password masked, so it can be logged.
-func (c SMTPConfig) String() string {
-	u := url.URL{Scheme: "smtp", Host: net.JoinHostPort(c.Host, strconv.Itoa(c.Port))}
-	if c.Username != "" {
-		u.User = url.UserPassword(c.Username, "xxxxx")
-	}
-	u.RawQuery = url.Values{"tls": {c.TLS}}.Encode()
-	return fmt.Sprintf("%s from=%q timeout=%s", u.String(), c.From, c.Timeout)
-}
-
-// ParseSMTPURL parses an SMTP server URL such as
-// "smtp://user:pass@smtp.example.com:587?tls=starttls" or
-// "smtps://user:pass@smtp.example.com" into a config. The smtp scheme
-// defaults to port 587 and STARTTLS, smtps to port 465 and implicit TLS; the
-// tls query parameter overrides the mode. Special characters in the user
-// name or password must be percent-encoded. From, Timeout and Metrics are
-// left for the caller.
-func ParseSMTPURL(raw string) (SMTPConfig, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return SMTPConfig{}, fmt.Errorf("parse smtp url: %w", err)
-	}
-	var cfg SMTPConfig
-	switch u.Scheme {
-	case "smtp":
-		cfg.TLS, cfg.Port = TLSStartTLS, 587
-	case "smtps":
-		cfg.TLS, cfg.Port = TLSImplicit, 465
-	default:
-		return SMTPConfig{}, fmt.Errorf("parse smtp url: scheme %q is not smtp or smtps", u.Scheme)
-	}
-	cfg.Host = u.Hostname()
-	if cfg.Host == "" {
-		return SMTPConfig{}, errors.New("parse smtp url: no host")
-	}
-	if p := u.Port(); p != "" {
-		if cfg.Port, err = strconv.Atoi(p); err != nil || cfg.Port < 1 || cfg.Port > 65535 {
-			return SMTPConfig{}, fmt.Errorf("parse smtp url: bad port %q", p)
-		}
-	}
-	if u.User != nil {
-		cfg.Username = u.User.Username()
-		cfg.Password, _ = u.User.Password()
-	}
-	for k, v := range u.Query() {
-		if k != "tls" {
-			// A misspelt option silently ignored would leave mail insecure
-			// or undelivered; fail at start-up instead.
-			return SMTPConfig{}, fmt.Errorf("parse smtp url: unknown parameter %q", k)
-		}
-		cfg.TLS = v[len(v)-1]
-	}
-	if !validTLSMode(cfg.TLS) {
-		return SMTPConfig{}, fmt.Errorf("parse smtp url: tls=%q is not none, starttls, tls or opportunistic", cfg.TLS)
-	}
-	return cfg, nil
-}
-
-func validTLSMode(m string) bool {
-	switch m {
-	case TLSNone, TLSStartTLS, TLSImplicit, TLSOpportunistic:
-		return true
-	}
-	return false
-}
 
 // SMTP sends email through an SMTP server. Each Send opens its own
 // connection, so one SMTP serves any number of goroutines; SendBatch shares
@@ -323,81 +218,6 @@ func permanent(err error) bool {
 	return false
 }
 
-// reservedHeaders are set by the sender; Email.Headers may not override them.
-var reservedHeaders = []string{
-	"From", "To", "Cc", "Bcc", "Subject", "Date", "Message-Id", "Mime-Version",
-	"Content-Type", "Content-Transfer-Encoding",
-}
-
-func (s *SMTP) message(e Email) (*gomail.Msg, error) {
-	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	m.FromMailAddress(s.from)
-	to, err := mail.ParseAddress(e.To)
-	if err != nil {
-		return nil, fmt.Errorf("recipient %q: %w", e.To, err)
-	}
-	m.ToMailAddress(to)
-	if hasLineBreak(e.Subject) {
-		return nil, errors.New("subject contains a line break")
-	}
-	m.SetGenHeaderPreformatted(gomail.HeaderSubject, foldHeader("Subject", e.Subject))
-	if id := strings.Trim(e.MessageID, "<>"); id != "" {
-		if hasLineBreak(id) || strings.ContainsAny(id, " <>") {
-			return nil, fmt.Errorf("message id %q is malformed", e.MessageID)
-		}
-		if !strings.Contains(id, "@") {
-			id += "@" + s.fromDomain
-		}
-		m.SetMessageIDWithValue(id)
-	}
-	m.SetDate()
-	keys := make([]string, 0, len(e.Headers))
-	for k := range e.Headers {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v := e.Headers[k]
-		canon := textproto.CanonicalMIMEHeaderKey(k)
-		if slices.Contains(reservedHeaders, canon) {
-			return nil, fmt.Errorf("header %s is set by the sender", k)
-		}
-		if k == "" || strings.ContainsAny(k, ": \t\r\n") || hasLineBreak(v) {
-			return nil, fmt.Errorf("header %q is malformed", k)
-		}
-		if isASCII(v) {
-			// As it is: URLs in List-Unsubscribe stay intact; encoding
-			// them as RFC 2047 words would break one-click unsubscribe.
-			m.SetGenHeaderPreformatted(gomail.Header(k), v)
-		} else {
-			m.SetGenHeaderPreformatted(gomail.Header(k), foldHeader(k, v))
-		}
-	}
-	switch {
-	case e.Text != "" && e.HTML != "":
-		m.SetBodyString(gomail.TypeTextPlain, e.Text)
-		m.AddAlternativeString(gomail.TypeTextHTML, e.HTML)
-	case e.HTML != "":
-		m.SetBodyString(gomail.TypeTextHTML, e.HTML)
-	case e.Text != "":
-		m.SetBodyString(gomail.TypeTextPlain, e.Text)
-	default:
-		return nil, errors.New("email has no body")
-	}
-	return m, nil
-}
-
-func hasLineBreak(s string) bool { return strings.ContainsAny(s, "\r\n") }
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 // dial connects to the server, with TLS from the first byte in implicit
 // mode, and records the connection so a cancelled send can close it.
 func (s *SMTP) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -493,15 +313,4 @@ func newSMTPMetrics(reg prometheus.Registerer) (*smtpMetrics, error) {
 		temporary: failed.WithLabelValues("temporary"),
 		duration:  duration,
 	}, nil
-}
-
-// NewSMTPFromURL is NewSMTP for an address in ParseSMTPURL's form and the
-// sender's address, as the services configure it (SMTP_URL, MAIL_FROM).
-func NewSMTPFromURL(rawURL, from string, reg prometheus.Registerer) (*SMTP, error) {
-	cfg, err := ParseSMTPURL(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	cfg.From, cfg.Metrics = from, reg
-	return NewSMTP(cfg)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -120,36 +119,7 @@ FROM section_states s WHERE s.term = $1 AND s.class_nbr = ANY($2::text[])`
 
 // upsertStatesSQL's WHERE repeats the staleness rule ApplyCourse already
 // applied under the lock, so no code path can overwrite a newer observation.
-const upsertStatesSQL = `
-INSERT INTO section_states AS st (term, class_nbr, subject, catalog_nbr, section, title, instructors,
-	capacity, enrolled, open_seats, status, has_reserved_seats, non_reserved_open,
-	campus, location, online, mode, session, meetings,
-	observed_at, changed_at, seat_epoch, instructor_epoch, not_found_at, reserved_groups, general_open)
-SELECT $1, x.class_nbr, x.subject, x.catalog_nbr, x.section, x.title, x.instructors::jsonb,
-	x.capacity, x.enrolled, x.open_seats, x.status, x.has_reserved, x.non_reserved,
-	x.campus, x.location, x.online, x.mode, x.session, x.meetings::jsonb,
-	$2, x.changed_at, x.seat_epoch, x.instructor_epoch, NULL, x.reserved_groups::jsonb, x.general_open
-FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-	$9::int[], $10::int[], $11::int[], $12::text[], $13::bool[], $14::int[],
-	$15::text[], $16::text[], $17::bool[], $18::text[], $19::text[], $20::text[],
-	$21::timestamptz[], $22::int[], $23::int[], $24::text[], $25::int[])
-	AS x(class_nbr, subject, catalog_nbr, section, title, instructors,
-	capacity, enrolled, open_seats, status, has_reserved, non_reserved,
-	campus, location, online, mode, session, meetings,
-	changed_at, seat_epoch, instructor_epoch, reserved_groups, general_open)
-ON CONFLICT (term, class_nbr) DO UPDATE SET
-	subject = EXCLUDED.subject, catalog_nbr = EXCLUDED.catalog_nbr, section = EXCLUDED.section,
-	title = EXCLUDED.title, instructors = EXCLUDED.instructors,
-	capacity = EXCLUDED.capacity, enrolled = EXCLUDED.enrolled, open_seats = EXCLUDED.open_seats,
-	status = EXCLUDED.status, has_reserved_seats = EXCLUDED.has_reserved_seats,
-	non_reserved_open = EXCLUDED.non_reserved_open, campus = EXCLUDED.campus,
-	location = EXCLUDED.location, online = EXCLUDED.online, mode = EXCLUDED.mode,
-	session = EXCLUDED.session, meetings = EXCLUDED.meetings,
-	observed_at = EXCLUDED.observed_at, changed_at = EXCLUDED.changed_at,
-	seat_epoch = EXCLUDED.seat_epoch, instructor_epoch = EXCLUDED.instructor_epoch,
-	not_found_at = NULL, reserved_groups = EXCLUDED.reserved_groups,
-	general_open = COALESCE(EXCLUDED.general_open, st.general_open)
-WHERE st.observed_at < EXCLUDED.observed_at`
+var upsertStatesSQL = buildUpsertStatesSQL()
 
 // touchStatesSQL records an observation that changed nothing but its time.
 const touchStatesSQL = `
@@ -200,81 +170,148 @@ UPDATE class_watches SET not_found_at = now()
 WHERE term = $1 AND class_nbr = ANY($2::text[]) AND subject = $3 AND catalog_nbr = $4`
 )
 
-// stateRows collects the columns of upsertStatesSQL.
-type stateRows struct {
-	classNbr, subject, catalogNbr, section, title, instructors []string
-	capacity, enrolled, openSeats                              []int32
-	status                                                     []string
-	hasReserved                                                []bool
-	nonReserved                                                []*int32
-	campus, location                                           []string
-	online                                                     []bool
-	mode, session, meetings                                    []string
-	changedAt                                                  []time.Time
-	seatEpoch, instructorEpoch                                 []int32
-	reservedGroups                                             []*string
-	generalOpen                                                []*int32
+// stateRow is what upsertStatesSQL writes for one section: the observation
+// and what was decided about it.
+type stateRow struct {
+	s                          catalog.Section
+	changedAt                  time.Time
+	seatEpoch, instructorEpoch int
 }
 
-func (r *stateRows) add(s catalog.Section, changedAt time.Time, seatEpoch, instructorEpoch int) error {
-	instructors, err := json.Marshal(nonNil(s.Instructors))
-	if err != nil {
-		return fmt.Errorf("encode instructors of %s: %w", s.Key(), err)
-	}
-	meetings, err := json.Marshal(nonNil(s.Meetings))
-	if err != nil {
-		return fmt.Errorf("encode meetings of %s: %w", s.Key(), err)
-	}
-	var nonReserved *int32
-	if s.NonReservedOpen != nil {
-		n := int32(*s.NonReservedOpen)
-		nonReserved = &n
-	}
-	r.classNbr = append(r.classNbr, s.ClassNbr)
-	r.subject = append(r.subject, s.Subject)
-	r.catalogNbr = append(r.catalogNbr, s.CatalogNbr)
-	r.section = append(r.section, s.SectionCode)
-	r.title = append(r.title, s.Title)
-	r.instructors = append(r.instructors, string(instructors))
-	r.capacity = append(r.capacity, int32(s.Capacity))
-	r.enrolled = append(r.enrolled, int32(s.Enrolled))
-	r.openSeats = append(r.openSeats, int32(s.OpenSeats()))
-	r.status = append(r.status, string(s.Status))
-	r.hasReserved = append(r.hasReserved, s.HasReservedSeats)
-	r.nonReserved = append(r.nonReserved, nonReserved)
-	r.campus = append(r.campus, s.Campus)
-	r.location = append(r.location, s.Location)
-	r.online = append(r.online, s.Online)
-	r.mode = append(r.mode, s.Mode)
-	r.session = append(r.session, s.Session)
-	r.meetings = append(r.meetings, string(meetings))
-	r.changedAt = append(r.changedAt, changedAt)
-	r.seatEpoch = append(r.seatEpoch, int32(seatEpoch))
-	r.instructorEpoch = append(r.instructorEpoch, int32(instructorEpoch))
-	var groups *string
-	if s.NonReservedOpen != nil {
-		b, err := json.Marshal(nonNil(s.ReservedGroups))
-		if err != nil {
-			return fmt.Errorf("encode reserved groups of %s: %w", s.Key(), err)
+// stateColumn is a column of section_states that upsertStatesSQL writes
+// from a stateRow.
+type stateColumn struct {
+	name  string // in section_states
+	array string // SQL type of its unnest parameter
+	cast  string // applied to the unnested value
+	// visible marks what a user sees of a section: an observation whose
+	// visible columns all equal the stored ones changes nothing but the
+	// time it was observed, and no event can fire.
+	visible bool
+	// value is the column's value for r: a string, int32, bool, time or
+	// nil (NULL), so two values compare with ==.
+	value func(r stateRow) (any, error)
+	// set is the column's ON CONFLICT assignment when it is not simply
+	// the new value.
+	set string
+}
+
+// upsertColumns is the one list that upsertStatesSQL, its arguments and
+// sameVisible are built from. Term and observed_at are parameters of the
+// whole batch; not_found_at is cleared.
+var upsertColumns = []stateColumn{
+	{"class_nbr", "text[]", "", true, func(r stateRow) (any, error) { return r.s.ClassNbr, nil }, ""},
+	{"subject", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Subject, nil }, ""},
+	{"catalog_nbr", "text[]", "", true, func(r stateRow) (any, error) { return r.s.CatalogNbr, nil }, ""},
+	{"section", "text[]", "", true, func(r stateRow) (any, error) { return r.s.SectionCode, nil }, ""},
+	{"title", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Title, nil }, ""},
+	{"instructors", "text[]", "::jsonb", true, func(r stateRow) (any, error) { return jsonText(nonNil(r.s.Instructors)) }, ""},
+	{"capacity", "int[]", "", true, func(r stateRow) (any, error) { return int32(r.s.Capacity), nil }, ""},
+	{"enrolled", "int[]", "", true, func(r stateRow) (any, error) { return int32(r.s.Enrolled), nil }, ""},
+	{"open_seats", "int[]", "", true, func(r stateRow) (any, error) { return int32(r.s.OpenSeats()), nil }, ""},
+	{"status", "text[]", "", true, func(r stateRow) (any, error) { return string(r.s.Status), nil }, ""},
+	{"has_reserved_seats", "bool[]", "", true, func(r stateRow) (any, error) { return r.s.HasReservedSeats, nil }, ""},
+	{"non_reserved_open", "int[]", "", true, func(r stateRow) (any, error) {
+		if r.s.NonReservedOpen == nil {
+			return nil, nil
 		}
-		g := string(b)
-		groups = &g
+		return int32(*r.s.NonReservedOpen), nil
+	}, ""},
+	{"campus", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Campus, nil }, ""},
+	{"location", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Location, nil }, ""},
+	{"online", "bool[]", "", true, func(r stateRow) (any, error) { return r.s.Online, nil }, ""},
+	{"mode", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Mode, nil }, ""},
+	{"session", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Session, nil }, ""},
+	{"meetings", "text[]", "::jsonb", true, func(r stateRow) (any, error) { return jsonText(nonNil(r.s.Meetings)) }, ""},
+	{"changed_at", "timestamptz[]", "", false, func(r stateRow) (any, error) { return r.changedAt, nil }, ""},
+	{"seat_epoch", "int[]", "", false, func(r stateRow) (any, error) { return int32(r.seatEpoch), nil }, ""},
+	{"instructor_epoch", "int[]", "", false, func(r stateRow) (any, error) { return int32(r.instructorEpoch), nil }, ""},
+	// The reserved groups are known only with the seats open to everyone.
+	{"reserved_groups", "text[]", "::jsonb", true, func(r stateRow) (any, error) {
+		if r.s.NonReservedOpen == nil {
+			return nil, nil
+		}
+		return jsonText(nonNil(r.s.ReservedGroups))
+	}, ""},
+	// A read that cannot tell the seats open to everyone keeps the last
+	// known count.
+	{"general_open", "int[]", "", true, func(r stateRow) (any, error) {
+		if n, ok := r.s.GeneralOpen(); ok {
+			return int32(n), nil
+		}
+		return nil, nil
+	}, "general_open = COALESCE(EXCLUDED.general_open, st.general_open)"},
+}
+
+// buildUpsertStatesSQL writes the upsert of a batch of sections from
+// upsertColumns: $1 is the term, $2 the observation time, and $3 onwards one
+// array per column. Its WHERE repeats the staleness rule ApplyCourse already
+// applied under the lock, so no code path can overwrite a newer
+// observation.
+func buildUpsertStatesSQL() string {
+	var names, params, values, sets []string
+	for i, c := range upsertColumns {
+		names = append(names, c.name)
+		params = append(params, fmt.Sprintf("$%d::%s", i+3, c.array))
+		values = append(values, "x."+c.name+c.cast)
+		switch {
+		case c.set != "":
+			sets = append(sets, c.set)
+		case c.name != "class_nbr":
+			sets = append(sets, c.name+" = EXCLUDED."+c.name)
+		}
 	}
-	r.reservedGroups = append(r.reservedGroups, groups)
-	var general *int32
-	if n, ok := s.GeneralOpen(); ok {
-		g := int32(n)
-		general = &g
+	return `
+INSERT INTO section_states AS st (term, ` + strings.Join(names, ", ") + `, observed_at, not_found_at)
+SELECT $1, ` + strings.Join(values, ", ") + `, $2, NULL
+FROM unnest(` + strings.Join(params, ", ") + `) AS x(` + strings.Join(names, ", ") + `)
+ON CONFLICT (term, class_nbr) DO UPDATE SET ` + strings.Join(sets, ", ") + `,
+	observed_at = EXCLUDED.observed_at, not_found_at = NULL
+WHERE st.observed_at < EXCLUDED.observed_at`
+}
+
+// jsonText is v encoded as JSON text.
+func jsonText(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
 	}
-	r.generalOpen = append(r.generalOpen, general)
+	return string(b), nil
+}
+
+// stateRows collects the arguments of upsertStatesSQL, one array per
+// column.
+type stateRows struct {
+	classNbr []string
+	columns  [][]any
+}
+
+func (r *stateRows) add(row stateRow) error {
+	vals := make([]any, len(upsertColumns))
+	for i, c := range upsertColumns {
+		v, err := c.value(row)
+		if err != nil {
+			return fmt.Errorf("encode %s of %s: %w", c.name, row.s.Key(), err)
+		}
+		vals[i] = v
+	}
+	if r.columns == nil {
+		r.columns = make([][]any, len(upsertColumns))
+	}
+	for i, v := range vals {
+		r.columns[i] = append(r.columns[i], v)
+	}
+	r.classNbr = append(r.classNbr, row.s.ClassNbr)
 	return nil
 }
 
 func (r *stateRows) args(term string, observedAt time.Time) []any {
-	return []any{term, observedAt, r.classNbr, r.subject, r.catalogNbr, r.section, r.title, r.instructors,
-		r.capacity, r.enrolled, r.openSeats, r.status, r.hasReserved, r.nonReserved,
-		r.campus, r.location, r.online, r.mode, r.session, r.meetings,
-		r.changedAt, r.seatEpoch, r.instructorEpoch, r.reservedGroups, r.generalOpen}
+	args := make([]any, 0, 2+len(r.columns))
+	args = append(args, term, observedAt)
+	for _, col := range r.columns {
+		args = append(args, col)
+	}
+	return args
 }
 
 // applyPlan is what ApplyCourse decided under the section locks.
@@ -514,7 +551,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			}
 			p.claim(nbr, ev, epoch, old.ObservedAt, false)
 		}
-		if err := p.states.add(next, changedAt, seatEpoch, instructorEpoch); err != nil {
+		if err := p.states.add(stateRow{s: next, changedAt: changedAt, seatEpoch: seatEpoch, instructorEpoch: instructorEpoch}); err != nil {
 			return err
 		}
 		if old == nil || old.Section.Capacity != next.Capacity || old.Section.Enrolled != next.Enrolled || old.OpenSeats != next.OpenSeats() {
@@ -604,14 +641,21 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 	return nil
 }
 
-// sameVisible reports whether two observations look the same to a user.
+// sameVisible reports whether two observations of a section look the same
+// to a user: every visible column of upsertColumns is equal. The source's
+// own identifiers (Offering) are neither stored nor compared.
 func sameVisible(a, b catalog.Section) bool {
-	a.Instructors, b.Instructors = nonNil(a.Instructors), nonNil(b.Instructors)
-	a.Meetings, b.Meetings = nonNil(a.Meetings), nonNil(b.Meetings)
-	a.ReservedGroups, b.ReservedGroups = nonNil(a.ReservedGroups), nonNil(b.ReservedGroups)
-	// The source's own identifiers are not stored, so not compared.
-	a.Offering, b.Offering = catalog.Offering{}, catalog.Offering{}
-	return reflect.DeepEqual(a, b)
+	for _, c := range upsertColumns {
+		if !c.visible {
+			continue
+		}
+		va, errA := c.value(stateRow{s: a})
+		vb, errB := c.value(stateRow{s: b})
+		if errA != nil || errB != nil || va != vb {
+			return false
+		}
+	}
+	return true
 }
 
 // nonNil makes nil and empty slices compare and encode alike ("[]", not

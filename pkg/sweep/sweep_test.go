@@ -156,15 +156,11 @@ func TestSweepsFollowEachOther(t *testing.T) {
 	}
 }
 
-// A leader that died after beginning a sweep but before finishing its
-// enqueue leaves it to the next run, which completes it without doubling
-// what was already published.
-func TestHalfDoneSweepIsCompleted(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, plan.PerCourse)
-	f.due = due{course("2267", "CSE", "240", "70412"), course("2267", "MAT", "343", "71020")}
+// leaderDiedMidSweep does what a leader that died half-way through an
+// enqueue did: it began sweep 1 and published only the first due course.
+func (f *fixture) leaderDiedMidSweep(t *testing.T) {
+	t.Helper()
 	ctx := context.Background()
-	// The dying leader began sweep 1 and published CSE 240 only.
 	if _, _, err := f.s.begin(ctx, f.now, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +172,17 @@ func TestHalfDoneSweepIsCompleted(t *testing.T) {
 	if _, err := pub.PublishOnce(ctx, f.keys.SweepDedup("1"), time.Hour, msg); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A leader that died after beginning a sweep but before finishing its
+// enqueue leaves it to the next run, which completes it without doubling
+// what was already published.
+func TestHalfDoneSweepIsCompleted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, plan.PerCourse)
+	f.due = due{course("2267", "CSE", "240", "70412"), course("2267", "MAT", "343", "71020")}
+	ctx := context.Background()
+	f.leaderDiedMidSweep(t) // sweep 1 begun, CSE 240 published, MAT 343 not
 	f.now = f.now.Add(5 * time.Second)
 	res, err := f.s.Run(ctx)
 	if err != nil {
@@ -201,17 +208,7 @@ func TestHalfDoneSweepPastItsTimeIsResumed(t *testing.T) {
 	f := newFixture(t, plan.PerCourse)
 	f.due = due{course("2267", "CSE", "240", "70412"), course("2267", "MAT", "343", "71020")}
 	ctx := context.Background()
-	if _, _, err := f.s.begin(ctx, f.now, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := check.Message(check.Check{Course: f.due[0].Course, ClassNbrs: f.due[0].ClassNbrs, Sweep: "1", EnqueuedAt: f.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := stream.NewPublisher(f.rdb, f.keys.Stream(), stream.PublisherOptions{})
-	if _, err := pub.PublishOnce(ctx, f.keys.SweepDedup("1"), time.Hour, msg); err != nil {
-		t.Fatal(err)
-	}
+	f.leaderDiedMidSweep(t)
 	f.now = f.now.Add(2 * time.Minute)
 	res, err := f.s.Run(ctx)
 	if err != nil {

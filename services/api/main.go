@@ -20,7 +20,6 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
-	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
 	"github.com/pickmyclass/pickmyclass/pkg/ratelimit"
@@ -46,10 +45,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		return fmt.Errorf("config: %w", err)
 	}
 	log := obs.NewLogger(stdout, cfg.Log, "api", version)
-	log.Info().Str("database_url", envconf.Redact(cfg.DatabaseURL)).Str("redis_url", envconf.Redact(cfg.RedisURL)).
+	log.Info().EmbedObject(cfg.Common).
 		Str("addr", cfg.Addr).Str("ops_addr", cfg.OpsAddr).Msg("starting")
 
-	deps, err := app.Open(ctx, cfg.DatabaseURL, cfg.RedisURL, cfg.Migrate)
+	deps, err := app.Open(ctx, cfg.Common)
 	if err != nil {
 		return err
 	}

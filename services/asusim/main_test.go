@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +35,48 @@ func logged(b *testenv.SyncBuffer, msg string) (map[string]any, bool) {
 	return nil, false
 }
 
+// running is run started in the background for a test.
+type running struct {
+	base string // the search API's base URL, from the "listening" log entry
+	out  *testenv.SyncBuffer
+	// stop cancels run and returns its result; the test's cleanup stops it
+	// too.
+	stop func() error
+}
+
+// start runs the simulator with env until the test ends, and waits for it
+// to listen.
+func start(t *testing.T, env map[string]string) running {
+	t.Helper()
+	r := running{out: &testenv.SyncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, r.out) }()
+	var once sync.Once
+	var result error
+	r.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(10 * time.Second):
+				result = errors.New("run did not return after cancellation")
+			}
+		})
+		return result
+	}
+	t.Cleanup(func() { _ = r.stop() })
+	testenv.Eventually(t, 5*time.Second, func() error {
+		entry, ok := logged(r.out, "listening")
+		if !ok {
+			return testenv.ErrNotYet
+		}
+		r.base, _ = entry["base_url"].(string)
+		return nil
+	})
+	return r
+}
+
 func TestRun(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
@@ -40,26 +84,9 @@ func TestRun(t *testing.T) {
 		"ASUSIM_CHURN": "5ms",
 		"LOG_LEVEL":    "debug",
 	}
-	out := &testenv.SyncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(k string) string { return env[k] }, out) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-
-	var base string
-	testenv.Eventually(t, 5*time.Second, func() error {
-		entry, ok := logged(out, "listening")
-		if !ok {
-			return testenv.ErrNotYet
-		}
-		base, _ = entry["base_url"].(string)
-		return nil
-	})
-
-	c, err := asu.New(asu.Config{BaseURL: base})
+	r := start(t, env)
+	ctx, out := t.Context(), r.out
+	c, err := asu.New(asu.Config{BaseURL: r.base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,15 +109,8 @@ func TestRun(t *testing.T) {
 		return nil
 	})
 
-	cancel()
-	select {
-	case err := <-done:
-		done <- err // for the cleanup
-		if err != nil {
-			t.Errorf("run = %v; want nil after cancellation", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after cancellation")
+	if err := r.stop(); err != nil {
+		t.Errorf("run = %v; want nil after cancellation", err)
 	}
 	if _, ok := logged(out, "shutting down"); !ok {
 		t.Error("no shutdown log")
@@ -213,23 +233,8 @@ func TestRunServesWalks(t *testing.T) {
 		"ASUSIM_SCROLL_KEEPALIVE": "45s",
 		"ASUSIM_MAX_SCROLLS":      "100",
 	}
-	out := &testenv.SyncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(k string) string { return env[k] }, out) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	var base string
-	testenv.Eventually(t, 5*time.Second, func() error {
-		entry, ok := logged(out, "listening")
-		if !ok {
-			return testenv.ErrNotYet
-		}
-		base, _ = entry["base_url"].(string)
-		return nil
-	})
+	r := start(t, env)
+	base := r.base
 	root := strings.TrimSuffix(base, asusim.BasePath)
 
 	get := func(u string) (int, asu.Page) {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/app"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
-	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/lock"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
 	"github.com/pickmyclass/pickmyclass/pkg/sweep"
@@ -38,11 +37,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		return fmt.Errorf("config: %w", err)
 	}
 	log := obs.NewLogger(stdout, cfg.Log, "scheduler", version)
-	log.Info().Str("database_url", envconf.Redact(cfg.DatabaseURL)).Str("redis_url", envconf.Redact(cfg.RedisURL)).
+	log.Info().EmbedObject(cfg.Common).
 		Dur("interval", cfg.Interval).Dur("min_interval", cfg.MinInterval).Dur("tick", cfg.Tick).Dur("lease_ttl", cfg.LeaseTTL).
 		Str("plan", cfg.Plan).Float64("asu_rate", cfg.ASURate).Float64("asu_sections_rate", cfg.ASUSectionsRate).Msg("starting")
 
-	deps, err := app.Open(ctx, cfg.DatabaseURL, cfg.RedisURL, cfg.Migrate)
+	deps, err := app.Open(ctx, cfg.Common)
 	if err != nil {
 		return err
 	}

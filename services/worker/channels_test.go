@@ -222,7 +222,7 @@ func TestChannelDeliveryOfKilledWorkerIsSentOnceByAnother(t *testing.T) {
 			}
 			return nil
 		})
-		doomed.kill()
+		doomed.Kill()
 		g.passing.Store(true)
 		stop := b.startWorker(fmt.Sprintf("rescuer-%d", i), over)
 		testenv.Eventually(t, 30*time.Second, func() error {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/store/storetest"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 	"github.com/pickmyclass/pickmyclass/pkg/testenv"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv/child"
 )
 
 // bundle is one isolated deployment for a test: its own database, Redis key
@@ -131,15 +131,8 @@ func binary(t *testing.T, service string) string {
 	return testenv.Binary(t, "github.com/pickmyclass/pickmyclass/services/"+service)
 }
 
-// process is a service running as a real OS process.
-type process struct {
-	cmd  *exec.Cmd
-	logs *testenv.SyncBuffer
-	done chan error
-}
-
 // startProcess runs a service binary with the bundle's environment.
-func (b *bundle) startProcess(service string, over map[string]string) *process {
+func (b *bundle) startProcess(service string, over map[string]string) *child.Process {
 	b.t.Helper()
 	cmd := exec.Command(binary(b.t, service))
 	cmd.Env = os.Environ()
@@ -152,34 +145,43 @@ func (b *bundle) startProcess(service string, over map[string]string) *process {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 	}
-	p := &process{cmd: cmd, logs: &testenv.SyncBuffer{}, done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
+	logs := &testenv.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	p, err := child.Start(cmd)
+	if err != nil {
 		b.t.Fatalf("start %s: %v", service, err)
 	}
-	go func() { p.done <- cmd.Wait() }()
 	b.t.Cleanup(func() {
-		p.signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			p.signal(syscall.SIGKILL)
-			<-p.done
-		}
+		p.Stop(20 * time.Second)
 		if b.t.Failed() {
-			b.t.Logf("%s logs:\n%s", service, p.logs)
+			b.t.Logf("%s logs:\n%s", service, logs)
 		}
 	})
 	return p
 }
 
-func (p *process) signal(s os.Signal) { _ = p.cmd.Process.Signal(s) }
-
-// kill ends the process at once, as a crash would.
-func (p *process) kill() {
-	p.signal(syscall.SIGKILL)
-	<-p.done
-	p.done <- nil // let the cleanup's wait return
+// crashHolding starts a worker named doomed (1.5 s visibility timeout),
+// runs enqueue, waits until asked reports that the check reached the
+// university and doomed holds its entry, then kills doomed as a crash
+// would, leaving the entry pending for another worker to reclaim.
+func (b *bundle) crashHolding(enqueue func(), asked func() error) {
+	b.t.Helper()
+	doomed := b.startProcess("worker", map[string]string{"WORKER_NAME": "doomed", "WORKER_VISIBILITY_TIMEOUT": "1500ms", "ASU_TIMEOUT": "1s"})
+	enqueue()
+	testenv.Eventually(b.t, 60*time.Second, func() error {
+		if err := asked(); err != nil {
+			return err
+		}
+		p, err := b.rdb.XPending(context.Background(), b.keys.Stream(), b.keys.Group()).Result()
+		if err != nil {
+			return err
+		}
+		if p.Consumers["doomed"] != 1 {
+			return fmt.Errorf("pending by consumer: %v", p.Consumers)
+		}
+		return nil
+	})
+	doomed.Kill()
 }
 
 // watch makes email an active user (once) watching the section.

@@ -89,6 +89,14 @@ func (a *app) adminUser(c echo.Context) error {
 	return a.render(c, http.StatusOK, "admin_user", pageData{Title: u.Email, Data: adminUserData{User: u, Watches: ws}})
 }
 
+// The values of adminSetDisabled's argument, named for the routes.
+const (
+	disableAccount = true
+	enableAccount  = false
+)
+
+// adminSetDisabled disables (ending its sessions) or enables an account;
+// an administrator cannot disable their own.
 func (a *app) adminSetDisabled(disabled bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id, err := parseID(c.Param("id"))

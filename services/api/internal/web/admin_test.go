@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -54,4 +56,42 @@ func TestAdminReplaysAndDiscardsDeadLetters(t *testing.T) {
 	if err != nil || len(entries) != 1 || entries[0].Values["key"] != "2267:CSE:240" {
 		t.Errorf("checks stream after one replay: %v, %v; want the replayed entry only", entries, err)
 	}
+}
+
+func TestAdminDisablesAndEnablesAccount(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	root := e.user("root@example.edu", true)
+	u := e.user("student@example.edu", false)
+	admin := e.login("root@example.edu")
+	student := e.login("student@example.edu")
+	id := strconv.FormatInt(u.ID, 10)
+
+	mustStatus(t, admin.post("/admin/users/"+id+"/disable", ""), http.StatusSeeOther)
+	if got, err := e.db.GetUser(ctx, u.ID); err != nil || got.DisabledAt == nil {
+		t.Fatalf("after disable: %+v, %v", got, err)
+	}
+	mustStatus(t, student.get("/api/auth/me"), http.StatusUnauthorized) // sessions ended
+	mustStatus(t, admin.post("/admin/users/"+id+"/enable", ""), http.StatusSeeOther)
+	if got, err := e.db.GetUser(ctx, u.ID); err != nil || got.DisabledAt != nil {
+		t.Fatalf("after enable: %+v, %v", got, err)
+	}
+	var actions []string
+	rows, err := e.db.Pool().Query(ctx, `SELECT action FROM audit_log WHERE target = $1 ORDER BY id`, "user:"+id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			t.Fatal(err)
+		}
+		actions = append(actions, a)
+	}
+	if fmt.Sprint(actions) != "[user.disable user.enable]" {
+		t.Errorf("audit = %v", actions)
+	}
+	// Nobody disables their own account.
+	mustStatus(t, admin.post("/admin/users/"+strconv.FormatInt(root.ID, 10)+"/disable", ""), http.StatusConflict)
 }

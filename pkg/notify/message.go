@@ -1,9 +1,15 @@
 package notify
 
 import (
+	"errors"
 	"fmt"
+	"net/mail"
+	"net/textproto"
+	"slices"
 	"strings"
 	"unicode/utf8"
+
+	gomail "github.com/wneessen/go-mail"
 )
 
 // maxHeaderLine is the longest header line written: RFC 2047 limits a line
@@ -132,4 +138,82 @@ func qEncode(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// reservedHeaders are set by the sender; Email.Headers may not override them.
+var reservedHeaders = []string{
+	"From", "To", "Cc", "Bcc", "Subject", "Date", "Message-Id", "Mime-Version",
+	"Content-Type", "Content-Transfer-Encoding",
+}
+
+// message builds the MIME message of e: sender, recipient, Subject (see
+// foldHeader), Message-ID, Date, the extra headers and the text and HTML
+// bodies.
+func (s *SMTP) message(e Email) (*gomail.Msg, error) {
+	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	m.FromMailAddress(s.from)
+	to, err := mail.ParseAddress(e.To)
+	if err != nil {
+		return nil, fmt.Errorf("recipient %q: %w", e.To, err)
+	}
+	m.ToMailAddress(to)
+	if hasLineBreak(e.Subject) {
+		return nil, errors.New("subject contains a line break")
+	}
+	m.SetGenHeaderPreformatted(gomail.HeaderSubject, foldHeader("Subject", e.Subject))
+	if id := strings.Trim(e.MessageID, "<>"); id != "" {
+		if hasLineBreak(id) || strings.ContainsAny(id, " <>") {
+			return nil, fmt.Errorf("message id %q is malformed", e.MessageID)
+		}
+		if !strings.Contains(id, "@") {
+			id += "@" + s.fromDomain
+		}
+		m.SetMessageIDWithValue(id)
+	}
+	m.SetDate()
+	keys := make([]string, 0, len(e.Headers))
+	for k := range e.Headers {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := e.Headers[k]
+		canon := textproto.CanonicalMIMEHeaderKey(k)
+		if slices.Contains(reservedHeaders, canon) {
+			return nil, fmt.Errorf("header %s is set by the sender", k)
+		}
+		if k == "" || strings.ContainsAny(k, ": \t\r\n") || hasLineBreak(v) {
+			return nil, fmt.Errorf("header %q is malformed", k)
+		}
+		if isASCII(v) {
+			// As it is: URLs in List-Unsubscribe stay intact; encoding
+			// them as RFC 2047 words would break one-click unsubscribe.
+			m.SetGenHeaderPreformatted(gomail.Header(k), v)
+		} else {
+			m.SetGenHeaderPreformatted(gomail.Header(k), foldHeader(k, v))
+		}
+	}
+	switch {
+	case e.Text != "" && e.HTML != "":
+		m.SetBodyString(gomail.TypeTextPlain, e.Text)
+		m.AddAlternativeString(gomail.TypeTextHTML, e.HTML)
+	case e.HTML != "":
+		m.SetBodyString(gomail.TypeTextHTML, e.HTML)
+	case e.Text != "":
+		m.SetBodyString(gomail.TypeTextPlain, e.Text)
+	default:
+		return nil, errors.New("email has no body")
+	}
+	return m, nil
+}
+
+func hasLineBreak(s string) bool { return strings.ContainsAny(s, "\r\n") }
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
