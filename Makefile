@@ -29,7 +29,7 @@ vet: ## go vet every module
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
 
-lint: vet ## gofmt check, go vet, and the deploy files (Dockerfile build, Caddyfile, Prometheus, scripts)
+lint: vet ## gofmt check, go vet, the deploy files (Dockerfile build, Caddyfile, Prometheus, scripts), no tracked binaries
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@deploy/lint.sh
 
@@ -61,7 +61,7 @@ chaos: ## run the full fault scenarios (real processes; ~10 min) and write docs/
 	@$(SERVICES_ENV) && cd chaos && CHAOS_REPORT=$(CURDIR)/docs/RELIABILITY.md go test -tags chaos -count=1 -timeout 30m .
 
 # Every fuzz target as package:Target; crashers land in that package's testdata/fuzz.
-FUZZ_TARGETS := catalog/asu:FuzzParse check:FuzzDecode notify:FuzzVerify stream:FuzzParseEntry stream:FuzzParseID \
+FUZZ_TARGETS := catalog/asu:FuzzParse check:FuzzDecode notify:FuzzVerify notify:FuzzFoldHeader stream:FuzzParseEntry stream:FuzzParseID \
 	stream:FuzzParseDeadLetter envconf:FuzzReader envconf:FuzzRedact catalog/asusim:FuzzParseScenario
 FUZZTIME ?= 30s
 

@@ -159,7 +159,7 @@ func (e *env) runCycle(ctx context.Context, ds *dataset, workers int, latency ti
 		msgs = append(msgs, msg)
 	}
 	pub := stream.NewPublisher(e.rdb, keys.Stream(), stream.PublisherOptions{})
-	if _, err := pub.PublishOnce(ctx, keys.CycleDedup(cycle), time.Hour, msgs...); err != nil {
+	if _, err := pub.PublishOnce(ctx, keys.SweepDedup(cycle), time.Hour, msgs...); err != nil {
 		return res, err
 	}
 	// Bounded by the budget when there is one, and by a conservative 50

@@ -90,7 +90,7 @@ func (e *env) benchScheduler(ctx context.Context, ds *dataset) (schedulerResult,
 	}
 	t1 := time.Now()
 	pub := stream.NewPublisher(e.rdb, keys.Stream()+":breakdown", stream.PublisherOptions{})
-	if _, err := pub.PublishOnce(ctx, keys.CycleDedup("breakdown"), time.Hour, msgs...); err != nil {
+	if _, err := pub.PublishOnce(ctx, keys.SweepDedup("breakdown"), time.Hour, msgs...); err != nil {
 		return res, err
 	}
 	res.publish = time.Since(t1)

@@ -358,7 +358,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// start runs service (worker or scheduler) as a process named name, with
+// start runs service (worker, scheduler or api) as a process named name, with
 // the deployment's environment plus over, and waits until it is ready.
 func (d *deployment) start(service, name string, over map[string]string) *process {
 	d.t.Helper()

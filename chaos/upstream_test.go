@@ -17,7 +17,7 @@ import (
 
 // The university down, then slow, then answering malformed JSON, then 401,
 // with a scheduler enqueueing every second throughout: the shared breaker
-// opens and keeps the requests to a trickle of probes (DESIGN §2.5), failed
+// opens and keeps the requests to a trickle of probes (docs/DESIGN.md §2.5), failed
 // checks are retried and dead-lettered only for upstream failures after the
 // delivery limit (§2.4), and checks resume by themselves afterwards.
 func TestUniversityOutageSequence(t *testing.T) {

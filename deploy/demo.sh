@@ -67,7 +67,7 @@ curl -fs -X DELETE http://127.0.0.1:8025/api/v1/messages >/dev/null || true
 bin/api >"$RUN/api.log" 2>&1 &
 pids+=($!)
 wait_http http://127.0.0.1:9100/readyz api
-bin/api seed-demo | tee "$RUN/seed.log"
+bin/ops demo seed | tee "$RUN/seed.log"
 
 bin/scheduler >"$RUN/scheduler.log" 2>&1 &
 pids+=($!)

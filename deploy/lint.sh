@@ -4,6 +4,7 @@
 #   - caddy validate on the Caddyfile, plus checks of what it must do
 #   - promtool check config / check rules / test rules on deploy/prometheus
 #   - bash -n (and shellcheck when installed) on the deploy scripts
+#   - deploy/check-tracked.sh: no tracked binary and no tracked file over 1 MB
 # caddy and promtool come from Debian (caddy, prometheus) and are installed
 # with apt-get when missing, as deploy/localservices.sh does for PostgreSQL.
 set -euo pipefail
@@ -31,6 +32,9 @@ done
 if command -v shellcheck >/dev/null; then
 	shellcheck -S warning deploy/*.sh deploy/vps/*.sh
 fi
+
+echo "== tracked files"
+deploy/check-tracked.sh
 
 echo "== Dockerfile build command"
 deploy/check-build.sh

@@ -380,7 +380,8 @@ func TestEnvExampleDocumentsEverything(t *testing.T) {
 	if err != nil || len(configs) < 4 {
 		t.Fatalf("service configs: %v, %v", configs, err)
 	}
-	configs = append(configs, filepath.Join(root, "pkg", "obs", "obs.go"))
+	configs = append(configs, filepath.Join(root, "pkg", "obs", "obs.go"), filepath.Join(root, "pkg", "sweep", "config.go"),
+		filepath.Join(root, "pkg", "envconf", "common.go"))
 	word := regexp.MustCompile(`\("([A-Z][A-Z0-9]*_[A-Z0-9_]+)"`)
 	for _, path := range configs {
 		src, err := os.ReadFile(path)

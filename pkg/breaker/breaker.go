@@ -263,16 +263,18 @@ func (b *Breaker) allowShared(ctx context.Context) (Done, error) {
 	from, _ := res[4].(string)
 	state := parseState(stateName)
 	if from != "" {
-		b.transitioned(parseState(from), state, false)
+		b.transitioned(parseState(from), state, inRedis)
 	}
 	b.metrics.state.WithLabelValues(b.cfg.Name).Set(float64(state))
 	switch verdict {
-	case 1:
+	case verdictAdmitted:
 		return b.sharedDone(ctx, gen, ""), nil
-	case 2:
+	case verdictAdmittedProbe:
 		return b.sharedDone(ctx, gen, token), nil
+	case verdictRejected:
+		return nil, &OpenError{Name: b.cfg.Name, State: state, RetryIn: time.Duration(waitMS) * time.Millisecond}
 	}
-	return nil, &OpenError{Name: b.cfg.Name, State: state, RetryIn: time.Duration(waitMS) * time.Millisecond}
+	return nil, fmt.Errorf("breaker %s: allow: unknown verdict %d", b.cfg.Name, verdict)
 }
 
 // sharedDone reports to Redis. token is empty for a request admitted while
@@ -299,7 +301,7 @@ func (b *Breaker) sharedDone(ctx context.Context, gen int64, token string) Done 
 				return
 			}
 			if res[1] != "" {
-				b.transitioned(parseState(res[1]), parseState(res[2]), false)
+				b.transitioned(parseState(res[1]), parseState(res[2]), inRedis)
 			}
 			b.metrics.state.WithLabelValues(b.cfg.Name).Set(float64(parseState(res[0])))
 		})
@@ -374,7 +376,7 @@ func (b *Breaker) Reset(ctx context.Context) error {
 		return fmt.Errorf("breaker %s: reset: %w", b.cfg.Name, err)
 	}
 	if from := parseState(prev); from != Closed {
-		b.transitioned(from, Closed, false)
+		b.transitioned(from, Closed, inRedis)
 	}
 	b.metrics.state.WithLabelValues(b.cfg.Name).Set(float64(Closed))
 	b.local.reset()
@@ -382,16 +384,24 @@ func (b *Breaker) Reset(ctx context.Context) error {
 	return nil
 }
 
-// transitioned logs and counts a transition this process made, either in
-// Redis or, when local is set, in its fallback breaker.
-func (b *Breaker) transitioned(from, to State, local bool) {
+// where says which breaker a transition was made in.
+type where bool
+
+const (
+	inRedis    where = false // the shared state
+	inFallback where = true  // this process's local fallback
+)
+
+// transitioned logs and counts a transition this process made, in the
+// shared state or in its fallback breaker.
+func (b *Breaker) transitioned(from, to State, in where) {
 	b.metrics.transitions.WithLabelValues(b.cfg.Name, from.String(), to.String()).Inc()
 	b.metrics.state.WithLabelValues(b.cfg.Name).Set(float64(to))
 	ev := b.log.Info()
 	if to == Open {
 		ev = b.log.Warn()
 	}
-	ev.Str("from", from.String()).Str("to", to.String()).Bool("local", local).Msg("circuit breaker transition")
+	ev.Str("from", from.String()).Str("to", to.String()).Bool("local", bool(in)).Msg("circuit breaker transition")
 }
 
 func (b *Breaker) usingFallback() bool {

@@ -1,7 +1,6 @@
 package breaker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -376,7 +375,7 @@ func TestUnreachableRedisUsesLocalBreaker(t *testing.T) {
 	t.Cleanup(func() { _ = dead.Close() })
 	ctx := testenv.Context(t, 20*time.Second)
 	reg := prometheus.NewRegistry()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	b, err := breaker.New(dead, breaker.Config{Name: upstream, OpenTimeout: openTimeout, Metrics: reg,
 		Logger: zerolog.New(&logs), FallbackRetry: 10 * time.Millisecond})
 	if err != nil {
@@ -423,24 +422,6 @@ func TestUnreachableRedisUsesLocalBreaker(t *testing.T) {
 	if got := strings.Count(logs.String(), `"to":"open"`); got != 1 {
 		t.Errorf("transition to open logged %d times, want once:\n%s", got, logs.String())
 	}
-}
-
-// syncBuffer is a log sink safe for the goroutines of a test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // outage is a go-redis hook that fails every command while down is set, as

@@ -24,7 +24,7 @@ import (
 // breaker needs no probe lease.
 type local struct {
 	cfg          Config
-	onTransition func(from, to State, local bool)
+	onTransition func(from, to State, in where)
 
 	mu       sync.Mutex // guards everything below and every call into cb
 	cb       *gobreaker.TwoStepCircuitBreaker
@@ -32,7 +32,7 @@ type local struct {
 	openedAt time.Time
 }
 
-func newLocal(cfg Config, onTransition func(from, to State, local bool)) *local {
+func newLocal(cfg Config, onTransition func(from, to State, in where)) *local {
 	l := &local{cfg: cfg, onTransition: onTransition}
 	l.cb = l.newCB()
 	return l
@@ -51,7 +51,7 @@ func (l *local) newCB() *gobreaker.TwoStepCircuitBreaker {
 			if to == gobreaker.StateOpen {
 				l.openedAt = time.Now()
 			}
-			l.onTransition(fromGobreaker(from), fromGobreaker(to), true)
+			l.onTransition(fromGobreaker(from), fromGobreaker(to), inFallback)
 		},
 	})
 }

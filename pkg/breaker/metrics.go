@@ -1,9 +1,9 @@
 package breaker
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pickmyclass/pickmyclass/pkg/obs"
 )
 
 type metrics struct {
@@ -33,27 +33,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.state, err = register(reg, m.state); err != nil {
+	if m.state, err = obs.Register(reg, m.state); err != nil {
 		return nil, err
 	}
-	if m.transitions, err = register(reg, m.transitions); err != nil {
+	if m.transitions, err = obs.Register(reg, m.transitions); err != nil {
 		return nil, err
 	}
-	if m.fallback, err = register(reg, m.fallback); err != nil {
+	if m.fallback, err = obs.Register(reg, m.fallback); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }

@@ -20,9 +20,9 @@ import "github.com/redis/go-redis/v9"
 // allowScript decides whether one request may go upstream.
 //
 // ARGV: open_timeout_ms, probe_timeout_ms, token.
-// Returns {verdict, state, wait_ms, gen, from}: verdict 0 rejected,
-// 1 admitted while closed, 2 admitted as the half-open probe; from is the
-// previous state when this call moved the breaker from open to half-open.
+// Returns {verdict, state, wait_ms, gen, from}: verdict is one of the
+// verdict constants below; from is the previous state when this call moved
+// the breaker from open to half-open.
 var allowScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -52,6 +52,13 @@ end
 redis.call('HSET', KEYS[1], 'probe_token', ARGV[3], 'probe_until', now + tonumber(ARGV[2]))
 return {2, state, 0, gen, from}
 `)
+
+// The verdicts of allowScript.
+const (
+	verdictRejected      = 0
+	verdictAdmitted      = 1 // while closed
+	verdictAdmittedProbe = 2 // as the half-open probe, holding its lease
+)
 
 // reportScript records the outcome of an admitted request.
 //

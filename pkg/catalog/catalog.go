@@ -205,15 +205,3 @@ func KindOf(err error) Kind {
 	}
 	return KindServer
 }
-
-// CountsAsFailure reports whether err should count toward a circuit breaker.
-func CountsAsFailure(err error) bool {
-	if err == nil {
-		return false
-	}
-	switch KindOf(err) {
-	case KindNotFound, KindRateLimited:
-		return false
-	}
-	return true
-}

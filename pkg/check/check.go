@@ -45,11 +45,14 @@ func (k Keys) Delayed() string { return k.Prefix + "checks:delayed" }
 // Leader is the scheduler's leadership lease.
 func (k Keys) Leader() string { return k.Prefix + "scheduler:leader" }
 
-// Heartbeat is the hash where the scheduler records its last cycle.
+// Heartbeat is the hash where the scheduler records its last enqueue run
+// (check.Heartbeat).
 func (k Keys) Heartbeat() string { return k.Prefix + "scheduler:heartbeat" }
 
-// CycleDedup is the hash of courses already enqueued in a cycle.
-func (k Keys) CycleDedup(cycle string) string { return k.Prefix + "cycle:" + cycle }
+// SweepDedup is the hash of the units already enqueued in a sweep. The key
+// keeps the name it had when sweeps were called cycles, so a deploy in the
+// middle of a sweep does not enqueue its units again.
+func (k Keys) SweepDedup(sweep string) string { return k.Prefix + "cycle:" + sweep }
 
 // Breaker is the shared circuit breaker of an upstream.
 func (k Keys) Breaker(upstream string) string { return k.Prefix + "breaker:" + upstream }
@@ -63,6 +66,10 @@ func (k Keys) Backoff(upstream string) string { return k.Prefix + "backoff:" + u
 
 // MailBudget is the shared email send-rate budget.
 func (k Keys) MailBudget() string { return k.Prefix + "budget:mail" }
+
+// ChannelBudgetPrefix starts the keys of the per-channel send budgets; the
+// channel's id completes each.
+func (k Keys) ChannelBudgetPrefix() string { return k.Prefix + "budget:channel:" }
 
 // Counts is the hash of a term's section counts (the whole term's, each
 // subject's and each course's) from the latest observations, read by the
@@ -78,8 +85,15 @@ func (k Keys) SectionBudget(upstream string) string {
 	return k.Prefix + "budget:" + upstream + ":sections"
 }
 
-// Updates is the pub/sub channel where workers announce section changes.
+// Updates is the pub/sub channel where workers announce section changes;
+// EncodeUpdate and DecodeUpdate are its payload.
 func (k Keys) Updates() string { return k.Prefix + "updates" }
+
+// AuthRate is the api's counter of auth requests from one client address in
+// one minute (Unix time ÷ 60), shared by every api instance.
+func (k Keys) AuthRate(client string, minute int64) string {
+	return k.Prefix + "ratelimit:auth:" + client + ":" + strconv.FormatInt(minute, 10)
+}
 
 // Check is one course check.
 type Check struct {
@@ -174,7 +188,14 @@ type Walk struct {
 	// Sweep is the scheduler sweep that enqueued the walk.
 	Sweep      string
 	EnqueuedAt time.Time
+	// Sections is the planner's estimate of the sections the walk fetches;
+	// 0 when unknown.
+	Sections int
 }
+
+// maxExpectedSections bounds a walk's estimate: several times the largest
+// term, so a corrupt value cannot hold the section budget for days.
+const maxExpectedSections = 200000
 
 // DedupKey identifies the walk within its sweep.
 func (w Walk) DedupKey() string { return w.Scan.String() }
@@ -197,6 +218,8 @@ func EncodeWalk(w Walk) ([]byte, error) {
 		EnqueuedAt: timestamppb.New(w.EnqueuedAt),
 		University: University,
 		Courses:    make([]*streamv1.WatchedCourse, len(w.Courses)),
+		// A negative or absurd estimate is sent as unknown.
+		ExpectedSections: uint32(min(max(w.Sections, 0), maxExpectedSections)),
 	}
 	for i, c := range w.Courses {
 		m.Courses[i] = &streamv1.WatchedCourse{Subject: c.Course.Subject, CatalogNbr: c.Course.CatalogNbr, ClassNbrs: c.ClassNbrs}
@@ -214,7 +237,8 @@ func DecodeWalk(b []byte) (Walk, error) {
 	if err := proto.Unmarshal(b, &m); err != nil {
 		return Walk{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	w := Walk{Scan: catalog.ScanKey{Term: m.GetTerm(), Subject: m.GetSubject()}, Sweep: m.GetSweep()}
+	w := Walk{Scan: catalog.ScanKey{Term: m.GetTerm(), Subject: m.GetSubject()}, Sweep: m.GetSweep(),
+		Sections: int(min(m.GetExpectedSections(), maxExpectedSections))}
 	if m.GetEnqueuedAt() != nil {
 		w.EnqueuedAt = m.GetEnqueuedAt().AsTime()
 	}

@@ -96,6 +96,7 @@ func TestWalkRoundTripAndRejects(t *testing.T) {
 		Courses:    []Check{{Course: cse, ClassNbrs: []string{"70412", "70413"}, Sweep: "s7", EnqueuedAt: at}},
 		Sweep:      "s7",
 		EnqueuedAt: at,
+		Sections:   450,
 	}
 	m, err := WalkMessage(in)
 	if err != nil || m.Type != WalkMessageType || m.Key != "2267:CSE:*" {

@@ -6,6 +6,6 @@
 // one-click unsubscribe links.
 //
 // The package imports nothing from this repository but pkg/catalog, whose
-// section and event types the templates render. Tests send over real SMTP to
-// the sink in notify/smtptest.
+// section and event types the templates render, and pkg/obs, which registers
+// its metrics. Tests send over real SMTP to the sink in notify/smtptest.
 package notify

@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	gomail "github.com/wneessen/go-mail"
+
+	"github.com/pickmyclass/pickmyclass/pkg/obs"
 )
 
 // TLS modes for SMTPConfig.TLS.
@@ -338,7 +340,7 @@ func (s *SMTP) message(e Email) (*gomail.Msg, error) {
 	if hasLineBreak(e.Subject) {
 		return nil, errors.New("subject contains a line break")
 	}
-	m.Subject(e.Subject)
+	m.SetGenHeaderPreformatted(gomail.HeaderSubject, foldHeader("Subject", e.Subject))
 	if id := strings.Trim(e.MessageID, "<>"); id != "" {
 		if hasLineBreak(id) || strings.ContainsAny(id, " <>") {
 			return nil, fmt.Errorf("message id %q is malformed", e.MessageID)
@@ -364,11 +366,11 @@ func (s *SMTP) message(e Email) (*gomail.Msg, error) {
 			return nil, fmt.Errorf("header %q is malformed", k)
 		}
 		if isASCII(v) {
-			// Preformatted keeps URLs in List-Unsubscribe intact; encoding
+			// As it is: URLs in List-Unsubscribe stay intact; encoding
 			// them as RFC 2047 words would break one-click unsubscribe.
 			m.SetGenHeaderPreformatted(gomail.Header(k), v)
 		} else {
-			m.SetGenHeader(gomail.Header(k), v)
+			m.SetGenHeaderPreformatted(gomail.Header(k), foldHeader(k, v))
 		}
 	}
 	switch {
@@ -475,13 +477,13 @@ func newSMTPMetrics(reg prometheus.Registerer) (*smtpMetrics, error) {
 	})
 	if reg != nil {
 		var err error
-		if sent, err = register(reg, sent); err != nil {
+		if sent, err = obs.Register(reg, sent); err != nil {
 			return nil, err
 		}
-		if failed, err = register(reg, failed); err != nil {
+		if failed, err = obs.Register(reg, failed); err != nil {
 			return nil, err
 		}
-		if duration, err = register(reg, duration); err != nil {
+		if duration, err = obs.Register(reg, duration); err != nil {
 			return nil, err
 		}
 	}
@@ -491,19 +493,6 @@ func newSMTPMetrics(reg prometheus.Registerer) (*smtpMetrics, error) {
 		temporary: failed.WithLabelValues("temporary"),
 		duration:  duration,
 	}, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same name, so two senders in one process share their series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 // NewSMTPFromURL is NewSMTP for an address in ParseSMTPURL's form and the

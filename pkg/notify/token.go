@@ -13,6 +13,16 @@ import (
 // PurposeUnsubscribe binds a token to the unsubscribe endpoint.
 const PurposeUnsubscribe = "unsubscribe"
 
+// The api serves unsubscribe links at these paths, with the token in the
+// query (?token=). UnsubscribePath is the footer link: a GET shows a
+// confirmation page. OneClickUnsubscribePath is the List-Unsubscribe target:
+// a POST (RFC 8058 one-click) unsubscribes, a GET, from mail clients that
+// open the link in a browser, shows the same confirmation page.
+const (
+	UnsubscribePath         = "/unsubscribe"
+	OneClickUnsubscribePath = "/api/unsubscribe"
+)
+
 // UnsubscribeTTL is how long an unsubscribe link works. It outlives the
 // longest term a watch can span, so a link in an old alert still works.
 const UnsubscribeTTL = 90 * 24 * time.Hour

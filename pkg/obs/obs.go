@@ -81,6 +81,24 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// Register registers c on reg and returns it; when a collector of the same
+// type is registered already under the same description it returns that one
+// instead, so two components of one process (two SMTP senders, a breaker
+// built twice in a test) share their series rather than fail.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, fmt.Errorf("register metrics: %w", err)
+}
+
 // OpsHandler serves /metrics from reg, /healthz (the process is alive),
 // /readyz (every check passes within two seconds) and pprof under
 // /debug/pprof/. The ops port is internal: it is never exposed publicly.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestParseLogConfig(t *testing.T) {
@@ -82,5 +84,26 @@ func TestServeStopsWithContext(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not stop")
+	}
+}
+
+func TestRegisterSharesCollectors(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	newCounter := func() *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pmc_test_total", Help: "h"}, []string{"k"})
+	}
+	first, err := Register(reg, newCounter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Register(reg, newCounter())
+	if err != nil || second != first {
+		t.Fatalf("second registration: %p, %v; want the first collector %p", second, err, first)
+	}
+	// A different collector under the same name is an error.
+	clash := prometheus.NewGauge(prometheus.GaugeOpts{Name: "pmc_test_total", Help: "h"})
+	if _, err := Register(reg, clash); err == nil {
+		t.Error("a gauge registered over a counter of the same name")
 	}
 }

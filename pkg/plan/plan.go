@@ -128,6 +128,12 @@ type Plan struct {
 	// Duration is how long the budgets take to serve the whole plan: the
 	// shortest a sweep can be.
 	Duration time.Duration
+	// Delay estimates how long after a seat opens the plan sees it, on
+	// average over the watched sections: half a period until the unit
+	// covering the section runs, plus the time its walk takes from the
+	// search's snapshot at the first page to the last page (a walk pays its
+	// section budget before it starts, so its pages go at the request rate).
+	Delay time.Duration
 }
 
 // Period is how long the sweep of p should last: its Duration with a tenth
@@ -163,22 +169,28 @@ func Make(courses []Course, counts Counts, b Budget, mode Mode) Plan {
 	// The best plan for a weighting of the two budgets is found subject by
 	// subject. A plain sum of the two costs would over-walk when sections
 	// are the tight budget and under-walk when requests are, so several
-	// weightings are tried: among the plans that fit under the floor the
-	// one that uses least of both budgets wins; if none fits, the shortest.
+	// weightings are tried, each with and without whole-term walks: among
+	// the plans that fit under the floor the one that uses least of both
+	// budgets wins; if none fits, the one that sees an opening soonest
+	// (a term walk is cheap but long, and a seat that opens after its first
+	// page waits for the next one).
 	var best Plan
 	var bestLoad float64
-	for i, w := range weights {
-		var units []Unit
-		for _, t := range terms {
-			units = append(units, planTerm(t, counts, b, w)...)
-		}
-		p := finish(units, b)
-		load := float64(p.Requests)/b.RequestsPerSecond + float64(p.Sections)/b.SectionsPerSecond
-		fits, bestFits := p.Duration <= b.Floor, best.Duration <= b.Floor
-		better := fits && (!bestFits || load < bestLoad) ||
-			!fits && !bestFits && (p.Duration < best.Duration || p.Duration == best.Duration && load < bestLoad)
-		if i == 0 || better {
-			best, bestLoad = p, load
+	first := true
+	for _, w := range weights {
+		for _, termWalks := range []bool{true, false} {
+			var units []Unit
+			for _, t := range terms {
+				units = append(units, planTerm(t, counts, b, w, termWalks)...)
+			}
+			p := finish(units, b)
+			load := float64(p.Requests)/b.RequestsPerSecond + float64(p.Sections)/b.SectionsPerSecond
+			fits, bestFits := p.Duration <= b.Floor, best.Duration <= b.Floor
+			better := fits && (!bestFits || load < bestLoad) ||
+				!fits && !bestFits && (p.Delay < best.Delay || p.Delay == best.Delay && load < bestLoad)
+			if first || better {
+				best, bestLoad, first = p, load, false
+			}
 		}
 	}
 	return best
@@ -229,29 +241,32 @@ func group(courses []Course) []*termGroup {
 }
 
 // planTerm picks, for each subject of a term, a walk of the subject or one
-// request per course, and then whether one walk of the whole term beats all
-// of those.
-func planTerm(t *termGroup, counts Counts, b Budget, w float64) []Unit {
+// request per course, and then, if termWalks, whether one walk of the whole
+// term beats all of those.
+func planTerm(t *termGroup, counts Counts, b Budget, w float64, termWalks bool) []Unit {
 	price := func(requests, sections int) float64 {
 		return w*float64(requests)/b.RequestsPerSecond + (1-w)*float64(sections)/b.SectionsPerSecond
 	}
 	var units []Unit
 	var total float64
-	var known, knownSections, unknown int // subjects of the term by whether their size is known
+	// seen sums what the term is known to hold at least: the size of every
+	// subject walked, and of the courses asked for in subjects never walked.
+	var seen int
 	for _, s := range t.subjects {
 		perCourse := make([]Unit, 0, len(s.courses))
 		var cost float64
+		var coursesSeen int
 		for _, c := range s.courses {
 			u := courseUnit(c, counts, b)
 			perCourse = append(perCourse, u)
 			cost += price(u.Requests, u.Sections)
+			coursesSeen += u.Sections
 		}
 		n, ok := counts.Subjects[s.key]
 		if ok {
-			known++
-			knownSections += n
+			seen += n
 		} else {
-			unknown++
+			seen += coursesSeen
 			n = PriorSubjectSections
 		}
 		walk := Unit{Scan: s.key, Watched: s.courses, Requests: pages(n, b.PageSize), Sections: n}
@@ -265,11 +280,19 @@ func planTerm(t *termGroup, counts Counts, b Budget, w float64) []Unit {
 			total += cost
 		}
 	}
+	if !termWalks {
+		return units
+	}
 	n, ok := counts.Terms[t.term]
 	if !ok {
-		// Unwatched subjects are not in the counts, so the known sizes are
-		// only a floor.
-		n = max(PriorTermSections, knownSections+unknown*PriorSubjectSections)
+		// A term never walked is assumed as big as a large university's,
+		// or as big as what is known of it if that is more. Its subjects
+		// never walked count only their courses seen: were each assumed
+		// PriorSubjectSections, the many small subjects of a busy term
+		// would price its walk out for good, and the walk that would tell
+		// its true size would never run. If the walk costs more than
+		// assumed, the next plan knows it.
+		n = max(PriorTermSections, seen)
 	}
 	term := Unit{Scan: catalog.ScanKey{Term: t.term}, Requests: pages(n, b.PageSize), Sections: n}
 	if price(term.Requests, term.Sections) < total {
@@ -320,11 +343,20 @@ func finish(units []Unit, b Budget) Plan {
 		return cmp.Or(cmp.Compare(y.full, x.full), cmp.Compare(y.watchers, x.watchers), y.changed.Compare(x.changed))
 	})
 	p := Plan{Units: units}
+	var watched int
+	var reading float64 // watched sections × seconds their walk reads after its snapshot
 	for _, u := range units {
 		p.Requests += u.Requests
 		p.Sections += u.Sections
+		n := u.ClassNbrs()
+		watched += n
+		reading += float64(n) * float64(u.Requests-1) / b.RequestsPerSecond
 	}
 	secs := math.Max(float64(p.Requests)/b.RequestsPerSecond, float64(p.Sections)/b.SectionsPerSecond)
 	p.Duration = time.Duration(secs * float64(time.Second))
+	p.Delay = p.Period(b.Floor) / 2
+	if watched > 0 {
+		p.Delay += time.Duration(reading / float64(watched) * float64(time.Second))
+	}
 	return p
 }

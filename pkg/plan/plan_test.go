@@ -71,6 +71,26 @@ func TestMake(t *testing.T) {
 		denseSubjects[s] = 60
 	}
 
+	var busy []Course
+	busyCounts := Counts{Terms: map[string]int{}, Subjects: map[catalog.ScanKey]int{}, Courses: map[catalog.CourseKey]int{}}
+	for i := range 300 {
+		s := fmt.Sprintf("B%03d", i)
+		if i%2 == 0 {
+			cs := courses(s, 20, 2)
+			busy = append(busy, cs...)
+			busyCounts.Subjects[subj(s)] = 100
+			for _, c := range cs {
+				busyCounts.Courses[c.Key] = 5
+			}
+			continue
+		}
+		c := course(s, "101", 1)
+		busy = append(busy, c)
+		busyCounts.Courses[c.Key] = 3
+	}
+
+	busyTerm := Counts{Terms: map[string]int{"2267": 20000}, Subjects: busyCounts.Subjects, Courses: busyCounts.Courses}
+
 	tests := []struct {
 		name    string
 		courses []Course
@@ -172,6 +192,43 @@ func TestMake(t *testing.T) {
 			check: func(t *testing.T, p Plan) {
 				if p.Sections != PriorSubjectSections {
 					t.Errorf("unknown subject priced at %d sections, want the prior %d", p.Sections, PriorSubjectSections)
+				}
+			},
+		},
+		{
+			// 150 subjects of 100 sections walked, 150 small ones asked for
+			// course by course and never walked: the term is priced at what
+			// is known of it (at least the prior), not at 200 sections for
+			// every small subject, so it is walked and its size learnt.
+			name:    "a busy term whose small subjects were never walked is walked whole",
+			courses: busy,
+			counts:  busyCounts,
+			// Under a long floor every plan fits, and the cheapest wins.
+			budget: Budget{RequestsPerSecond: 3, SectionsPerSecond: 250, Floor: 10 * time.Minute},
+			want:   []string{"2267:*"},
+			check: func(t *testing.T, p Plan) {
+				if p.Sections != PriorTermSections {
+					t.Errorf("term walk priced at %d sections, want the prior %d", p.Sections, PriorTermSections)
+				}
+			},
+		},
+		{
+			// The term walk is shorter (80 s of sections against 100 s of
+			// requests) but reads for 33 s after its snapshot: an opening
+			// is seen 77 s after on average, against 55 s with a walk per
+			// subject, none longer than a page.
+			name:    "budgets bind: subject walks that see openings sooner beat a long term walk",
+			courses: busy,
+			counts:  busyTerm,
+			budget:  defaultBudget,
+			check: func(t *testing.T, p Plan) {
+				for _, u := range p.Units {
+					if u.IsScan() && u.Scan.Subject == "" {
+						t.Fatalf("walked the whole term: %d units", len(p.Units))
+					}
+				}
+				if p.Delay != 55*time.Second {
+					t.Errorf("delay %s; want 55s (half the 110 s period, pages of one request)", p.Delay)
 				}
 			},
 		},

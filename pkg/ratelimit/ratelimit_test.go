@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -128,30 +127,12 @@ func TestWaitReturnsPromptlyOnCancel(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the goroutines of a test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 func TestWaitFallsBackWhenRedisUnreachable(t *testing.T) {
 	t.Parallel()
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = dead.Close() })
 	ctx := testenv.Context(t, 10*time.Second)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	b := ratelimit.New(dead, "unreachable", 50, 5,
 		ratelimit.WithLogger(zerolog.New(&logs)), ratelimit.WithFallbackRetry(10*time.Millisecond))
 

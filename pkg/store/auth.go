@@ -18,24 +18,12 @@ type NewAccount struct {
 	TermsAcceptedAt time.Time
 }
 
-const createAccountSQL = `
-INSERT INTO users (email, password_hash, age_confirmed_at, accepted_terms_at)
-VALUES ($1, $2, $3, $4)
-RETURNING ` + userColumns
-
 // CreateAccount registers an unverified, non-admin account. It returns
 // ErrConflict when the email is taken, whatever its case. Nothing a user
-// sends can make the account an administrator: the column is not set here.
+// sends can make the account verified or an administrator: NewAccount has
+// no such field.
 func (db *DB) CreateAccount(ctx context.Context, na NewAccount) (User, error) {
-	email := NormalizeEmail(na.Email)
-	u, err := scanUser(db.pool.QueryRow(ctx, createAccountSQL, email, na.PasswordHash, na.AgeConfirmedAt, na.TermsAcceptedAt))
-	if isUniqueViolation(err) {
-		return User{}, fmt.Errorf("create account %s: %w", email, ErrConflict)
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("create account %s: %w", email, err)
-	}
-	return u, nil
+	return db.insertUser(ctx, "create account", na.Email, na.PasswordHash, false, false, &na.AgeConfirmedAt, &na.TermsAcceptedAt)
 }
 
 const getUserByEmailSQL = `SELECT ` + userColumns + ` FROM users WHERE email = $1 AND deleted_at IS NULL`
@@ -223,11 +211,12 @@ WHERE id = $1 AND deleted_at IS NULL`
 	deleteAccountWatchesSQL  = `DELETE FROM class_watches WHERE user_id = $1`
 	deleteAccountSessionsSQL = `DELETE FROM sessions WHERE user_id = $1`
 	deleteAccountTokensSQL   = `DELETE FROM one_time_tokens WHERE user_id = $1`
+	deleteAccountChannelsSQL = `DELETE FROM channels WHERE user_id = $1`
 	purgeDeletedSQL          = `DELETE FROM users WHERE deleted_at IS NOT NULL AND deleted_at < $1`
 )
 
 // DeleteAccount closes an account at once: its watches (and so their
-// checks and notification history), sessions and tokens are deleted in one
+// checks and notification history), alert channels, sessions and tokens are deleted in one
 // transaction, and the account row is kept, marked deleted, until
 // PurgeDeletedAccounts removes it.
 func (db *DB) DeleteAccount(ctx context.Context, id int64) error {
@@ -239,7 +228,7 @@ func (db *DB) DeleteAccount(ctx context.Context, id int64) error {
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
-		for _, q := range []string{deleteAccountWatchesSQL, deleteAccountSessionsSQL, deleteAccountTokensSQL} {
+		for _, q := range []string{deleteAccountWatchesSQL, deleteAccountSessionsSQL, deleteAccountTokensSQL, deleteAccountChannelsSQL} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err
 			}

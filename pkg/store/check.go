@@ -47,7 +47,7 @@ FROM class_watches w
 JOIN users u ON u.id = w.user_id
 LEFT JOIN section_states s ON s.term = w.term AND s.class_nbr = w.class_nbr
 WHERE (w.not_found_at IS NULL OR w.not_found_at < now() - interval '` + notFoundRecheck + `')
-  AND ` + eligibleUser + `
+  AND ` + alertableUser + `
 GROUP BY w.term, w.subject, w.catalog_nbr
 ORDER BY w.term, w.subject, w.catalog_nbr`
 
@@ -93,10 +93,13 @@ type ApplyResult struct {
 	Stale    int // wanted sections skipped because a newer observation is stored
 	NotFound int // wanted sections missing from the source's answer
 	Claims   int // notification claims created
+	// ChannelClaims counts channel delivery claims created.
+	ChannelClaims int
 	// Changed lists sections whose user-visible state changed, including
 	// first observations and sections that reappeared.
 	Changed []catalog.SectionKey
-	// Notify lists sections that got new claims, for ClaimPending.
+	// Notify lists sections that got new claims, email or channel, for
+	// ClaimPending.
 	Notify []catalog.SectionKey
 }
 
@@ -277,7 +280,7 @@ type courseNotFound struct {
 }
 
 // ApplyCourse stores one check of a course and claims the notifications it
-// causes, all in one transaction (docs/DESIGN.md, "order of effects"): each
+// causes, all in one transaction (docs/DESIGN.md §2.8, order of effects): each
 // wanted section's observation is stored only if it is newer than the stored
 // one, and events are detected and claimed only for observations that were
 // stored. Claims are unique per (watch, event, epoch), so applying the same
@@ -313,6 +316,7 @@ func (db *DB) ApplyCourses(ctx context.Context, obs []CourseObservation) (ApplyR
 		total.Stale += res.Stale
 		total.NotFound += res.NotFound
 		total.Claims += res.Claims
+		total.ChannelClaims += res.ChannelClaims
 		total.Changed = append(total.Changed, res.Changed...)
 		total.Notify = append(total.Notify, res.Notify...)
 		obs = obs[n:]
@@ -520,21 +524,26 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 		b.Queue(insertSeatHistorySQL, term, observedAt, p.histNbr, p.histOpen, p.histCapacity, p.histEnrolled)
 	}
 	if len(p.claimNbr) > 0 {
-		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, observedAt.Add(-baselineMaxAge), p.claimBaseline).Query(func(rows pgx.Rows) error {
-			seen := map[string]bool{}
-			for rows.Next() {
-				var nbr string
-				if err := rows.Scan(&nbr); err != nil {
-					return err
+		seen := map[string]bool{}
+		collect := func(count *int) func(rows pgx.Rows) error {
+			return func(rows pgx.Rows) error {
+				for rows.Next() {
+					var nbr string
+					if err := rows.Scan(&nbr); err != nil {
+						return err
+					}
+					*count++
+					if !seen[nbr] {
+						seen[nbr] = true
+						p.result.Notify = append(p.result.Notify, catalog.SectionKey{Term: term, ClassNbr: nbr})
+					}
 				}
-				p.result.Claims++
-				if !seen[nbr] {
-					seen[nbr] = true
-					p.result.Notify = append(p.result.Notify, catalog.SectionKey{Term: term, ClassNbr: nbr})
-				}
+				return rows.Err()
 			}
-			return rows.Err()
-		})
+		}
+		cutoff := observedAt.Add(-baselineMaxAge)
+		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, cutoff, p.claimBaseline).Query(collect(&p.result.Claims))
+		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, cutoff, p.claimBaseline).Query(collect(&p.result.ChannelClaims))
 	}
 	for _, nf := range p.notFound {
 		b.Queue(markStateNotFoundSQL, term, observedAt, nf.nbrs, nf.course.Subject, nf.course.CatalogNbr)

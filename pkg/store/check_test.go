@@ -74,11 +74,11 @@ func TestApplySeatOpensClaimsOncePerEligibleWatcher(t *testing.T) {
 	wActive2 := storetest.Watch(t, db, active2.ID, term, nbr, subj, catNbr)
 
 	ineligible := map[string]func(store.User) error{
-		"disabled":     func(u store.User) error { return db.DisableUser(ctx, u.ID) },
+		"disabled":     func(u store.User) error { return db.SetDisabled(ctx, u.ID, true) },
 		"unsubscribed": func(u store.User) error { return db.MarkUnsubscribed(ctx, u.ID) },
 		"bounced":      func(u store.User) error { return db.MarkBounced(ctx, u.Email) },
 		"complained":   func(u store.User) error { return db.MarkComplained(ctx, u.Email) },
-		"notify-off":   func(u store.User) error { return db.SetNotifyEmail(ctx, u.ID, false) },
+		"notify-off":   func(u store.User) error { return db.SetNotifications(ctx, u.ID, false) },
 	}
 	for name, mark := range ineligible {
 		u := storetest.User(t, db, name+"@example.edu")
@@ -366,7 +366,7 @@ func TestDueCourses(t *testing.T) {
 	storetest.Watch(t, db, b.ID, "2261", "1", subj, catNbr)
 	storetest.Watch(t, db, off.ID, term, "9", subj, catNbr)
 	storetest.Watch(t, db, off.ID, term, "70", "PHY", "121")
-	if err := db.DisableUser(ctx, off.ID); err != nil {
+	if err := db.SetDisabled(ctx, off.ID, true); err != nil {
 		t.Fatal(err)
 	}
 

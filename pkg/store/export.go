@@ -14,6 +14,7 @@ type Export struct {
 	Account       ExportAccount
 	Watches       []WatchView
 	Notifications []ExportNotification
+	Channels      []ExportChannel
 }
 
 // ExportAccount is the account row without its password hash.
@@ -76,6 +77,9 @@ func (db *DB) ExportUser(ctx context.Context, id int64) (Export, error) {
 		return n, err
 	})
 	if err != nil {
+		return Export{}, fmt.Errorf("export user %d: %w", id, err)
+	}
+	if x.Channels, err = db.exportChannels(ctx, id); err != nil {
 		return Export{}, fmt.Errorf("export user %d: %w", id, err)
 	}
 	return x, nil

@@ -26,7 +26,10 @@ type User struct {
 	CreatedAt      time.Time
 }
 
-// NewUser is what CreateUser needs.
+// NewUser is what CreateUser needs: an account set up by the operator (ops
+// admin create), the demo seed or a test, which may be verified or an
+// administrator from the start. Self-service registration uses
+// CreateAccount, which can be neither.
 type NewUser struct {
 	Email        string
 	PasswordHash string
@@ -41,9 +44,11 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 const userColumns = `id, email, password_hash, verified_at, is_admin, disabled_at, deleted_at,
 	notify_email, unsubscribed_at, bounced_at, complained_at, created_at`
 
-const createUserSQL = `
-INSERT INTO users (email, password_hash, verified_at, is_admin)
-VALUES ($1, $2, CASE WHEN $3 THEN now() END, $4)
+// insertUserSQL is the one insert of an account, for CreateUser and
+// CreateAccount.
+const insertUserSQL = `
+INSERT INTO users (email, password_hash, verified_at, is_admin, age_confirmed_at, accepted_terms_at)
+VALUES ($1, $2, CASE WHEN $3 THEN now() END, $4, $5, $6)
 RETURNING ` + userColumns
 
 const getUserSQL = `SELECT ` + userColumns + ` FROM users WHERE id = $1`
@@ -63,13 +68,19 @@ func userDest(u *User) []any {
 // CreateUser inserts an account. It returns ErrConflict when the email is
 // taken, whatever its case.
 func (db *DB) CreateUser(ctx context.Context, nu NewUser) (User, error) {
-	email := NormalizeEmail(nu.Email)
-	u, err := scanUser(db.pool.QueryRow(ctx, createUserSQL, email, nu.PasswordHash, nu.Verified, nu.IsAdmin))
+	return db.insertUser(ctx, "create user", nu.Email, nu.PasswordHash, nu.Verified, nu.IsAdmin, nil, nil)
+}
+
+// insertUser inserts an account under the normalized email; nil consent
+// times stay NULL.
+func (db *DB) insertUser(ctx context.Context, op, email, hash string, verified, admin bool, ageConfirmed, termsAccepted *time.Time) (User, error) {
+	email = NormalizeEmail(email)
+	u, err := scanUser(db.pool.QueryRow(ctx, insertUserSQL, email, hash, verified, admin, ageConfirmed, termsAccepted))
 	if isUniqueViolation(err) {
-		return User{}, fmt.Errorf("create user %s: %w", email, ErrConflict)
+		return User{}, fmt.Errorf("%s %s: %w", op, email, ErrConflict)
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("create user %s: %w", email, err)
+		return User{}, fmt.Errorf("%s %s: %w", op, email, err)
 	}
 	return u, nil
 }
@@ -86,25 +97,13 @@ func (db *DB) GetUser(ctx context.Context, id int64) (User, error) {
 	return u, nil
 }
 
-// The flag setters keep the first timestamp: the moment an account was first
-// disabled or bounced is what an operator wants to see.
+// The flag setters keep the first timestamp: the moment an account first
+// unsubscribed or bounced is what an operator wants to see.
 const (
-	disableUserSQL      = `UPDATE users SET disabled_at = COALESCE(disabled_at, now()) WHERE id = $1`
-	setNotifyEmailSQL   = `UPDATE users SET notify_email = $2 WHERE id = $1`
 	markUnsubscribedSQL = `UPDATE users SET unsubscribed_at = COALESCE(unsubscribed_at, now()) WHERE id = $1`
 	markBouncedSQL      = `UPDATE users SET bounced_at = COALESCE(bounced_at, now()) WHERE email = $1`
 	markComplainedSQL   = `UPDATE users SET complained_at = COALESCE(complained_at, now()) WHERE email = $1`
 )
-
-// DisableUser disables an account: it is no longer checked nor mailed.
-func (db *DB) DisableUser(ctx context.Context, id int64) error {
-	return db.execOne(ctx, fmt.Sprintf("disable user %d", id), disableUserSQL, id)
-}
-
-// SetNotifyEmail turns a user's email notifications on or off.
-func (db *DB) SetNotifyEmail(ctx context.Context, id int64, on bool) error {
-	return db.execOne(ctx, fmt.Sprintf("set notify email of user %d", id), setNotifyEmailSQL, id, on)
-}
 
 // MarkUnsubscribed records that a user unsubscribed from every email.
 func (db *DB) MarkUnsubscribed(ctx context.Context, id int64) error {

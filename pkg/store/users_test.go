@@ -36,11 +36,11 @@ func TestCreateUser(t *testing.T) {
 	if err := db.MarkComplained(ctx, "nobody@example.edu"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("MarkComplained of a missing user: %v, want ErrNotFound", err)
 	}
-	if err := db.DisableUser(ctx, u.ID); err != nil {
+	if err := db.SetDisabled(ctx, u.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := db.GetUser(ctx, u.ID); got.DisabledAt == nil {
-		t.Error("DisableUser did not set disabled_at")
+		t.Error("SetDisabled did not set disabled_at")
 	}
 }
 

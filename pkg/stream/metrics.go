@@ -1,9 +1,9 @@
 package stream
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pickmyclass/pickmyclass/pkg/obs"
 )
 
 // Outcomes of a handled entry, the values of the outcome label.
@@ -44,16 +44,16 @@ func newConsumerMetrics(reg prometheus.Registerer, stream, group string) (*consu
 	}, labels)
 	if reg != nil {
 		var err error
-		if handled, err = register(reg, handled); err != nil {
+		if handled, err = obs.Register(reg, handled); err != nil {
 			return nil, err
 		}
-		if duration, err = register(reg, duration); err != nil {
+		if duration, err = obs.Register(reg, duration); err != nil {
 			return nil, err
 		}
-		if reclaimed, err = register(reg, reclaimed); err != nil {
+		if reclaimed, err = obs.Register(reg, reclaimed); err != nil {
 			return nil, err
 		}
-		if deadLettered, err = register(reg, deadLettered); err != nil {
+		if deadLettered, err = obs.Register(reg, deadLettered); err != nil {
 			return nil, err
 		}
 	}
@@ -66,20 +66,4 @@ func newConsumerMetrics(reg prometheus.Registerer, stream, group string) (*consu
 		reclaimed:    reclaimed.WithLabelValues(stream, group),
 		deadLettered: deadLettered.WithLabelValues(stream, group),
 	}, nil
-}
-
-// register registers c, or returns the identical collector registered
-// before it.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }

@@ -187,7 +187,7 @@ func (s *Sweeper) Run(ctx context.Context) (Result, error) {
 	}
 	s.Log.Info().Str("sweep", res.Sweep).Bool("started", res.Started).Int("courses", res.Courses).Int("sections", res.Sections).
 		Int("units", len(res.Plan.Units)).Int("requests", res.Plan.Requests).Int("sections_fetched", res.Plan.Sections).
-		Dur("period", res.Period).Int("enqueued", res.Enqueued).Int("still_queued", res.StillQueued).
+		Dur("period", res.Period).Dur("expected_delay", res.Plan.Delay).Int("enqueued", res.Enqueued).Int("still_queued", res.StillQueued).
 		Int("past_term_courses", res.Skipped).Dur("took", done.Sub(start)).Msg("sweep enqueued")
 	if res.Started && s.MaxInterval > 0 && res.Plan.Duration > s.MaxInterval {
 		s.Metrics.overBudget.Inc()
@@ -278,7 +278,7 @@ func (m unitMessage) message(sweep string, at time.Time) (stream.Message, string
 		msg, err := check.Message(check.Check{Course: u.Course, ClassNbrs: c.ClassNbrs, Sweep: sweep, EnqueuedAt: at})
 		return msg, "course", err
 	}
-	w := check.Walk{Scan: u.Scan, Sweep: sweep, EnqueuedAt: at}
+	w := check.Walk{Scan: u.Scan, Sweep: sweep, EnqueuedAt: at, Sections: u.Sections}
 	for _, c := range u.Watched {
 		w.Courses = append(w.Courses, check.Check{Course: c.Key, ClassNbrs: c.ClassNbrs})
 	}
@@ -314,7 +314,7 @@ func (s *Sweeper) enqueue(ctx context.Context, res *Result, msgs []unitMessage, 
 		out[i] = msg
 		kinds[kind]++
 	}
-	dedup, ttl := s.Keys.CycleDedup(res.Sweep), 2*max(res.Period, s.MaxInterval)+time.Hour
+	dedup, ttl := s.Keys.SweepDedup(res.Sweep), 2*max(res.Period, s.MaxInterval)+time.Hour
 	// Marked first, so a later run in this sweep does not enqueue them once
 	// their waiting check has been read.
 	if err := s.Publisher.MarkOnce(ctx, dedup, ttl, covered...); err != nil {

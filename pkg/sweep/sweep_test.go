@@ -173,7 +173,7 @@ func TestHalfDoneSweepIsCompleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := stream.NewPublisher(f.rdb, f.keys.Stream(), stream.PublisherOptions{})
-	if _, err := pub.PublishOnce(ctx, f.keys.CycleDedup("1"), time.Hour, msg); err != nil {
+	if _, err := pub.PublishOnce(ctx, f.keys.SweepDedup("1"), time.Hour, msg); err != nil {
 		t.Fatal(err)
 	}
 	f.now = f.now.Add(5 * time.Second)
@@ -209,7 +209,7 @@ func TestHalfDoneSweepPastItsTimeIsResumed(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := stream.NewPublisher(f.rdb, f.keys.Stream(), stream.PublisherOptions{})
-	if _, err := pub.PublishOnce(ctx, f.keys.CycleDedup("1"), time.Hour, msg); err != nil {
+	if _, err := pub.PublishOnce(ctx, f.keys.SweepDedup("1"), time.Hour, msg); err != nil {
 		t.Fatal(err)
 	}
 	f.now = f.now.Add(2 * time.Minute)

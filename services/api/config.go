@@ -5,18 +5,14 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
-	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
 type config struct {
-	DatabaseURL         string
-	RedisURL            string
-	RedisPrefix         string
-	Log                 obs.LogConfig
+	envconf.Common
 	Addr                string
 	OpsAddr             string
-	Migrate             bool
 	UnsubscribeSecret   string
 	TrustedProxies      string
 	SchedulerInterval   time.Duration
@@ -27,6 +23,7 @@ type config struct {
 	ASUBaseURL          string
 	ASUTimeout          time.Duration
 	ASURate             float64
+	ASUContact          string
 	WatchLimit          int
 	LookupsPerMinute    int
 	AuthRatePerMinute   int
@@ -37,13 +34,10 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	r := envconf.New(getenv)
 	c := config{
-		DatabaseURL:         r.URL("DATABASE_URL", "", "postgres", "postgresql"),
-		RedisURL:            r.URL("REDIS_URL", "", "redis", "rediss"),
-		RedisPrefix:         r.String("REDIS_PREFIX", "pmc:"),
+		Common:              r.Common(),
 		Addr:                r.String("API_ADDR", "127.0.0.1:8080"),
 		OpsAddr:             r.String("API_OPS_ADDR", "127.0.0.1:9100"),
-		Migrate:             r.Bool("MIGRATE_ON_START", true),
-		UnsubscribeSecret:   r.Required("UNSUBSCRIBE_SECRET"),
+		UnsubscribeSecret:   r.Secret("UNSUBSCRIBE_SECRET", notify.MinKeyLen),
 		TrustedProxies:      r.String("API_TRUSTED_PROXIES", ""),
 		SchedulerInterval:   r.Duration("SCHEDULER_INTERVAL", 30*time.Minute, time.Second, 24*time.Hour),
 		Grace:               r.Duration("API_SHUTDOWN_TIMEOUT", 10*time.Second, 0, 5*time.Minute),
@@ -53,22 +47,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ASUBaseURL:          r.URL("ASU_API_BASE_URL", asu.DefaultBaseURL, "http", "https"),
 		ASUTimeout:          r.Duration("ASU_TIMEOUT", 15*time.Second, time.Second, 2*time.Minute),
 		ASURate:             r.Float("ASU_RATE", 3, 0.01, 1000),
+		ASUContact:          r.String("ASU_CONTACT", asu.DefaultContact),
 		WatchLimit:          r.Int("API_WATCH_LIMIT", store.DefaultWatchLimit, 1, 1000),
 		LookupsPerMinute:    r.Int("API_LOOKUPS_PER_MINUTE", 10, 1, 10000),
 		AuthRatePerMinute:   r.Int("API_AUTH_RATE_PER_MINUTE", 20, 1, 100000),
 		ResendWebhookSecret: r.String("RESEND_WEBHOOK_SECRET", ""),
 		EmailWebhookSecret:  r.String("EMAIL_WEBHOOK_SECRET", ""),
 	}
-	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
-		r.Fail("UNSUBSCRIBE_SECRET must be at least 32 characters")
+	if err := asu.CheckContact(c.ASUContact); err != nil {
+		r.Fail("ASU_CONTACT: %v", err)
 	}
 	if c.EmailWebhookSecret != "" && len(c.EmailWebhookSecret) < 32 {
 		r.Fail("EMAIL_WEBHOOK_SECRET must be at least 32 characters")
 	}
-	lc, err := obs.ParseLogConfig(getenv)
-	if err != nil {
-		r.Fail("%v", err)
-	}
-	c.Log = lc
 	return c, r.Err()
 }

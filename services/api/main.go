@@ -34,9 +34,6 @@ var version = "dev"
 
 func main() {
 	app.Main("api", func(ctx context.Context) error {
-		if len(os.Args) > 1 && os.Args[1] == "seed-demo" {
-			return seedDemo(ctx, os.Getenv, os.Stdout)
-		}
 		return run(ctx, os.Getenv, os.Stdout, nil)
 	})
 }
@@ -74,6 +71,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	// as the workers' checks.
 	source, err := asu.New(asu.Config{
 		BaseURL: cfg.ASUBaseURL,
+		Contact: cfg.ASUContact,
 		Timeout: cfg.ASUTimeout,
 		Budget:  ratelimit.New(rdb, keys.Budget(check.University), cfg.ASURate, max(1, int(cfg.ASURate))),
 		Metrics: reg,

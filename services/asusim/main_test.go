@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,26 +21,8 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 )
 
-// syncBuffer is an io.Writer the test can read while run writes logs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// logged returns the first log entry with message msg.
-func (b *syncBuffer) logged(msg string) (map[string]any, bool) {
+// logged returns the first entry of the JSON log in b with message msg.
+func logged(b *testenv.SyncBuffer, msg string) (map[string]any, bool) {
 	sc := bufio.NewScanner(strings.NewReader(b.String()))
 	for sc.Scan() {
 		var entry map[string]any
@@ -59,7 +40,7 @@ func TestRun(t *testing.T) {
 		"ASUSIM_CHURN": "5ms",
 		"LOG_LEVEL":    "debug",
 	}
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, func(k string) string { return env[k] }, out) }()
@@ -70,7 +51,7 @@ func TestRun(t *testing.T) {
 
 	var base string
 	testenv.Eventually(t, 5*time.Second, func() error {
-		entry, ok := out.logged("listening")
+		entry, ok := logged(out, "listening")
 		if !ok {
 			return testenv.ErrNotYet
 		}
@@ -95,7 +76,7 @@ func TestRun(t *testing.T) {
 		}
 	}
 	testenv.Eventually(t, 5*time.Second, func() error {
-		if _, ok := out.logged("churn"); !ok {
+		if _, ok := logged(out, "churn"); !ok {
 			return testenv.ErrNotYet
 		}
 		return nil
@@ -111,7 +92,7 @@ func TestRun(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after cancellation")
 	}
-	if _, ok := out.logged("shutting down"); !ok {
+	if _, ok := logged(out, "shutting down"); !ok {
 		t.Error("no shutdown log")
 	}
 }
@@ -232,7 +213,7 @@ func TestRunServesWalks(t *testing.T) {
 		"ASUSIM_SCROLL_KEEPALIVE": "45s",
 		"ASUSIM_MAX_SCROLLS":      "100",
 	}
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, func(k string) string { return env[k] }, out) }()
@@ -242,7 +223,7 @@ func TestRunServesWalks(t *testing.T) {
 	})
 	var base string
 	testenv.Eventually(t, 5*time.Second, func() error {
-		entry, ok := out.logged("listening")
+		entry, ok := logged(out, "listening")
 		if !ok {
 			return testenv.ErrNotYet
 		}

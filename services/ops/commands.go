@@ -12,14 +12,16 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
-	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
+	"github.com/pickmyclass/pickmyclass/pkg/sweep"
 )
 
 // migrate applies the embedded migrations. It is what the compose stack's
@@ -268,24 +270,26 @@ func breakerCmd(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
-// manualCycleTTL is how long a manual cycle remembers what it enqueued, so
-// re-running the same command within a second enqueues nothing twice.
-const manualCycleTTL = time.Hour
-
-// cycle enqueues a check of every watched course now, as the scheduler
-// does every interval, under a cycle stamp of its own ("manual-<unix>"):
-// courses already enqueued by the scheduler's cycle are checked again.
-func cycle(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	verb, rest, err := subcommand("cycle", args, "now")
+// sweepNow enqueues one sweep at once, planned as the scheduler plans its
+// sweeps (sweep.Sweeper.RunNow, configured from the same variables), under
+// a stamp of its own ("manual-<unix>"). Units whose sections all have a
+// check still waiting in the stream are not enqueued again.
+func sweepNow(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	verb, rest, err := subcommand("sweep", args, "now")
 	if err != nil {
 		return err
 	}
-	fs := newFlags("cycle "+verb, stdout)
+	fs := newFlags("sweep "+verb, stdout)
 	if err := parse(fs, rest); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: ops cycle now takes no arguments", errUsage)
+		return fmt.Errorf("%w: ops sweep now takes no arguments", errUsage)
+	}
+	r := envconf.New(getenv)
+	cfg := sweep.ReadConfig(r)
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	e, closeAll, err := connect(ctx, getenv, need{db: true, redis: true})
 	if err != nil {
@@ -293,33 +297,22 @@ func cycle(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer closeAll()
 
-	now := time.Now()
-	stampID := "manual-" + strconv.FormatInt(now.Unix(), 10)
-	due, err := e.DB.DueCourses(ctx)
+	log := zerolog.New(zerolog.ConsoleWriter{Out: stdout, NoColor: true}).Level(zerolog.WarnLevel)
+	sw := sweep.New(cfg, e.DB, e.Redis, e.Keys, log, prometheus.NewRegistry())
+	stamp := "manual-" + strconv.FormatInt(time.Now().Unix(), 10)
+	res, err := sw.RunNow(ctx, stamp)
 	if err != nil {
-		return err
+		return fmt.Errorf("sweep %s: %w", stamp, err)
 	}
-	msgs := make([]stream.Message, 0, len(due))
-	sections, skipped := 0, 0
-	for _, d := range due {
-		if ends, ok := asu.TermEnds(d.Course.Term); ok && now.After(ends) {
-			skipped++
-			continue
+	walks := 0
+	for _, u := range res.Plan.Units {
+		if u.IsScan() {
+			walks++
 		}
-		msg, err := check.Message(check.Check{Course: d.Course, ClassNbrs: d.ClassNbrs, Sweep: stampID, EnqueuedAt: now})
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, msg)
-		sections += len(d.ClassNbrs)
 	}
-	pub := stream.NewPublisher(e.Redis, e.Keys.Stream(), stream.PublisherOptions{})
-	n, err := pub.PublishOnce(ctx, e.Keys.CycleDedup(stampID), manualCycleTTL, msgs...)
-	if err != nil {
-		return fmt.Errorf("enqueue cycle %s: %w", stampID, err)
-	}
-	fmt.Fprintf(stdout, "cycle %s: enqueued %d course checks (%d sections); %d courses of past terms skipped\n",
-		stampID, n, sections, skipped)
+	fmt.Fprintf(stdout, "sweep %s: enqueued %d units (%d course requests, %d walks planned) for %d watched sections in %d courses; "+
+		"%d units left to checks still waiting; %d courses of past terms skipped\n",
+		res.Sweep, res.Enqueued, len(res.Plan.Units)-walks, walks, res.Sections, res.Courses, res.StillQueued, res.Skipped)
 	return nil
 }
 

@@ -8,14 +8,16 @@
 //	ops dlq replay ID... | --all              put dead letters back on the stream
 //	ops dlq discard ID... | --all             delete dead letters
 //	ops breaker show | reset                  the shared ASU circuit breaker
-//	ops cycle now                             enqueue a check of every watched course now
+//	ops sweep now                             enqueue a sweep of every watched section now, planned as the scheduler plans
+//	ops demo seed                             create the demo accounts and watches (local databases only)
 //	ops queue                                 stream length, pending, lag, dead letters
 //	ops probe URL                             exit 0 when URL answers 2xx (container health checks)
 //	ops version
 //
 // Configuration comes from the environment, as for the services:
-// DATABASE_URL, REDIS_URL and REDIS_PREFIX (default "pmc:"); a command
-// reads only what it needs.
+// DATABASE_URL, REDIS_URL and REDIS_PREFIX (default "pmc:"), and for
+// `sweep now` the scheduler's sweep settings; a command reads only what it
+// needs.
 package main
 
 import (
@@ -58,12 +60,15 @@ commands:
   dlq discard ID... | --all        delete dead letters
   breaker show                     state of the shared ASU circuit breaker and 429 back-off
   breaker reset                    close the breaker and clear the back-off
-  cycle now                        enqueue a check of every watched course now
+  sweep now                        enqueue a sweep of every watched section now, planned as the scheduler plans
+  demo seed                        create the demo accounts and watches (a database on this machine only)
   queue                            stream length, pending, lag, dead letters, delayed
   probe URL                        exit 0 when URL answers 2xx (container health checks)
   version                          print the version
 
-environment: DATABASE_URL, REDIS_URL, REDIS_PREFIX (default "pmc:")
+environment: DATABASE_URL, REDIS_URL, REDIS_PREFIX (default "pmc:"); sweep now also reads
+SCHEDULER_INTERVAL, SCHEDULER_MIN_INTERVAL, SCHEDULER_PLAN, ASU_RATE and ASU_SECTIONS_RATE;
+demo seed reads ASU_API_BASE_URL
 `
 
 // run executes one command. Output meant for the operator goes to stdout;
@@ -91,8 +96,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return dlq(ctx, rest, getenv, stdout)
 	case "breaker":
 		return breakerCmd(ctx, rest, getenv, stdout)
-	case "cycle":
-		return cycle(ctx, rest, getenv, stdout)
+	case "sweep":
+		return sweepNow(ctx, rest, getenv, stdout)
+	case "demo":
+		return demo(ctx, rest, getenv, stdout)
 	case "queue":
 		return queue(ctx, rest, getenv, stdout)
 	}

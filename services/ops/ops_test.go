@@ -69,8 +69,9 @@ func TestUsageErrors(t *testing.T) {
 		{"dlq", "replay", "--all", "1-1"},
 		{"dlq", "list", "--count", "0"},
 		{"breaker", "open"},
-		{"cycle"},
-		{"cycle", "later"},
+		{"sweep"},
+		{"sweep", "later"},
+		{"sweep", "now", "extra"},
 		{"queue", "extra"},
 		{"probe"},
 		{"migrate", "--nope"},
@@ -84,9 +85,14 @@ func TestUsageErrors(t *testing.T) {
 
 func TestMissingConfigIsReported(t *testing.T) {
 	t.Parallel()
-	_, err := ops(t, map[string]string{}, "cycle", "now")
+	_, err := ops(t, map[string]string{}, "sweep", "now")
 	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL is required") || !strings.Contains(err.Error(), "REDIS_URL is required") {
 		t.Fatalf("err = %v, want both URLs reported", err)
+	}
+	// sweep now reads the scheduler's sweep settings, checked as it checks them.
+	_, err = ops(t, map[string]string{"SCHEDULER_PLAN": "fastest", "ASU_RATE": "0"}, "sweep", "now")
+	if err == nil || !strings.Contains(err.Error(), "SCHEDULER_PLAN") || !strings.Contains(err.Error(), "ASU_RATE") {
+		t.Fatalf("err = %v, want SCHEDULER_PLAN and ASU_RATE reported", err)
 	}
 	// A Redis-only command does not ask for the database.
 	_, err = ops(t, map[string]string{"REDIS_URL": "http://x"}, "queue")
@@ -329,7 +335,7 @@ func TestBreakerShowAndReset(t *testing.T) {
 	}
 }
 
-func TestCycleNow(t *testing.T) {
+func TestSweepNow(t *testing.T) {
 	t.Parallel()
 	const future, past = "2997", "2107" // Fall 2099, Fall 2010
 	for _, term := range []string{future, past} {
@@ -346,10 +352,15 @@ func TestCycleNow(t *testing.T) {
 	storetest.Watch(t, db, u.ID, future, "10002", "CSE", "240")
 	storetest.Watch(t, db, u.ID, future, "20001", "MAT", "265")
 	storetest.Watch(t, db, u.ID, past, "30001", "ENG", "101")
+	// The workers' group exists and has read nothing yet.
+	if err := rdb.XGroupCreateMkStream(ctx, keys.Stream(), keys.Group(), "0").Err(); err != nil {
+		t.Fatal(err)
+	}
 
-	out := mustOps(t, env, "cycle", "now")
-	if !strings.Contains(out, "enqueued 2 course checks (3 sections); 1 courses of past terms skipped") {
-		t.Errorf("cycle now printed %q", out)
+	out := mustOps(t, env, "sweep", "now")
+	if !strings.Contains(out, "enqueued 2 units (2 course requests, 0 walks planned) for 3 watched sections in 2 courses; "+
+		"0 units left to checks still waiting; 1 courses of past terms skipped") {
+		t.Errorf("sweep now printed %q", out)
 	}
 	entries, err := rdb.XRange(ctx, keys.Stream(), "-", "+").Result()
 	if err != nil || len(entries) != 2 {
@@ -366,12 +377,22 @@ func TestCycleNow(t *testing.T) {
 			t.Fatalf("decode: %v", err)
 		}
 		if !strings.HasPrefix(c.Sweep, "manual-") {
-			t.Errorf("cycle stamp %q", c.Sweep)
+			t.Errorf("sweep stamp %q", c.Sweep)
 		}
 		got[c.Course.String()] = c.ClassNbrs
 	}
 	if len(got) != 2 || len(got[catalog.CourseKey{Term: future, Subject: "CSE", CatalogNbr: "240"}.String()]) != 2 {
 		t.Errorf("enqueued %v", got)
+	}
+
+	// Run again before any worker read them: the waiting checks serve this
+	// sweep too, as they would serve the scheduler's.
+	out = mustOps(t, env, "sweep", "now")
+	if !strings.Contains(out, "enqueued 0 units") || !strings.Contains(out, "2 units left to checks still waiting") {
+		t.Errorf("second sweep now printed %q", out)
+	}
+	if n := rdb.XLen(ctx, keys.Stream()).Val(); n != 2 {
+		t.Errorf("stream holds %d entries after the second sweep, want 2", n)
 	}
 }
 

@@ -19,12 +19,9 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/app"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
-	"github.com/pickmyclass/pickmyclass/pkg/counts"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/lock"
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
-	"github.com/pickmyclass/pickmyclass/pkg/plan"
-	"github.com/pickmyclass/pickmyclass/pkg/stream"
 	"github.com/pickmyclass/pickmyclass/pkg/sweep"
 )
 
@@ -54,23 +51,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()
-	mode := plan.Auto
-	if cfg.Plan == "per-course" {
-		mode = plan.PerCourse
-	}
-	sw := &sweep.Sweeper{
-		Due:         db,
-		Counts:      counts.New(rdb, keys.Counts),
-		Publisher:   stream.NewPublisher(rdb, keys.Stream(), stream.PublisherOptions{}),
-		Redis:       rdb,
-		Keys:        keys,
-		Budget:      plan.Budget{RequestsPerSecond: cfg.ASURate, SectionsPerSecond: cfg.ASUSectionsRate, Floor: cfg.MinInterval},
-		Mode:        mode,
-		MaxInterval: cfg.Interval,
-		Now:         time.Now,
-		Log:         log,
-		Metrics:     sweep.NewMetrics(reg),
-	}
+	sw := sweep.New(cfg.Config, db, rdb, keys, log, reg)
 	lease := lock.New(rdb, keys.Leader(), cfg.LeaseTTL, lock.WithLogger(log))
 
 	sched, err := gocron.NewScheduler(

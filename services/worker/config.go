@@ -3,20 +3,18 @@ package main
 import (
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
-	"github.com/pickmyclass/pickmyclass/pkg/obs"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
 type config struct {
-	DatabaseURL string
-	RedisURL    string
-	RedisPrefix string
-	Log         obs.LogConfig
-	OpsAddr     string
-	Migrate     bool
+	envconf.Common
+	OpsAddr string
 
 	Name              string
 	Concurrency       int
@@ -31,7 +29,7 @@ type config struct {
 	// by every worker.
 	ASUSectionsRate float64
 	ASUBurst        int
-	UserAgent       string
+	ASUContact      string
 	BackoffBase     time.Duration
 	BackoffMax      time.Duration
 	BreakerFail     int
@@ -50,17 +48,23 @@ type config struct {
 	// SchedulerInterval is the longest a watched section goes unchecked; a
 	// stored observation older than it is no new watcher's baseline.
 	SchedulerInterval time.Duration
+
+	// Alert channels beside email.
+	ChannelConcurrency int
+	ChannelRate        float64
+	ChannelBurst       int
+	ChannelTimeout     time.Duration
+	VAPIDPublicKey     string
+	VAPIDPrivateKey    string
+	VAPIDSubject       string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
 	r := envconf.New(getenv)
 	host, _ := os.Hostname()
 	c := config{
-		DatabaseURL: r.URL("DATABASE_URL", "", "postgres", "postgresql"),
-		RedisURL:    r.URL("REDIS_URL", "", "redis", "rediss"),
-		RedisPrefix: r.String("REDIS_PREFIX", "pmc:"),
-		OpsAddr:     r.String("WORKER_OPS_ADDR", "127.0.0.1:9102"),
-		Migrate:     r.Bool("MIGRATE_ON_START", true),
+		Common:  r.Common(),
+		OpsAddr: r.String("WORKER_OPS_ADDR", "127.0.0.1:9102"),
 
 		// A stable name per container lets a restarted worker finish its own
 		// pending entries first.
@@ -70,12 +74,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MaxDeliveries:     r.Int("WORKER_MAX_DELIVERIES", 3, 1, 100),
 		ShutdownTimeout:   r.Duration("WORKER_SHUTDOWN_TIMEOUT", 20*time.Second, 0, 10*time.Minute),
 
-		ASUBaseURL:      r.URL("ASU_API_BASE_URL", "https://eadvs-cscc-catalog-api.apps.asu.edu/catalog-microservices/api/v1/search", "http", "https"),
+		ASUBaseURL:      r.URL("ASU_API_BASE_URL", asu.DefaultBaseURL, "http", "https"),
 		ASUTimeout:      r.Duration("ASU_TIMEOUT", 15*time.Second, 100*time.Millisecond, 2*time.Minute),
 		ASURate:         r.Float("ASU_RATE", 3, 0.01, 100000),
 		ASUSectionsRate: r.Float("ASU_SECTIONS_RATE", 200, 1, 1e6),
 		ASUBurst:        r.Int("ASU_BURST", 3, 1, 100000),
-		UserAgent:       r.String("USER_AGENT", "PickMyClass/1.0 (seat alerts for students; contact: ops@pickmyclass.app)"),
+		ASUContact:      r.String("ASU_CONTACT", asu.DefaultContact),
 		BackoffBase:     r.Duration("ASU_BACKOFF_BASE", time.Minute, 10*time.Millisecond, time.Hour),
 		BackoffMax:      r.Duration("ASU_BACKOFF_MAX", 15*time.Minute, 10*time.Millisecond, 24*time.Hour),
 		BreakerFail:     r.Int("BREAKER_FAILURES", 10, 1, 1000),
@@ -86,27 +90,39 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MailFrom:          r.String("MAIL_FROM", "PickMyClass <alerts@pickmyclass.app>"),
 		MailRate:          r.Float("MAIL_RATE", 10, 0.01, 100000),
 		PublicBaseURL:     r.URL("PUBLIC_BASE_URL", "http://localhost:8080", "http", "https"),
-		UnsubscribeSecret: r.Required("UNSUBSCRIBE_SECRET"),
+		UnsubscribeSecret: r.Secret("UNSUBSCRIBE_SECRET", notify.MinKeyLen),
 		SweepEvery:        r.Duration("WORKER_SWEEP_INTERVAL", 30*time.Second, 50*time.Millisecond, time.Hour),
 		SendLease:         r.Duration("WORKER_SEND_LEASE", 2*time.Minute, time.Second, time.Hour),
 		SendRetryBase:     r.Duration("WORKER_SEND_RETRY_BASE", store.DefaultSendRetryBase, 10*time.Millisecond, time.Hour),
 		SendRetryMax:      r.Duration("WORKER_SEND_RETRY_MAX", store.DefaultSendRetryMax, 10*time.Millisecond, 24*time.Hour),
 		SchedulerInterval: r.Duration("SCHEDULER_INTERVAL", store.DefaultBaselineMaxAge, time.Second, 24*time.Hour),
+
+		ChannelConcurrency: r.Int("CHANNEL_CONCURRENCY", 64, 1, 4096),
+		// Discord allows about five requests per two seconds per webhook;
+		// one a second with a burst of five stays under every service's
+		// per-destination limit.
+		ChannelRate:     r.Float("CHANNEL_RATE", 1, 0.01, 1000),
+		ChannelBurst:    r.Int("CHANNEL_BURST", 5, 1, 1000),
+		ChannelTimeout:  r.Duration("CHANNEL_TIMEOUT", 10*time.Second, 100*time.Millisecond, 2*time.Minute),
+		VAPIDPublicKey:  r.String("VAPID_PUBLIC_KEY", ""),
+		VAPIDPrivateKey: r.String("VAPID_PRIVATE_KEY", ""),
+		VAPIDSubject:    r.String("VAPID_SUBJECT", "mailto:ops@pickmyclass.app"),
 	}
-	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
-		r.Fail("UNSUBSCRIBE_SECRET must be at least 32 characters")
+	if err := asu.CheckContact(c.ASUContact); err != nil {
+		r.Fail("ASU_CONTACT: %v", err)
 	}
 	if c.Name == "" {
 		r.Fail("WORKER_NAME is required when the hostname is unknown")
 	}
+	if (c.VAPIDPublicKey == "") != (c.VAPIDPrivateKey == "") {
+		r.Fail("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are set together (generate them with: ops vapid generate)")
+	}
+	if !strings.HasPrefix(c.VAPIDSubject, "mailto:") && !strings.HasPrefix(c.VAPIDSubject, "https://") {
+		r.Fail("VAPID_SUBJECT must be a mailto: or https: URL, got %q", c.VAPIDSubject)
+	}
 	if c.VisibilityTimeout <= c.ASUTimeout {
 		r.Fail("WORKER_VISIBILITY_TIMEOUT (%s) must exceed ASU_TIMEOUT (%s), or live checks get reclaimed", c.VisibilityTimeout, c.ASUTimeout)
 	}
-	lc, err := obs.ParseLogConfig(getenv)
-	if err != nil {
-		r.Fail("%v", err)
-	}
-	c.Log = lc
 	return c, r.Err()
 }
 

@@ -15,7 +15,9 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/app"
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/counts"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
@@ -23,6 +25,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/obs"
 	"github.com/pickmyclass/pickmyclass/pkg/ratelimit"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
+	"github.com/pickmyclass/pickmyclass/services/worker/internal/dispatch"
 	"github.com/pickmyclass/pickmyclass/services/worker/internal/handle"
 	"github.com/pickmyclass/pickmyclass/services/worker/internal/mailer"
 	"github.com/pickmyclass/pickmyclass/services/worker/internal/upstream"
@@ -57,10 +60,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	keys := check.Keys{Prefix: cfg.RedisPrefix}
 	reg := obs.NewRegistry()
 	source, err := asu.New(asu.Config{
-		BaseURL:   cfg.ASUBaseURL,
-		UserAgent: cfg.UserAgent,
-		Timeout:   cfg.ASUTimeout,
-		Budget:    ratelimit.New(rdb, keys.Budget(check.University), cfg.ASURate, cfg.ASUBurst),
+		BaseURL: cfg.ASUBaseURL,
+		Contact: cfg.ASUContact,
+		Timeout: cfg.ASUTimeout,
+		Budget:  ratelimit.New(rdb, keys.Budget(check.University), cfg.ASURate, cfg.ASUBurst),
 		// A burst of one page: a walk's first page may be taken at once, and
 		// each page's rows are then paid for before the next request.
 		SectionBudget: ratelimit.New(rdb, keys.SectionBudget(check.University), cfg.ASUSectionsRate, asu.PageSize),
@@ -94,13 +97,30 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		Lease:   cfg.SendLease,
 		Now:     time.Now,
 	}
+	channels := &dispatch.Dispatcher{
+		Store: db,
+		Sender: channel.New(channel.Options{
+			// A send must end well inside its claim's lease.
+			Timeout:   min(cfg.ChannelTimeout, cfg.SendLease/2),
+			UserAgent: "PickMyClass-Alerts/" + version,
+			VAPID:     channel.VAPID{PublicKey: cfg.VAPIDPublicKey, PrivateKey: cfg.VAPIDPrivateKey, Subject: cfg.VAPIDSubject},
+		}),
+		Limiter:     dispatch.RedisLimiter{RDB: rdb, Prefix: keys.ChannelBudgetPrefix(), Rate: cfg.ChannelRate, Burst: cfg.ChannelBurst},
+		Mail:        mail.Sender,
+		BaseURL:     cfg.PublicBaseURL,
+		Lease:       cfg.SendLease,
+		Concurrency: cfg.ChannelConcurrency,
+		PerChannel:  cfg.ChannelBurst,
+		Now:         time.Now,
+		Metrics:     dispatch.NewMetrics(reg),
+	}
 	h := &handle.Handler{
 		Source:    source,
 		Store:     db,
 		Counts:    counts.New(rdb, keys.Counts),
 		Breaker:   brk,
 		Backoff:   upstream.NewBackoff(rdb, keys.Backoff(check.University), cfg.BackoffBase, cfg.BackoffMax),
-		Notifier:  mail,
+		Notifier:  notifier{mail: mail, channels: channels},
 		Announcer: upstream.NewAnnouncer(rdb, keys.Updates()),
 		Now:       time.Now,
 		Metrics:   handle.NewMetrics(reg),
@@ -130,8 +150,22 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	mux.Handle(check.WalkMessageType, h.HandleWalk)
 	g.Go(func() error { return consumer.Run(gctx, mux.Serve) })
 	g.Go(func() error { return mail.Run(gctx, cfg.SweepEvery) })
+	g.Go(func() error { return channels.Run(gctx, cfg.SweepEvery) })
 	g.Go(func() error { return obs.Serve(gctx, obs.OpsHandler(reg, checks), cfg.OpsAddr, 5*time.Second, ready) })
 	err = g.Wait()
 	log.Info().Msg("stopped")
 	return err
+}
+
+// notifier hands newly claimed alerts to both senders: it wakes the channel
+// dispatcher, which sends on its own goroutines, then sends the emails, so
+// neither waits for the other.
+type notifier struct {
+	mail     *mailer.Mailer
+	channels *dispatch.Dispatcher
+}
+
+func (n notifier) SendPending(ctx context.Context, keys []catalog.SectionKey) error {
+	n.channels.Kick()
+	return n.mail.SendPending(ctx, keys)
 }

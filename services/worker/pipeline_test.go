@@ -30,7 +30,7 @@ func TestSeatOpensEmailsEachWatcherOnce(t *testing.T) {
 	b.watch("ben@example.edu", full)
 	b.watch("cai@example.edu", other)
 	off := b.watch("dee@example.edu", full)
-	if err := b.db.SetNotifyEmail(context.Background(), off.ID, false); err != nil {
+	if err := b.db.SetNotifications(context.Background(), off.ID, false); err != nil {
 		t.Fatal(err)
 	}
 

@@ -85,8 +85,9 @@ func TestWalkAlertsOnce(t *testing.T) {
 		t.Errorf("the walk took %d pages; want 3 for 450 sections", pages)
 	}
 	// The same seat still open in the next walk sends nothing more.
+	sent := time.Now()
 	b.publishWalk("s2", watched...)
-	b.observedAfter(last.Key(), time.Now().Add(-time.Millisecond), 30*time.Second)
+	b.observedAfter(last.Key(), sent, 30*time.Second)
 	if n := len(b.sink.Messages()); n != 1 {
 		t.Fatalf("%d emails after a second walk; want 1", n)
 	}
@@ -157,10 +158,12 @@ func TestWalkScrollExpiryStartsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The second page is held longer than the scroll's keep-alive, once.
-	if err := b.sim.SetScrollKeepAlive(300 * time.Millisecond); err != nil {
+	// A keep-alive of a second is still ample between pages on a loaded
+	// machine; the delay stays under the harness's ASU_TIMEOUT.
+	if err := b.sim.SetScrollKeepAlive(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.sim.InjectFault(asusim.Fault{Kind: asusim.FaultDelay, DelayMS: 800, Page: 2, Count: 1}); err != nil {
+	if err := b.sim.InjectFault(asusim.Fault{Kind: asusim.FaultDelay, DelayMS: 1700, Page: 2, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	before := b.sim.State(false)

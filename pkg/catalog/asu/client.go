@@ -25,11 +25,34 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultBaseURL   = "https://eadvs-cscc-catalog-api.apps.asu.edu/catalog-microservices/api/v1/search"
-	DefaultUserAgent = "PickMyClass/1.0 (+https://pickmyclass.app; seat alerts)"
-	DefaultTimeout   = 10 * time.Second
-	DefaultMaxPages  = 20
+	DefaultBaseURL  = "https://eadvs-cscc-catalog-api.apps.asu.edu/catalog-microservices/api/v1/search"
+	DefaultContact  = "ops@pickmyclass.app"
+	DefaultTimeout  = 10 * time.Second
+	DefaultMaxPages = 20
 )
+
+// UserAgent is the one identity every PickMyClass service presents to the
+// university: the product, its site, what it does, and how to reach the
+// operator of this deployment (an email address or URL) if its traffic ever
+// needs a word.
+func UserAgent(contact string) string {
+	return "PickMyClass/1.0 (+https://pickmyclass.app; seat alerts; contact: " + contact + ")"
+}
+
+// CheckContact reports why contact cannot go in the User-Agent: it must be
+// printable ASCII without parentheses (which would end the comment it sits
+// in), at most 200 bytes.
+func CheckContact(contact string) error {
+	if contact == "" || len(contact) > 200 {
+		return fmt.Errorf("contact %q must be 1 to 200 characters", contact)
+	}
+	for _, r := range contact {
+		if r < 0x20 || r > 0x7e || r == '(' || r == ')' || r == '\\' {
+			return fmt.Errorf("contact %q may hold printable ASCII only, without parentheses or backslashes", contact)
+		}
+	}
+	return nil
+}
 
 // DefaultMaxBodySize bounds the bytes read from one response: a real page
 // of 200 sections is well under 1 MiB, so anything near this is not a class
@@ -51,8 +74,8 @@ type Waiter interface {
 type Config struct {
 	// BaseURL is the search API root, without a trailing slash.
 	BaseURL string
-	// UserAgent identifies us to ASU.
-	UserAgent string
+	// Contact is the operator's address in the User-Agent (see UserAgent).
+	Contact string
 	// Timeout bounds each HTTP request (each page separately).
 	Timeout time.Duration
 	// Budget, when set, is waited on before every HTTP request.
@@ -94,8 +117,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = DefaultUserAgent
+	if cfg.Contact == "" {
+		cfg.Contact = DefaultContact
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
@@ -112,6 +135,9 @@ func New(cfg Config) (*Client, error) {
 	var errs []error
 	if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("base URL %q is not an absolute http(s) URL", cfg.BaseURL))
+	}
+	if err := CheckContact(cfg.Contact); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout %s is negative", cfg.Timeout))
@@ -135,7 +161,7 @@ func New(cfg Config) (*Client, error) {
 	// them (COLLY_CACHE_DIR) would make us serve stale seat counts.
 	c := &colly.Collector{}
 	c.Init()
-	c.UserAgent = cfg.UserAgent
+	c.UserAgent = UserAgent(cfg.Contact)
 	c.AllowURLRevisit = true // we poll the same URLs on purpose
 	c.IgnoreRobotsTxt = true
 	c.ParseHTTPErrorResponse = true     // we classify statuses ourselves
@@ -148,7 +174,7 @@ func New(cfg Config) (*Client, error) {
 
 	return &Client{
 		base:      strings.TrimRight(cfg.BaseURL, "/"),
-		userAgent: cfg.UserAgent,
+		userAgent: UserAgent(cfg.Contact),
 		timeout:   cfg.Timeout,
 		budget:    cfg.Budget,
 		maxPages:  cfg.MaxPages,

@@ -54,6 +54,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{BaseURL: "http://x", Timeout: -time.Second},
 		{BaseURL: "http://x", MaxPages: -1},
 		{BaseURL: "http://x", MaxBodySize: -1},
+		{BaseURL: "http://x", Contact: "ops@example.edu) evil (x"},
+		{BaseURL: "http://x", Contact: "ops@example.edu\r\nX-Injected: 1"},
 	} {
 		if _, err := asu.New(cfg); err == nil {
 			t.Errorf("New(%+v) = nil error; want one", cfg)
@@ -77,7 +79,7 @@ func TestRequestShape(t *testing.T) {
 	wantHeaders := map[string]string{
 		"Authorization": "Bearer null",
 		"Accept":        "application/json",
-		"User-Agent":    asu.DefaultUserAgent,
+		"User-Agent":    asu.UserAgent(asu.DefaultContact),
 		"Origin":        "https://catalog.apps.asu.edu",
 		"Referer":       "https://catalog.apps.asu.edu/",
 	}
@@ -92,6 +94,24 @@ func TestRequestShape(t *testing.T) {
 	wantQuery := "campusOrOnlineSelection=A&catalogNbr=240&honors=F&promod=F&refine=Y&searchType=all&subject=CSE&term=2267"
 	if got.URL.RawQuery != wantQuery {
 		t.Errorf("query = %q; want %q", got.URL.RawQuery, wantQuery)
+	}
+}
+
+func TestUserAgentCarriesContact(t *testing.T) {
+	t.Parallel()
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("User-Agent")
+		_, _ = w.Write([]byte(emptyPage))
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, asu.Config{BaseURL: srv.URL, Contact: "https://noc.example.edu/contact"})
+	if _, err := c.Course(t.Context(), catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"}); err != nil {
+		t.Fatalf("Course: %v", err)
+	}
+	want := "PickMyClass/1.0 (+https://pickmyclass.app; seat alerts; contact: https://noc.example.edu/contact)"
+	if got != want || asu.UserAgent("https://noc.example.edu/contact") != want {
+		t.Errorf("User-Agent = %q; want %q", got, want)
 	}
 }
 

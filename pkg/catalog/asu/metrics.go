@@ -1,10 +1,9 @@
 package asu
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pickmyclass/pickmyclass/pkg/obs"
 )
 
 const upstreamLabel = "asu"
@@ -35,13 +34,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "pickmyclass_upstream_walk_restarts_total",
 		Help: "Subject or term walks started over because the search moved under them (scroll expired, total changed, short page).",
 	}, []string{"upstream"})
-	if err := register(reg, &restarts); err != nil {
+	var err error
+	if restarts, err = obs.Register(reg, restarts); err != nil {
 		return nil, err
 	}
-	if err := register(reg, &requests); err != nil {
+	if requests, err = obs.Register(reg, requests); err != nil {
 		return nil, err
 	}
-	if err := register(reg, &duration); err != nil {
+	if duration, err = obs.Register(reg, duration); err != nil {
 		return nil, err
 	}
 	return &metrics{
@@ -49,21 +49,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		duration: duration.WithLabelValues(upstreamLabel),
 		restarts: restarts.WithLabelValues(upstreamLabel),
 	}, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c *C) error {
-	err := reg.Register(*c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		existing, ok := are.ExistingCollector.(C)
-		if !ok {
-			return fmt.Errorf("register metrics: %w", err)
-		}
-		*c = existing
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-	return nil
 }

@@ -47,7 +47,15 @@ func (e errRestart) Error() string { return e.err.Error() }
 // that came back short starts over (at most twice); one that fails on any
 // page returns the error and no sections, so a section missing from a Scan
 // is truly absent from the search.
-func (c *Client) Scan(ctx context.Context, key catalog.ScanKey) (catalog.Scan, error) {
+//
+// expect is the walk's estimated size in sections. They are paid for from
+// the section budget before the first page, and the walk then reads its
+// pages one after another (at the request rate): the search answers from a
+// snapshot taken at the first page, so a walk paced page by page would
+// report seats as they were long before it ends. Rows beyond the estimate
+// (or all of them, when expect is 0) are paid for as they are read, pausing
+// before the next page as the budget asks.
+func (c *Client) Scan(ctx context.Context, key catalog.ScanKey, expect int) (catalog.Scan, error) {
 	if key.Term == "" {
 		return catalog.Scan{}, fmt.Errorf("asu walk %s: no term", key)
 	}
@@ -55,9 +63,20 @@ func (c *Client) Scan(ctx context.Context, key catalog.ScanKey) (catalog.Scan, e
 	if key.Subject != "" {
 		q.Set("subject", key.Subject)
 	}
+	credit := 0
+	if expect > 0 && c.sectionBudget != nil {
+		pause, err := c.chargeSections(ctx, expect)
+		if err != nil {
+			return catalog.Scan{}, fmt.Errorf("asu walk %s: %w", key, err)
+		}
+		if err := pauseFor(ctx, pause); err != nil {
+			return catalog.Scan{}, fmt.Errorf("asu walk %s: %w", key, err)
+		}
+		credit = expect
+	}
 	pages := 0
 	for attempt := 0; ; attempt++ {
-		sc, err := c.walk(ctx, q.Encode(), &pages)
+		sc, err := c.walk(ctx, q.Encode(), &pages, &credit)
 		var restart errRestart
 		switch {
 		case err == nil:
@@ -88,8 +107,9 @@ func (c *Client) Scan(ctx context.Context, key catalog.ScanKey) (catalog.Scan, e
 }
 
 // walk reads one search from its first page to its last, counting the
-// requests it makes into *pages.
-func (c *Client) walk(ctx context.Context, query string, pages *int) (catalog.Scan, error) {
+// requests it makes into *pages and spending the sections paid for in
+// advance from *credit.
+func (c *Client) walk(ctx context.Context, query string, pages, credit *int) (catalog.Scan, error) {
 	var (
 		sc    catalog.Scan
 		seen  = make(map[string]bool)
@@ -131,9 +151,11 @@ func (c *Client) walk(ctx context.Context, query string, pages *int) (catalog.Sc
 		if !last && (p.rows < PageSize || p.ScrollID == "") {
 			return catalog.Scan{}, errRestart{fmt.Errorf("page %d: ended at %d of %d rows", page, read, total)}
 		}
-		// The rows are paid for once read; the pause before the next page
-		// keeps the walk to the section budget.
-		pause, err := c.chargeSections(ctx, p.rows)
+		// Rows not paid for in advance are paid for once read; the pause
+		// before the next page keeps the walk to the section budget.
+		prepaid := min(*credit, p.rows)
+		*credit -= prepaid
+		pause, err := c.chargeSections(ctx, p.rows-prepaid)
 		if err != nil {
 			return catalog.Scan{}, err
 		}

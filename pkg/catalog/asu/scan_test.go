@@ -97,7 +97,7 @@ func TestScanReadsEveryPage(t *testing.T) {
 	p := &pager{n: 450}
 	sb := &sectionBudget{}
 	c := scanClient(t, p, sb)
-	sc, err := c.Scan(t.Context(), catalog.ScanKey{Term: "2267", Subject: "CSE"})
+	sc, err := c.Scan(t.Context(), catalog.ScanKey{Term: "2267", Subject: "CSE"}, 0)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
@@ -119,7 +119,7 @@ func TestScanReadsEveryPage(t *testing.T) {
 func TestScanExactPageMultiple(t *testing.T) {
 	t.Parallel()
 	p := &pager{n: 2 * asu.PageSize}
-	sc, err := scanClient(t, p, nil).Scan(t.Context(), catalog.ScanKey{Term: "2267"})
+	sc, err := scanClient(t, p, nil).Scan(t.Context(), catalog.ScanKey{Term: "2267"}, 0)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
@@ -245,7 +245,7 @@ func TestScanFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := &pager{n: 450, fault: tc.fault}
-			sc, err := scanClient(t, p, nil).Scan(t.Context(), catalog.ScanKey{Term: "2267", Subject: "CSE"})
+			sc, err := scanClient(t, p, nil).Scan(t.Context(), catalog.ScanKey{Term: "2267", Subject: "CSE"}, 0)
 			if n := p.count(); n != tc.wantPages {
 				t.Errorf("%d requests; want %d", n, tc.wantPages)
 			}
@@ -274,7 +274,7 @@ func TestScanPageCap(t *testing.T) {
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 	c := newClient(t, asu.Config{BaseURL: srv.URL, MaxScanPages: 3})
-	_, err := c.Scan(t.Context(), catalog.ScanKey{Term: "2267"})
+	_, err := c.Scan(t.Context(), catalog.ScanKey{Term: "2267"}, 0)
 	if !errors.Is(err, asu.ErrTooManyPages) {
 		t.Fatalf("Scan of 5 pages with a cap of 3: %v; want ErrTooManyPages", err)
 	}
@@ -292,7 +292,7 @@ func (slowBudget) Reserve(context.Context, int) (time.Duration, error) { return 
 func TestScanPausesForSectionBudget(t *testing.T) {
 	t.Parallel()
 	one := &pager{n: 150}
-	if _, err := scanClient(t, one, slowBudget{}).Scan(t.Context(), catalog.ScanKey{Term: "2267"}); err != nil {
+	if _, err := scanClient(t, one, slowBudget{}).Scan(t.Context(), catalog.ScanKey{Term: "2267"}, 0); err != nil {
 		t.Fatalf("single-page walk with an exhausted budget: %v; want no wait after the last page", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -300,11 +300,53 @@ func TestScanPausesForSectionBudget(t *testing.T) {
 		cancel() // the caller gives up while the walk waits for its budget
 		return false
 	}}
-	_, err := scanClient(t, two, slowBudget{}).Scan(ctx, catalog.ScanKey{Term: "2267"})
+	_, err := scanClient(t, two, slowBudget{}).Scan(ctx, catalog.ScanKey{Term: "2267"}, 0)
 	if catalog.KindOf(err) != catalog.KindTimeout || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled walk: %v; want a timeout wrapping context.Canceled", err)
 	}
 	if n := two.count(); n != 1 {
 		t.Fatalf("%d requests; want 1 (no page after the budget said wait)", n)
+	}
+}
+
+// orderedBudget records each reservation with the requests made before it.
+type orderedBudget struct {
+	p     *pager
+	mu    sync.Mutex
+	calls []string
+}
+
+func (b *orderedBudget) Reserve(_ context.Context, n int) (time.Duration, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls = append(b.calls, fmt.Sprintf("%d after %d requests", n, b.p.count()))
+	return 0, nil
+}
+
+// An estimated walk is paid for before its first page; rows beyond the
+// estimate are paid for as they are read.
+func TestScanPaysEstimateUpFront(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		expect int
+		want   string
+	}{
+		{450, "[450 after 0 requests]"},
+		{600, "[600 after 0 requests]"},
+		{300, "[300 after 0 requests 100 after 2 requests 50 after 3 requests]"},
+		{0, "[200 after 1 requests 200 after 2 requests 50 after 3 requests]"},
+	} {
+		t.Run(fmt.Sprint(tc.expect), func(t *testing.T) {
+			t.Parallel()
+			p := &pager{n: 450}
+			b := &orderedBudget{p: p}
+			sc, err := scanClient(t, p, b).Scan(t.Context(), catalog.ScanKey{Term: "2267", Subject: "CSE"}, tc.expect)
+			if err != nil || len(sc.Sections) != 450 {
+				t.Fatalf("Scan = %d sections, %v; want 450", len(sc.Sections), err)
+			}
+			if got := fmt.Sprint(b.calls); got != tc.want {
+				t.Fatalf("reservations %s; want %s", got, tc.want)
+			}
+		})
 	}
 }

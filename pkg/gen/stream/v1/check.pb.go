@@ -151,9 +151,13 @@ type CheckScan struct {
 	// enqueued_at is when the scheduler enqueued the check.
 	EnqueuedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=enqueued_at,json=enqueuedAt,proto3" json:"enqueued_at,omitempty"`
 	// university identifies the catalog source, e.g. "asu".
-	University    string `protobuf:"bytes,6,opt,name=university,proto3" json:"university,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	University string `protobuf:"bytes,6,opt,name=university,proto3" json:"university,omitempty"`
+	// expected_sections is the planner's estimate of the sections the walk
+	// fetches; the worker pays the section budget for them before the first
+	// page, so the walk then runs page after page. 0 when unknown.
+	ExpectedSections uint32 `protobuf:"varint,7,opt,name=expected_sections,json=expectedSections,proto3" json:"expected_sections,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CheckScan) Reset() {
@@ -226,6 +230,13 @@ func (x *CheckScan) GetUniversity() string {
 		return x.University
 	}
 	return ""
+}
+
+func (x *CheckScan) GetExpectedSections() uint32 {
+	if x != nil {
+		return x.ExpectedSections
+	}
+	return 0
 }
 
 // WatchedCourse is a course a walk covers and its watched sections.
@@ -306,7 +317,7 @@ const file_stream_v1_check_proto_rawDesc = "" +
 	"enqueuedAt\x12\x1e\n" +
 	"\n" +
 	"university\x18\a \x01(\tR\n" +
-	"university\"\xec\x01\n" +
+	"university\"\x99\x02\n" +
 	"\tCheckScan\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\tR\x04term\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12>\n" +
@@ -316,7 +327,8 @@ const file_stream_v1_check_proto_rawDesc = "" +
 	"enqueuedAt\x12\x1e\n" +
 	"\n" +
 	"university\x18\x06 \x01(\tR\n" +
-	"university\"i\n" +
+	"university\x12+\n" +
+	"\x11expected_sections\x18\a \x01(\rR\x10expectedSections\"i\n" +
 	"\rWatchedCourse\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1f\n" +
 	"\vcatalog_nbr\x18\x02 \x01(\tR\n" +

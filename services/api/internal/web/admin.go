@@ -1,8 +1,8 @@
 package web
 
 import (
+	"context"
 	"errors"
-	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 )
@@ -168,35 +169,42 @@ func (a *app) adminDeadLetters(c echo.Context) error {
 
 var streamIDRe = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
 
-func (a *app) adminDeadLetter(replay bool) echo.HandlerFunc {
+// deadLetterAction is what an administrator can do with a dead letter.
+type deadLetterAction struct {
+	audit string // the audit log's action
+	done  string // the m= flash key of the list page afterwards
+	apply func(ctx context.Context, a *app, id string) error
+}
+
+var (
+	replayDeadLetter = deadLetterAction{audit: "dead_letter.replay", done: "replayed",
+		apply: func(ctx context.Context, a *app, id string) error {
+			return stream.Replay(ctx, a.Redis, a.Keys.DeadLetter(), a.Keys.Stream(), id)
+		}}
+	discardDeadLetter = deadLetterAction{audit: "dead_letter.discard", done: "discarded",
+		apply: func(ctx context.Context, a *app, id string) error {
+			return stream.Discard(ctx, a.Redis, a.Keys.DeadLetter(), id)
+		}}
+)
+
+func (a *app) adminDeadLetter(act deadLetterAction) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Param("id")
 		if !streamIDRe.MatchString(id) {
 			return errorf(http.StatusNotFound, "not found")
 		}
 		ctx := c.Request().Context()
-		var err error
-		action := "dead_letter.discard"
-		if replay {
-			action = "dead_letter.replay"
-			err = stream.Replay(ctx, a.Redis, a.Keys.DeadLetter(), a.Keys.Stream(), id)
-		} else {
-			err = stream.Discard(ctx, a.Redis, a.Keys.DeadLetter(), id)
-		}
+		err := act.apply(ctx, a, id)
 		if isStreamNotFound(err) {
 			return errorf(http.StatusNotFound, "not found")
 		}
 		if err != nil {
 			return err
 		}
-		if err := a.DB.Audit(ctx, currentUser(c).ID, action, "dead_letter:"+id, nil); err != nil {
+		if err := a.DB.Audit(ctx, currentUser(c).ID, act.audit, "dead_letter:"+id, nil); err != nil {
 			return err
 		}
-		m := "discarded"
-		if replay {
-			m = "replayed"
-		}
-		return c.Redirect(http.StatusSeeOther, "/admin/dead-letters?m="+m)
+		return c.Redirect(http.StatusSeeOther, "/admin/dead-letters?m="+act.done)
 	}
 }
 

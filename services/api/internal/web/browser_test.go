@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 )
@@ -366,7 +366,7 @@ func workerCheck(t *testing.T, e *env, key catalog.SectionKey, enrolled int) {
 	if len(res.Changed) == 0 {
 		t.Fatalf("check of %v changed nothing: %+v", key, res)
 	}
-	msg, err := json.Marshal(res.Changed)
+	msg, err := check.EncodeUpdate(res.Changed)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
 )
 
-// Hub fans the workers' section-change announcements (a JSON array of
-// section keys PUBLISHed on one Redis channel) out to the live dashboards
+// Hub fans the workers' section-change announcements (check.DecodeUpdate,
+// PUBLISHed on one Redis channel) out to the live dashboards
 // of this process, over one Redis subscription. Each dashboard subscribes
 // to the sections it shows and receives only those: an announcement costs
 // one map lookup per section, however many dashboards are open.
@@ -81,8 +82,8 @@ func (h *Hub) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			var keys []catalog.SectionKey
-			if err := json.Unmarshal([]byte(m.Payload), &keys); err != nil {
+			keys, err := check.DecodeUpdate([]byte(m.Payload))
+			if err != nil {
 				h.log.Warn().Err(err).Msg("ignoring malformed section update")
 				continue
 			}

@@ -148,7 +148,10 @@ func setup(t *testing.T, opts ...option) *env {
 	t.Cleanup(hs.Close)
 	e := &env{t: t, rdb: rdb, db: db, sink: sink, sim: sim, keys: keys, url: hs.URL, signer: signer, hub: hub, deps: d, routes: srv.Routes()}
 	e.pub = func(ks ...catalog.SectionKey) {
-		b, _ := json.Marshal(ks)
+		b, err := check.EncodeUpdate(ks)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := rdb.Publish(context.Background(), keys.Updates(), b).Err(); err != nil {
 			t.Fatal(err)
 		}

@@ -61,8 +61,9 @@ func (a *app) goASU(c echo.Context) error {
 	return c.Redirect(http.StatusFound, asu.ClassURL(term, nbr))
 }
 
-// unsubscribePage shows a confirmation: a GET never changes anything, since
-// mail scanners follow links.
+// unsubscribePage shows a confirmation for a GET of either unsubscribe link
+// (the footer link or the List-Unsubscribe one): a GET never changes
+// anything, since mail scanners follow links.
 func (a *app) unsubscribePage(c echo.Context) error {
 	token := c.QueryParam("token")
 	d := pageData{Title: "Unsubscribe", Form: map[string]string{"token": token}}
@@ -81,7 +82,7 @@ func (a *app) unsubscribe(c echo.Context) error {
 	if token == "" && isForm(c) {
 		token = c.FormValue("token")
 	}
-	page := c.Request().URL.Path == "/unsubscribe"
+	page := c.Request().URL.Path == notify.UnsubscribePath
 	uid, err := a.Tokens.Verify(token, notify.PurposeUnsubscribe, a.Now())
 	if err != nil {
 		if page {

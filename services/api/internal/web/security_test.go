@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -22,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
+	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
 )
 
@@ -184,112 +184,139 @@ func TestHostileInputEveryField(t *testing.T) {
 	anon := e.client()
 	esc := url.QueryEscape
 
-	for _, p := range hostile {
-		name := fmt.Sprintf("%.24q", p)
+	// Each surface is a subtest and each payload a subtest of it, so one
+	// can be re-run alone (-run 'TestHostileInputEveryField/login/3').
+	surfaces := []struct {
+		name string
+		try  func(t *testing.T, p, name string)
+	}{
 		// Accounts, JSON: every string field is validated (email) or
 		// refused by type (booleans); nothing reaches SQL unparameterised.
-		r := anon.post("/api/auth/register", jsonBody(map[string]any{"email": p, "password": p, "confirm_password": p, "age_confirmed": true, "terms_accepted": true}))
-		assertField(t, "register email "+name, r, "email")
-		assertInert(t, "register "+name, r, p)
-		r = anon.post("/api/auth/register", jsonBody(map[string]any{"email": "ok@example.edu", "password": "long enough pw", "confirm_password": "long enough pw", "age_confirmed": p, "terms_accepted": true}))
-		assertField(t, "register age_confirmed "+name, r, "age_confirmed")
-		assertInert(t, "register bool "+name, r, p)
-		r = anon.post("/api/auth/login", jsonBody(map[string]any{"email": p, "password": p}))
-		assertField(t, "login email "+name, r, "email")
-		assertInert(t, "login "+name, r, p)
-		assert4xx(t, "login password "+name, anon.post("/api/auth/login", jsonBody(map[string]any{"email": "ghost@example.edu", "password": p})), p)
-		assertField(t, "forgot "+name, anon.post("/api/auth/forgot-password", jsonBody(map[string]any{"email": p})), "email")
-		r = anon.post("/api/auth/reset-password", jsonBody(map[string]any{"token": p, "password": "a new passphrase", "confirm_password": "a new passphrase"}))
-		assertField(t, "reset token "+name, r, "token")
-		assertInert(t, "reset "+name, r, p)
-		assertField(t, "verify "+name, anon.post("/api/auth/verify-email", jsonBody(map[string]any{"token": p})), "token")
-		// An unknown JSON field whose name is the payload.
-		assert4xx(t, "unknown field "+name, anon.post("/api/auth/login", jsonBody(map[string]any{p: 1})), p)
-
+		{"register", func(t *testing.T, p, name string) {
+			r := anon.post("/api/auth/register", jsonBody(map[string]any{"email": p, "password": p, "confirm_password": p, "age_confirmed": true, "terms_accepted": true}))
+			assertField(t, "register email "+name, r, "email")
+			assertInert(t, "register "+name, r, p)
+			r = anon.post("/api/auth/register", jsonBody(map[string]any{"email": "ok@example.edu", "password": "long enough pw", "confirm_password": "long enough pw", "age_confirmed": p, "terms_accepted": true}))
+			assertField(t, "register age_confirmed "+name, r, "age_confirmed")
+			assertInert(t, "register bool "+name, r, p)
+		}},
+		{"login", func(t *testing.T, p, name string) {
+			r := anon.post("/api/auth/login", jsonBody(map[string]any{"email": p, "password": p}))
+			assertField(t, "login email "+name, r, "email")
+			assertInert(t, "login "+name, r, p)
+			assert4xx(t, "login password "+name, anon.post("/api/auth/login", jsonBody(map[string]any{"email": "ghost@example.edu", "password": p})), p)
+			// An unknown JSON field whose name is the payload.
+			assert4xx(t, "unknown field "+name, anon.post("/api/auth/login", jsonBody(map[string]any{p: 1})), p)
+		}},
+		{"tokens", func(t *testing.T, p, name string) {
+			assertField(t, "forgot "+name, anon.post("/api/auth/forgot-password", jsonBody(map[string]any{"email": p})), "email")
+			r := anon.post("/api/auth/reset-password", jsonBody(map[string]any{"token": p, "password": "a new passphrase", "confirm_password": "a new passphrase"}))
+			assertField(t, "reset token "+name, r, "token")
+			assertInert(t, "reset "+name, r, p)
+			assertField(t, "verify "+name, anon.post("/api/auth/verify-email", jsonBody(map[string]any{"token": p})), "token")
+		}},
 		// Accounts, forms: re-rendered with the value escaped.
-		for _, path := range []string{"/register", "/login", "/forgot-password"} {
-			r := anon.do("POST", path, "", url.Values{"email": {p}, "password": {p}, "confirm_password": {p}, "age_confirmed": {"on"}, "terms_accepted": {"on"}})
-			assert4xx(t, path+" form "+name, r, p)
-		}
-		assert4xx(t, "/reset-password form "+name, anon.do("POST", "/reset-password", "", url.Values{"token": {p}, "password": {"a new passphrase"}, "confirm_password": {"a new passphrase"}}), p)
-		assert4xx(t, "/verify-email form "+name, anon.do("POST", "/verify-email", "", url.Values{"token": {p}}), p)
+		{"account forms", func(t *testing.T, p, name string) {
+			for _, path := range []string{"/register", "/login", "/forgot-password"} {
+				r := anon.do("POST", path, "", url.Values{"email": {p}, "password": {p}, "confirm_password": {p}, "age_confirmed": {"on"}, "terms_accepted": {"on"}})
+				assert4xx(t, path+" form "+name, r, p)
+			}
+			assert4xx(t, "/reset-password form "+name, anon.do("POST", "/reset-password", "", url.Values{"token": {p}, "password": {"a new passphrase"}, "confirm_password": {"a new passphrase"}}), p)
+			assert4xx(t, "/verify-email form "+name, anon.do("POST", "/verify-email", "", url.Values{"token": {p}}), p)
+		}},
 		// Pages that show a query parameter back.
-		for _, path := range []string{"/reset-password?token=", "/verify-email?token=", "/unsubscribe?token=", "/login?m=", "/settings?m=", "/dashboard?removed=1&added=", "/admin/dead-letters?m="} {
-			c := anon
-			if strings.HasPrefix(path, "/settings") || strings.HasPrefix(path, "/dashboard") {
-				c = user
+		{"echoed query", func(t *testing.T, p, name string) {
+			for _, path := range []string{"/reset-password?token=", "/verify-email?token=", "/unsubscribe?token=", "/login?m=", "/settings?m=", "/dashboard?removed=1&added=", "/admin/dead-letters?m="} {
+				c := anon
+				if strings.HasPrefix(path, "/settings") || strings.HasPrefix(path, "/dashboard") {
+					c = user
+				}
+				if strings.HasPrefix(path, "/admin") {
+					c = admin
+				}
+				assertInert(t, path+name, c.get(path+esc(p)), p)
 			}
-			if strings.HasPrefix(path, "/admin") {
-				c = admin
-			}
-			assertInert(t, path+name, c.get(path+esc(p)), p)
-		}
+		}},
 		// Error pages and paths.
-		assert4xx(t, "404 "+name, anon.get("/"+url.PathEscape(p)), p)
-		assert4xx(t, "section "+name, user.get("/sections/"+url.PathEscape(p)+"/"+url.PathEscape(p)), p)
-		assert4xx(t, "api section "+name, user.get("/api/sections/2267/"+url.PathEscape(p)), p)
-		assert4xx(t, "delete page "+name, user.get("/watches/"+url.PathEscape(p)+"/delete"), p)
-		assert4xx(t, "admin user "+name, admin.get("/admin/users/"+url.PathEscape(p)), p)
-		assert4xx(t, "admin class "+name, admin.get("/admin/classes/2267/"+url.PathEscape(p)), p)
-		assert4xx(t, "admin replay "+name, admin.do("POST", "/admin/dead-letters/"+url.PathEscape(p)+"/replay", "", url.Values{}), p)
-
+		{"paths", func(t *testing.T, p, name string) {
+			assert4xx(t, "404 "+name, anon.get("/"+url.PathEscape(p)), p)
+			assert4xx(t, "section "+name, user.get("/sections/"+url.PathEscape(p)+"/"+url.PathEscape(p)), p)
+			assert4xx(t, "api section "+name, user.get("/api/sections/2267/"+url.PathEscape(p)), p)
+			assert4xx(t, "delete page "+name, user.get("/watches/"+url.PathEscape(p)+"/delete"), p)
+			assert4xx(t, "admin user "+name, admin.get("/admin/users/"+url.PathEscape(p)), p)
+			assert4xx(t, "admin class "+name, admin.get("/admin/classes/2267/"+url.PathEscape(p)), p)
+			assert4xx(t, "admin replay "+name, admin.do("POST", "/admin/dead-letters/"+url.PathEscape(p)+"/replay", "", url.Values{}), p)
+		}},
 		// Watches: term and class number are validated before anything else.
-		r = user.post("/api/class-watches", jsonBody(map[string]any{"term": p, "class_nbr": p}))
-		assertField(t, "watch term "+name, r, "term")
-		assertField(t, "watch class_nbr "+name, r, "class_nbr")
-		assertInert(t, "watch "+name, r, p)
-		r = user.post("/api/class-watches", jsonBody(map[string]any{"term": "2267", "class_nbr": p}))
-		assertField(t, "watch class_nbr only "+name, r, "class_nbr")
-		assert4xx(t, "add form "+name, user.do("POST", "/dashboard/add", "", url.Values{"term": {p}, "class_nbr": {p}}), p)
-		assert4xx(t, "delete watch "+name, user.do("DELETE", "/api/class-watches?id="+esc(p), "", nil), p)
-		assert4xx(t, "delete watch path "+name, user.do("DELETE", "/api/class-watches/"+url.PathEscape(p), "", nil), p)
-		assert4xx(t, "delete form "+name, user.do("POST", "/watches/"+url.PathEscape(p)+"/delete", "", url.Values{}), p)
-
-		// Settings.
-		assertField(t, "notifications "+name, user.do("PUT", "/api/user/notifications", jsonBody(map[string]any{"enabled": p}), nil), "enabled")
-		r = user.do("POST", "/settings/notifications", "", url.Values{"enabled": {p}})
-		if r.status != http.StatusSeeOther || r.header.Get("Location") != "/settings?m=off" {
-			t.Errorf("notifications form %s: %d %s", name, r.status, r.header.Get("Location"))
-		}
-		assert4xx(t, "password api "+name, user.post("/api/user/password", jsonBody(map[string]any{"current_password": p, "new_password": p, "confirm_password": p})), p)
-		assert4xx(t, "password form "+name, user.do("POST", "/settings/password", "", url.Values{"current_password": {p}, "new_password": {p}, "confirm_password": {p}}), p)
-		assert4xx(t, "delete api "+name, user.do("DELETE", "/api/user", jsonBody(map[string]any{"confirm": p, "password": p}), nil), p)
-		assert4xx(t, "delete form "+name, user.do("POST", "/settings/delete", "", url.Values{"confirm": {p}, "password": {p}}), p)
-
+		{"watches", func(t *testing.T, p, name string) {
+			r := user.post("/api/class-watches", jsonBody(map[string]any{"term": p, "class_nbr": p}))
+			assertField(t, "watch term "+name, r, "term")
+			assertField(t, "watch class_nbr "+name, r, "class_nbr")
+			assertInert(t, "watch "+name, r, p)
+			r = user.post("/api/class-watches", jsonBody(map[string]any{"term": "2267", "class_nbr": p}))
+			assertField(t, "watch class_nbr only "+name, r, "class_nbr")
+			assert4xx(t, "add form "+name, user.do("POST", "/dashboard/add", "", url.Values{"term": {p}, "class_nbr": {p}}), p)
+			assert4xx(t, "delete watch "+name, user.do("DELETE", "/api/class-watches?id="+esc(p), "", nil), p)
+			assert4xx(t, "delete watch path "+name, user.do("DELETE", "/api/class-watches/"+url.PathEscape(p), "", nil), p)
+			assert4xx(t, "delete form "+name, user.do("POST", "/watches/"+url.PathEscape(p)+"/delete", "", url.Values{}), p)
+		}},
+		{"settings", func(t *testing.T, p, name string) {
+			assertField(t, "notifications "+name, user.do("PUT", "/api/user/notifications", jsonBody(map[string]any{"enabled": p}), nil), "enabled")
+			r := user.do("POST", "/settings/notifications", "", url.Values{"enabled": {p}})
+			if r.status != http.StatusSeeOther || r.header.Get("Location") != "/settings?m=off" {
+				t.Errorf("notifications form %s: %d %s", name, r.status, r.header.Get("Location"))
+			}
+			assert4xx(t, "password api "+name, user.post("/api/user/password", jsonBody(map[string]any{"current_password": p, "new_password": p, "confirm_password": p})), p)
+			assert4xx(t, "password form "+name, user.do("POST", "/settings/password", "", url.Values{"current_password": {p}, "new_password": {p}, "confirm_password": {p}}), p)
+			assert4xx(t, "delete api "+name, user.do("DELETE", "/api/user", jsonBody(map[string]any{"confirm": p, "password": p}), nil), p)
+			assert4xx(t, "delete form "+name, user.do("POST", "/settings/delete", "", url.Values{"confirm": {p}, "password": {p}}), p)
+		}},
 		// Unsubscribe, one-click and form.
-		assertField(t, "unsubscribe api "+name, anon.post("/api/unsubscribe?token="+esc(p), ""), "token")
-		assert4xx(t, "unsubscribe form "+name, anon.do("POST", "/unsubscribe", "", url.Values{"token": {p}}), p)
-
+		{"unsubscribe", func(t *testing.T, p, name string) {
+			assertField(t, "unsubscribe api "+name, anon.post("/api/unsubscribe?token="+esc(p), ""), "token")
+			assert4xx(t, "unsubscribe form "+name, anon.do("POST", "/unsubscribe", "", url.Values{"token": {p}}), p)
+		}},
 		// Query parameters.
-		r = admin.get("/admin/users?q=" + esc(p))
-		assertInert(t, "admin search "+name, r, p)
-		if r.status != http.StatusOK && r.status != http.StatusBadRequest {
-			t.Errorf("admin search %s: %d", name, r.status)
-		}
-		for _, accept := range []string{"application/json", "text/html"} {
-			req, _ := http.NewRequest("GET", e.url+"/go/asu?term="+esc(p)+"&classNbr="+esc(p), nil)
-			req.Header.Set("Accept", accept)
-			r := anon.send(req)
-			if accept == "application/json" {
-				assertField(t, "go/asu "+name, r, "term")
+		{"query parameters", func(t *testing.T, p, name string) {
+			r := admin.get("/admin/users?q=" + esc(p))
+			assertInert(t, "admin search "+name, r, p)
+			if r.status != http.StatusOK && r.status != http.StatusBadRequest {
+				t.Errorf("admin search %s: %d", name, r.status)
 			}
-			assert4xx(t, "go/asu "+accept+" "+name, r, p)
-			if r.header.Get("Location") != "" {
-				t.Errorf("go/asu %s redirected to %s", name, r.header.Get("Location"))
+			for _, accept := range []string{"application/json", "text/html"} {
+				req, _ := http.NewRequest("GET", e.url+"/go/asu?term="+esc(p)+"&classNbr="+esc(p), nil)
+				req.Header.Set("Accept", accept)
+				r := anon.send(req)
+				if accept == "application/json" {
+					assertField(t, "go/asu "+name, r, "term")
+				}
+				assert4xx(t, "go/asu "+accept+" "+name, r, p)
+				if r.header.Get("Location") != "" {
+					t.Errorf("go/asu %s redirected to %s", name, r.header.Get("Location"))
+				}
 			}
-		}
-
+		}},
 		// Webhooks with valid signatures and hostile content.
-		assertInert(t, "generic webhook email "+name, e.genericWebhook(jsonBody(map[string]any{"type": "complaint", "email": p})), p)
-		assertField(t, "generic webhook type "+name, e.genericWebhook(jsonBody(map[string]any{"type": p, "email": "victim@example.edu"})), "type")
-		assertInert(t, "resend webhook "+name, e.resendWebhook(jsonBody(map[string]any{"type": "email.complained", "data": map[string]any{"to": []string{p}}})), p)
-		assertInert(t, "resend webhook type "+name, e.resendWebhook(jsonBody(map[string]any{"type": p})), p)
-
+		{"webhooks", func(t *testing.T, p, name string) {
+			assertInert(t, "generic webhook email "+name, e.genericWebhook(jsonBody(map[string]any{"type": "complaint", "email": p})), p)
+			assertField(t, "generic webhook type "+name, e.genericWebhook(jsonBody(map[string]any{"type": p, "email": "victim@example.edu"})), "type")
+			assertInert(t, "resend webhook "+name, e.resendWebhook(jsonBody(map[string]any{"type": "email.complained", "data": map[string]any{"to": []string{p}}})), p)
+			assertInert(t, "resend webhook type "+name, e.resendWebhook(jsonBody(map[string]any{"type": p})), p)
+		}},
 		// Headers and cookies.
-		req, _ := http.NewRequest("POST", e.url+"/api/auth/login", strings.NewReader(`{}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-CSRF-Token", url.QueryEscape(p))
-		assert4xx(t, "csrf header "+name, e.client().send(req), p)
+		{"csrf header", func(t *testing.T, p, name string) {
+			req, _ := http.NewRequest("POST", e.url+"/api/auth/login", strings.NewReader(`{}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-CSRF-Token", url.QueryEscape(p))
+			assert4xx(t, "csrf header "+name, e.client().send(req), p)
+		}},
+	}
+	for _, sf := range surfaces {
+		t.Run(sf.name, func(t *testing.T) {
+			for i, p := range hostile {
+				t.Run(fmt.Sprint(i), func(t *testing.T) { sf.try(t, p, fmt.Sprintf("%.24q", p)) })
+			}
+		})
 	}
 
 	// The hostile current passwords above locked the account out from this
@@ -644,27 +671,9 @@ func TestSessionFixationAndLogout(t *testing.T) {
 	mustStatus(t, victim.get("/api/auth/me"), http.StatusOK)
 }
 
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSecretsNeverInLogs(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	e := setup(t, func(d *web.Deps) { d.Log = zerolog.New(&logs).Level(zerolog.DebugLevel) })
 	secrets := map[string]string{"UNSUBSCRIBE_SECRET": strings.Repeat("k", 32), "EMAIL_WEBHOOK_SECRET": e.deps.EmailWebhookSecret, "RESEND_WEBHOOK_SECRET": e.deps.ResendWebhookSecret}
 	var mu sync.Mutex

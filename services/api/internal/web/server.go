@@ -23,6 +23,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 )
@@ -99,8 +100,9 @@ type Deps struct {
 // app holds the handlers' dependencies.
 type app struct {
 	Deps
-	secure  bool
-	streams streamSlots
+	secure    bool
+	termCache termCache
+	streams   streamSlots
 	// dummyHash, at PasswordCost, is compared against when no account has
 	// the email, so a failed login takes as long whether or not the
 	// account exists.
@@ -196,9 +198,12 @@ func (a *app) routes(e *echo.Echo) {
 	e.GET("/static/*", staticHandler())
 	e.GET("/api/monitoring/health", a.health)
 	e.GET("/go/asu", a.goASU)
-	e.GET("/unsubscribe", a.unsubscribePage)
-	e.POST("/unsubscribe", a.unsubscribe)
-	e.POST("/api/unsubscribe", a.unsubscribe)
+	e.GET(notify.UnsubscribePath, a.unsubscribePage)
+	e.POST(notify.UnsubscribePath, a.unsubscribe)
+	// Mail clients without RFC 8058 support open the List-Unsubscribe link
+	// in a browser: the GET shows the confirmation page, changing nothing.
+	e.GET(notify.OneClickUnsubscribePath, a.unsubscribePage)
+	e.POST(notify.OneClickUnsubscribePath, a.unsubscribe)
 	e.POST("/api/webhooks/resend", a.resendWebhook)
 	e.POST("/api/webhooks/email", a.genericWebhook)
 
@@ -265,8 +270,8 @@ func (a *app) routes(e *echo.Echo) {
 	e.GET("/admin/classes", a.adminClasses, ad...)
 	e.GET("/admin/classes/:term/:classNbr", a.adminClass, ad...)
 	e.GET("/admin/dead-letters", a.adminDeadLetters, ad...)
-	e.POST("/admin/dead-letters/:id/replay", a.adminDeadLetter(true), ad...)
-	e.POST("/admin/dead-letters/:id/discard", a.adminDeadLetter(false), ad...)
+	e.POST("/admin/dead-letters/:id/replay", a.adminDeadLetter(replayDeadLetter), ad...)
+	e.POST("/admin/dead-letters/:id/discard", a.adminDeadLetter(discardDeadLetter), ad...)
 }
 
 func ipExtractor(trusted string) (echo.IPExtractor, error) {

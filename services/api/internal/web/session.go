@@ -240,7 +240,7 @@ func (a *app) authRateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		window := a.Now().Unix() / 60
-		key := a.Keys.Prefix + "ratelimit:auth:" + c.RealIP() + ":" + itoa(int(window))
+		key := a.Keys.AuthRate(c.RealIP(), window)
 		n, err := a.Redis.Incr(ctx, key).Result()
 		if err != nil {
 			return err

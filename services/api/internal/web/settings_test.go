@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -50,6 +51,57 @@ func TestSettingsExportAndDelete(t *testing.T) {
 	mustStatus(t, e.client().post("/api/auth/login", `{"email":"me@example.edu","password":"`+testPassword+`"}`), http.StatusUnauthorized)
 }
 
+// TestListUnsubscribeGetShowsConfirmation opens the List-Unsubscribe link
+// the way a mail client without RFC 8058 support does, in a browser: it gets
+// the confirmation page of the footer link, and nothing changes until the
+// page's form is submitted.
+func TestListUnsubscribeGetShowsConfirmation(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	u := e.user("get@example.edu", false)
+	tok := e.signer.Sign(u.ID, notify.PurposeUnsubscribe, time.Now().Add(time.Hour))
+	c := e.client()
+
+	page := c.get(notify.UnsubscribePath + "?token=" + tok)
+	mustStatus(t, page, http.StatusOK)
+	oneClick := c.get(notify.OneClickUnsubscribePath + "?token=" + tok)
+	mustStatus(t, oneClick, http.StatusOK)
+	if ct := oneClick.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("GET %s: Content-Type %q, want text/html", notify.OneClickUnsubscribePath, ct)
+	}
+	if oneClick.body != page.body {
+		t.Errorf("GET %s differs from the confirmation page:\n%s\n---\n%s", notify.OneClickUnsubscribePath, oneClick.body, page.body)
+	}
+	if !strings.Contains(oneClick.body, "Stop alert emails?") || !strings.Contains(oneClick.body, `value="`+tok+`"`) {
+		t.Errorf("confirmation page lacks the question or the token: %s", oneClick.body)
+	}
+	bad := c.get(notify.OneClickUnsubscribePath + "?token=bogus")
+	mustStatus(t, bad, http.StatusBadRequest)
+	if !strings.HasPrefix(bad.header.Get("Content-Type"), "text/html") || !strings.Contains(bad.body, "This link does not work") {
+		t.Errorf("bad token: %s %s", bad.header.Get("Content-Type"), bad.body)
+	}
+
+	me := e.login("get@example.edu").get("/api/auth/me").json(t)["user"].(map[string]any)
+	if me["notifications_enabled"] != true {
+		t.Fatalf("a GET unsubscribed the account: %v", me)
+	}
+	acc, err := e.db.GetUser(context.Background(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.UnsubscribedAt != nil {
+		t.Fatalf("a GET recorded an unsubscribe at %v", acc.UnsubscribedAt)
+	}
+
+	// The page's form is what unsubscribes.
+	form := url.Values{"token": {tok}, "_csrf": {c.csrf()}}
+	mustStatus(t, c.do("POST", notify.UnsubscribePath, "", form), http.StatusOK)
+	me = e.login("get@example.edu").get("/api/auth/me").json(t)["user"].(map[string]any)
+	if me["notifications_enabled"] != false {
+		t.Errorf("still subscribed after the confirmation form: %v", me)
+	}
+}
+
 func TestUnsubscribeGetConfirmsPostUnsubscribes(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -59,7 +111,7 @@ func TestUnsubscribeGetConfirmsPostUnsubscribes(t *testing.T) {
 	mustStatus(t, c.get("/unsubscribe?token="+tok), http.StatusOK)
 	mustStatus(t, c.get("/unsubscribe?token=bogus"), http.StatusBadRequest)
 	// One-click: no session, no CSRF token.
-	resp, err := http.Post(e.url+"/api/unsubscribe?token="+tok, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	resp, err := http.Post(e.url+notify.OneClickUnsubscribePath+"?token="+tok, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
 	if err != nil {
 		t.Fatal(err)
 	}

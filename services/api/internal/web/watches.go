@@ -22,6 +22,37 @@ var (
 	classNbrRe = regexp.MustCompile(`^[0-9]{5}$`)
 )
 
+// watchStatus is the state of a watched section as a card and the API show
+// it.
+type watchStatus string
+
+const (
+	statusOpen      watchStatus = "open"
+	statusFull      watchStatus = "full"
+	statusNotFound  watchStatus = "not_found"
+	statusCancelled watchStatus = "cancelled"
+	statusUnknown   watchStatus = "unknown" // the class search left out its seat counts
+	statusWaiting   watchStatus = "waiting" // not checked yet
+)
+
+// label is the status in words.
+func (s watchStatus) label() string {
+	switch s {
+	case statusOpen:
+		return "Open"
+	case statusFull:
+		return "Full"
+	case statusNotFound:
+		return "Not found in the catalog"
+	case statusCancelled:
+		return "Cancelled"
+	case statusUnknown:
+		return "Seat count unavailable"
+	default:
+		return "Waiting for first check"
+	}
+}
+
 // watchView is a watch as the dashboard and the API show it.
 type watchView struct {
 	ID           int64             `json:"id"`
@@ -31,7 +62,7 @@ type watchView struct {
 	Subject      string            `json:"subject"`
 	CatalogNbr   string            `json:"catalog_nbr"`
 	CreatedAt    time.Time         `json:"created_at"`
-	Status       string            `json:"status"` // open, full, not_found, cancelled, unknown, waiting
+	Status       watchStatus       `json:"status"`
 	StatusLabel  string            `json:"status_label"`
 	Title        string            `json:"title,omitempty"`
 	Section      string            `json:"section,omitempty"`
@@ -83,10 +114,11 @@ func newWatchView(w store.WatchView) watchView {
 	}
 	st := w.State
 	if st == nil {
-		v.Status, v.StatusLabel = "waiting", "Waiting for first check"
+		v.Status = statusWaiting
 		if w.NotFoundAt != nil {
-			v.Status, v.StatusLabel = "not_found", "Not found in the catalog"
+			v.Status = statusNotFound
 		}
+		v.StatusLabel = v.Status.label()
 		return v
 	}
 	s := st.Section
@@ -115,16 +147,17 @@ func newWatchView(w store.WatchView) watchView {
 	}
 	switch {
 	case w.NotFoundAt != nil || st.NotFoundAt != nil:
-		v.Status, v.StatusLabel = "not_found", "Not found in the catalog"
+		v.Status = statusNotFound
 	case s.Status == catalog.StatusCancelled:
-		v.Status, v.StatusLabel = "cancelled", "Cancelled"
+		v.Status = statusCancelled
 	case s.Status == catalog.StatusUnknown:
-		v.Status, v.StatusLabel = "unknown", "Seat count unavailable"
+		v.Status = statusUnknown
 	case open > 0:
-		v.Status, v.StatusLabel = "open", "Open"
+		v.Status = statusOpen
 	default:
-		v.Status, v.StatusLabel = "full", "Full"
+		v.Status = statusFull
 	}
+	v.StatusLabel = v.Status.label()
 	return v
 }
 
@@ -141,27 +174,29 @@ func (a *app) watchViews(ctx context.Context, userID int64) ([]watchView, error)
 }
 
 // termCache keeps the catalog's term list for an hour: it changes a few
-// times a year and every add-watch form needs it.
-var termCache struct {
+// times a year and every add-watch form needs it. Each server has its own,
+// as each has its own catalog.
+type termCache struct {
 	sync.Mutex
 	terms []catalog.Term
 	at    time.Time
 }
 
 func (a *app) terms(ctx context.Context) ([]catalog.Term, error) {
-	termCache.Lock()
-	defer termCache.Unlock()
-	if termCache.terms != nil && a.Now().Sub(termCache.at) < time.Hour {
-		return termCache.terms, nil
+	tc := &a.termCache
+	tc.Lock()
+	defer tc.Unlock()
+	if tc.terms != nil && a.Now().Sub(tc.at) < time.Hour {
+		return tc.terms, nil
 	}
 	ts, err := a.Catalog.Terms(ctx)
 	if err != nil {
-		if termCache.terms != nil {
-			return termCache.terms, nil
+		if tc.terms != nil {
+			return tc.terms, nil
 		}
 		return nil, errorf(http.StatusBadGateway, "the university's class search is not answering; try again in a few minutes")
 	}
-	termCache.terms, termCache.at = ts, a.Now()
+	tc.terms, tc.at = ts, a.Now()
 	return ts, nil
 }
 
@@ -323,9 +358,9 @@ func (a *app) dashboard(c echo.Context) error {
 	added, _ := strconv.ParseInt(c.QueryParam("added"), 10, 64)
 	for i, v := range vs {
 		switch v.Status {
-		case "open":
+		case statusOpen:
 			d.Open++
-		case "full":
+		case statusFull:
 			d.Full++
 		}
 		if v.ID == added {

@@ -237,6 +237,32 @@ func TestLiveUpdates(t *testing.T) {
 	}
 }
 
+// termsCatalog is a catalog that offers fixed terms.
+type termsCatalog struct{ terms []catalog.Term }
+
+func (c termsCatalog) Terms(context.Context) ([]catalog.Term, error) { return c.terms, nil }
+func (c termsCatalog) Section(context.Context, catalog.SectionKey) (catalog.Section, error) {
+	return catalog.Section{}, &catalog.Error{Kind: catalog.KindNotFound}
+}
+
+// Two servers in one process keep their own term lists: a list cached by
+// one is never served by the other.
+func TestTermCacheIsPerServer(t *testing.T) {
+	t.Parallel()
+	list := func(code, name string) []any {
+		cat := termsCatalog{terms: []catalog.Term{{Code: code, Name: name}}}
+		e := setup(t, func(d *web.Deps) { d.Catalog = cat })
+		e.user("u@example.edu", false)
+		c := e.login("u@example.edu")
+		c.get("/api/terms") // fills this server's cache
+		return c.get("/api/terms").json(t)["terms"].([]any)
+	}
+	a, b := list("2267", "Fall 2026"), list("2301", "Spring 2030")
+	if len(a) != 1 || len(b) != 1 || a[0].(map[string]any)["code"] != "2267" || b[0].(map[string]any)["code"] != "2301" {
+		t.Errorf("terms of two servers: %v and %v", a, b)
+	}
+}
+
 // TestAddWatchSparesTheClassSearch: the limit and a duplicate are refused
 // before the class search is asked, answers are cached, each user has a
 // lookup budget, and no lookup goes out while the shared breaker is open.

@@ -1,7 +1,7 @@
 // Package handle is the worker's check handler: fetch a course, or walk a
 // subject or term, through the shared breaker and politeness budgets, record
 // what changed, claim the notifications it causes and send them — in that
-// order (docs/DESIGN.md, "order of effects").
+// order (docs/DESIGN.md §2.8, order of effects).
 package handle
 
 import (
@@ -26,8 +26,9 @@ type Source interface {
 	// Course returns every section of a course.
 	Course(ctx context.Context, key catalog.CourseKey) ([]catalog.Section, error)
 	// Scan walks a subject or term through every page; it returns an error,
-	// never a partial walk.
-	Scan(ctx context.Context, key catalog.ScanKey) (catalog.Scan, error)
+	// never a partial walk. expect is the walk's estimated size in
+	// sections (0 if unknown).
+	Scan(ctx context.Context, key catalog.ScanKey, expect int) (catalog.Scan, error)
 }
 
 // Store is the part of the database the handler uses.
@@ -161,7 +162,7 @@ func (h *Handler) HandleWalk(ctx context.Context, e *stream.Entry) error {
 		// Sections are observed when the walk began: a course check made
 		// while it was under way counts as newer.
 		observedAt := h.Now()
-		sc, err := h.Source.Scan(ctx, w.Scan)
+		sc, err := h.Source.Scan(ctx, w.Scan, w.Sections)
 		if err != nil {
 			return nil, err
 		}

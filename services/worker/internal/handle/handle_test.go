@@ -28,7 +28,7 @@ func (f *fakeSource) Course(context.Context, catalog.CourseKey) ([]catalog.Secti
 	return f.sections, f.err
 }
 
-func (f *fakeSource) Scan(_ context.Context, key catalog.ScanKey) (catalog.Scan, error) {
+func (f *fakeSource) Scan(_ context.Context, key catalog.ScanKey, _ int) (catalog.Scan, error) {
 	f.calls++
 	if f.err != nil {
 		return catalog.Scan{}, f.err
@@ -110,7 +110,7 @@ func entry(t *testing.T) *stream.Entry {
 	return &stream.Entry{ID: "1-0", Type: check.MessageType, Data: data, Deliveries: 1}
 }
 
-// The outcomes of DESIGN §2.4, one per row.
+// The outcomes of a check (docs/DESIGN.md §2.4), one per row.
 func TestHandleOutcomes(t *testing.T) {
 	t.Parallel()
 	claimed := []catalog.SectionKey{{Term: "2267", ClassNbr: "70412"}}

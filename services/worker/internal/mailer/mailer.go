@@ -137,7 +137,7 @@ func (m *Mailer) sendOne(ctx context.Context, n store.Notification) error {
 
 func (m *Mailer) render(n store.Notification) (notify.Email, error) {
 	token := m.Signer.Sign(n.UserID, notify.PurposeUnsubscribe, m.Now().Add(notify.UnsubscribeTTL))
-	unsub := m.BaseURL + "/unsubscribe?token=" + url.QueryEscape(token)
+	query := "?token=" + url.QueryEscape(token)
 	return notify.RenderAlert(notify.Alert{
 		Event:                  n.Event,
 		To:                     n.Email,
@@ -148,8 +148,8 @@ func (m *Mailer) render(n store.Notification) (notify.Email, error) {
 		HasReservedSeats:       n.Section.HasReservedSeats,
 		ClassURL:               m.BaseURL + "/go/asu?" + url.Values{"term": {n.Section.Term}, "classNbr": {n.Section.ClassNbr}}.Encode(),
 		DashboardURL:           m.BaseURL + "/dashboard",
-		UnsubscribeURL:         unsub,
-		ListUnsubscribePostURL: m.BaseURL + "/api/unsubscribe?token=" + url.QueryEscape(token),
+		UnsubscribeURL:         m.BaseURL + notify.UnsubscribePath + query,
+		ListUnsubscribePostURL: m.BaseURL + notify.OneClickUnsubscribePath + query,
 		MessageID:              "<" + n.IdempotencyKey() + "@" + m.Domain + ">",
 	})
 }

@@ -5,7 +5,6 @@ package upstream
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
 )
 
 // Backoff is the back-off every worker honours after the university answers
@@ -100,11 +100,11 @@ func NewAnnouncer(rdb redis.UniversalClient, channel string) *Announcer {
 	return &Announcer{rdb: rdb, channel: channel}
 }
 
-// Announce publishes the keys as a JSON array.
+// Announce publishes the keys (check.EncodeUpdate).
 func (a *Announcer) Announce(ctx context.Context, keys []catalog.SectionKey) error {
-	b, err := json.Marshal(keys)
+	b, err := check.EncodeUpdate(keys)
 	if err != nil {
-		return fmt.Errorf("encode announcement: %w", err)
+		return err
 	}
 	return a.rdb.Publish(ctx, a.channel, b).Err()
 }

@@ -2,11 +2,11 @@ package upstream
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 )
 
@@ -80,8 +80,8 @@ func TestAnnouncer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []catalog.SectionKey
-	if err := json.Unmarshal([]byte(msg.Payload), &got); err != nil || len(got) != 1 || got[0] != keys[0] {
+	got, err := check.DecodeUpdate([]byte(msg.Payload))
+	if err != nil || len(got) != 1 || got[0] != keys[0] {
 		t.Fatalf("announced %q (%v), want %v", msg.Payload, err, keys)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -23,16 +25,35 @@ var demoUsers = map[string][]string{
 	"friend@pickmyclass.test": {"2267:70412", "2267:66445", "2267:72102", "2267:73300", "2267:74010"},
 }
 
-// seedDemo creates the demo users and their watches, each section looked up
-// in the catalog (the simulator, in the demo) as the web app does. It can run
-// again: an account left by an earlier demo gets back its password, its alert
-// emails and any watch removed since, so the printed login always works.
-func seedDemo(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+// demoPassword is the demo accounts' password, printed by deploy/demo.sh.
+const demoPassword = "demo-password"
+
+// demo seeds the demo users and their watches (`ops demo seed`, run by
+// deploy/demo.sh), each section looked up in the catalog (the simulator, in
+// the demo) as the web app does. The accounts have a published password, so
+// it refuses a database that is not on this machine. It can run again: an
+// account left by an earlier demo gets back its password, its alert emails
+// and any watch removed since, so the printed login always works.
+func demo(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	verb, rest, err := subcommand("demo", args, "seed")
+	if err != nil {
+		return err
+	}
+	fs := newFlags("demo "+verb, stdout)
+	if err := parse(fs, rest); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: ops demo seed takes no arguments", errUsage)
+	}
 	r := envconf.New(getenv)
 	dbURL := r.URL("DATABASE_URL", "", "postgres", "postgresql")
 	base := r.URL("ASU_API_BASE_URL", asu.DefaultBaseURL, "http", "https")
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if !localDatabase(dbURL) {
+		return fmt.Errorf("ops demo seed creates accounts with a published password; it only runs against a database on this machine, not %s", envconf.Redact(dbURL))
 	}
 	if err := store.Migrate(ctx, dbURL); err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -46,7 +67,7 @@ func seedDemo(ctx context.Context, getenv func(string) string, stdout io.Writer)
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte("demo-password"), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(demoPassword), bcrypt.DefaultCost)
 	if err != nil {
 		return fmt.Errorf("hash demo password: %w", err)
 	}
@@ -95,4 +116,27 @@ func resetDemoUser(ctx context.Context, db *store.DB, email, hash string) (store
 		return store.User{}, err
 	}
 	return u, nil
+}
+
+// localDatabase reports whether a PostgreSQL URL names a server on this
+// machine only: a loopback address, localhost, or a Unix socket.
+func localDatabase(dbURL string) bool {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return false
+	}
+	hosts := []string{u.Hostname()}
+	if h := u.Query().Get("host"); h != "" {
+		hosts = strings.Split(h, ",")
+	} else if strings.Contains(u.Host, ",") {
+		return false // several servers
+	}
+	for _, h := range hosts {
+		switch ip := net.ParseIP(h); {
+		case strings.HasPrefix(h, "/"), h == "localhost", ip != nil && ip.IsLoopback():
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,109 @@
+package channel
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+)
+
+// Message kinds besides the catalog events.
+const (
+	// EventTest is a test alert the user asked for.
+	EventTest = "test"
+	// EventVerify carries the code that proves the user reads the channel.
+	EventVerify = "verify"
+)
+
+// Message is one alert, ready for any channel.
+type Message struct {
+	// ID is stable across retries of one delivery (the webhook-id, the push
+	// Topic), so a receiver can drop a repeat.
+	ID string
+	// Event is a catalog event, EventTest or EventVerify.
+	Event string
+	Title string
+	// Body is plain text, a few short lines.
+	Body string
+	// URL is where the alert leads: the enroll page.
+	URL string
+	// Section, TermName and OpenSeats are the class details; zero for a
+	// verification message.
+	Section   catalog.Section
+	TermName  string
+	OpenSeats int
+	// Code is the verification code of an EventVerify message.
+	Code string
+	At   time.Time
+}
+
+// Alert builds the message of a seat or instructor event on section s.
+func Alert(id string, ev catalog.Event, s catalog.Section, termName string, openSeats int, enrollURL string, at time.Time) Message {
+	course := strings.TrimSpace(s.Subject + " " + s.CatalogNbr)
+	m := Message{ID: id, Event: string(ev), URL: enrollURL, Section: s, TermName: termName, OpenSeats: openSeats, At: at}
+	switch ev {
+	case catalog.EventInstructorAssigned:
+		m.Title = fmt.Sprintf("Instructor assigned: %s (#%s)", course, s.ClassNbr)
+	default:
+		seats := "seats"
+		if openSeats == 1 {
+			seats = "seat"
+		}
+		m.Title = fmt.Sprintf("%d %s open: %s (#%s)", openSeats, seats, course, s.ClassNbr)
+	}
+	var b strings.Builder
+	if s.Title != "" {
+		fmt.Fprintf(&b, "%s — %s\n", course, s.Title)
+	} else {
+		fmt.Fprintf(&b, "%s\n", course)
+	}
+	fmt.Fprintf(&b, "Class #%s", s.ClassNbr)
+	if termName != "" {
+		fmt.Fprintf(&b, ", %s", termName)
+	}
+	b.WriteString("\n")
+	if s.Capacity > 0 {
+		fmt.Fprintf(&b, "Seats: %d open of %d\n", openSeats, s.Capacity)
+	} else {
+		fmt.Fprintf(&b, "Seats: %d open\n", openSeats)
+	}
+	fmt.Fprintf(&b, "Instructor: %s\n", Instructors(s))
+	if enrollURL != "" {
+		fmt.Fprintf(&b, "Enroll: %s", enrollURL)
+	}
+	m.Body = strings.TrimRight(b.String(), "\n")
+	return m
+}
+
+// Instructors names the section's instructors, or "Staff".
+func Instructors(s catalog.Section) string {
+	names := make([]string, 0, len(s.Instructors))
+	for _, in := range s.Instructors {
+		if in.Name != "" {
+			names = append(names, in.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "Staff"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Test builds a test alert: it looks like a real one, marked as a test.
+func Test(id string, dashboardURL string, at time.Time) Message {
+	return Message{
+		ID: id, Event: EventTest, URL: dashboardURL, At: at,
+		Title: "PickMyClass test alert",
+		Body:  "This is a test. Seat alerts for the classes you watch will arrive here.",
+	}
+}
+
+// Verify builds the message that carries a channel's verification code.
+func Verify(id, code, settingsURL string, at time.Time) Message {
+	return Message{
+		ID: id, Event: EventVerify, URL: settingsURL, At: at, Code: code,
+		Title: "PickMyClass verification code: " + code,
+		Body:  "Enter " + code + " in PickMyClass settings to start receiving seat alerts here.",
+	}
+}
