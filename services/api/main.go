@@ -59,7 +59,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	reg := obs.NewRegistry()
 	// The API's lookups of new watches go through the workers' breaker and
 	// report to it; its metrics are the workers'.
-	brk, err := breaker.New(rdb, breaker.Config{Name: check.University, Key: keys.Breaker(check.University), Logger: log})
+	brk, err := breaker.New(rdb, breaker.Config{
+		Name: check.University, Key: keys.Breaker(check.University),
+		FailureThreshold: cfg.BreakerFail, OpenTimeout: cfg.BreakerOpen, SuccessThreshold: cfg.BreakerOK,
+		Logger: log,
+	})
 	if err != nil {
 		return fmt.Errorf("breaker: %w", err)
 	}
