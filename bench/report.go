@@ -118,6 +118,19 @@ sink run inside the harness process, so they share the 2 cores with everything e
   ` + "`SCHEDULER_INTERVAL`" + ` standing in for the default 30 minutes; seats open at uniformly random
   moments; delay = SMTP acceptance of the alert − seat opened. The targets scale with the
   interval (p50 ≤ interval/2 + 10 s, p99 ≤ interval + 30 s).
+- **Reserved seat lookups** (detection at ASU scale): about 10% of the generated sections are
+  flagged ` + "`HASACTIVERESERVEDSEATS=Y`" + `; the worker asks ` + "`/reservedseatsadditionalinfo`" + ` only for a
+  watched flagged section with open seats whose seats changed since it was last stored, so in
+  steady state a sweep's extra requests are about the flagged watched sections whose seats moved
+  (here: the opened ones). *without reserved lookups* is the measured requests less those.
+- **Channel fan-out**: one full section watched by 1,000 verified users, each with email and
+  one verified channel of every kind (web push, Discord, Slack, ntfy, signed webhook), all
+  pointing at one HTTPS stand-in service in the harness (on a non-loopback local address the
+  SSRF guard allows; certificates from a test CA the worker trusts through ` + "`SSL_CERT_FILE`" + `).
+  One worker with the default channel limits (` + "`CHANNEL_CONCURRENCY=64`" + `, 1/s burst 5 per
+  channel) and ` + "`MAIL_RATE=1000`" + `; the section opens and one check detects it. Times are the
+  database's: the detecting transaction's ` + "`created_at`" + ` to each delivery's ` + "`sent_at`" + `. Web push
+  payloads are encrypted per message (RFC 8291) and VAPID-signed as in production.
 `
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }

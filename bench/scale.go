@@ -46,6 +46,10 @@ type scaleResult struct {
 	// Measured at the simulator, unscaled: average requests, sections and
 	// body bytes a second over the whole measured run.
 	requestRate, sectionRate, byteRate float64
+	// reservedRate is the part of requestRate that looked up reserved
+	// seats; flagged counts the watched sections flagged with them.
+	reservedRate float64
+	flagged      int
 	// Planned per sweep (the scheduler's heartbeat).
 	plannedRequests, plannedSections int
 	period                           time.Duration // unscaled
@@ -105,6 +109,11 @@ func (e *env) benchScale(ctx context.Context, mode string, sc asusim.Scenario, w
 		seen[catalog.CourseKey{Term: s.Term, Subject: s.Subject, CatalogNbr: s.CatalogNbr}] = true
 	}
 	res.watchedCourses = len(seen)
+	for _, s := range watch {
+		if s.Reserved {
+			res.flagged++
+		}
+	}
 	ds := &dataset{courses: res.watchedCourses, sections: len(watch)}
 	defer e.closeDataset(ds)
 	var err error
@@ -235,6 +244,8 @@ func (e *env) benchScale(ctx context.Context, mode string, sc asusim.Scenario, w
 	res.requestRate = float64(endState.Requests-startState.Requests) / elapsed
 	res.sectionRate = float64(endState.SectionsServed-startState.SectionsServed) / elapsed
 	res.byteRate = float64(endState.BytesServed-startState.BytesServed) / elapsed
+	reserved := asusim.BasePath + "/reservedseatsadditionalinfo"
+	res.reservedRate = float64(endState.RequestsByPath[reserved]-startState.RequestsByPath[reserved]) / elapsed
 	res.plannedRequests, res.plannedSections = end.Requests, end.SectionsFetched
 	res.period = end.Period * factor
 	slices.Sort(delays)
@@ -264,6 +275,9 @@ func (e *env) scales(ctx context.Context, rep *report, sz scaleSizes, logf logFu
 		p := r.period.Seconds()
 		rep.add(area, l, "requests per sweep (measured; planned)", fmt.Sprintf("%.0f; %d", r.requestRate*p, r.plannedRequests))
 		rep.add(area, l, "sections fetched per sweep (measured; planned)", fmt.Sprintf("%.0f (%.1f MB of JSON); %d", r.sectionRate*p, r.byteRate*p/1e6, r.plannedSections))
+		rep.add(area, l, "reserved seat lookups per sweep (measured)", fmt.Sprintf("%.0f of %.0f requests, %d of %d watched sections flagged (%.0f%%)",
+			r.reservedRate*p, r.requestRate*p, r.flagged, r.watched, 100*float64(r.flagged)/float64(max(r.watched, 1))))
+		rep.add(area, l, "requests per sweep without reserved lookups", fmt.Sprintf("%.0f", (r.requestRate-r.reservedRate)*p))
 		rep.add(area, l, "sweep period", secs(r.period))
 		rep.add(area, l, "requests per second (average)", fmt.Sprintf("%.2f (ASU_RATE=%g)", r.requestRate, scaleRate))
 		rep.addTarget(area, l, "sections fetched per second (average)", fmt.Sprintf("%.0f", r.sectionRate), fmt.Sprintf("≤ %g", scaleSectionRate), r.sectionRate <= scaleSectionRate)

@@ -117,6 +117,13 @@ type Section struct {
 	// NonReservedOpen is the number of open seats anyone may take, when the
 	// source reports it; nil when unknown.
 	NonReservedOpen *int `json:"non_reserved_open,omitempty"`
+	// ReservedGroups are the blocks of seats held for some students, as
+	// read together with NonReservedOpen (see SetReserved).
+	ReservedGroups []ReservedGroup `json:"reserved_groups,omitempty"`
+	// Offering holds the source's own identifiers of the section, needed for
+	// follow-up lookups such as reserved seats. It is neither stored nor
+	// shown.
+	Offering Offering `json:"-"`
 
 	Campus   string    `json:"campus,omitempty"`
 	Location string    `json:"location,omitempty"`
@@ -124,6 +131,38 @@ type Section struct {
 	Mode     string    `json:"mode,omitempty"`
 	Session  string    `json:"session,omitempty"`
 	Meetings []Meeting `json:"meetings,omitempty"`
+}
+
+// ReservedGroup is a block of a section's seats held for some students: a
+// major, a program, a cohort.
+type ReservedGroup struct {
+	Name     string `json:"name"`
+	Capacity int    `json:"capacity"`
+	Enrolled int    `json:"enrolled"`
+}
+
+// Open returns the group's unfilled seats; an over-filled group has none.
+func (g ReservedGroup) Open() int { return max(g.Capacity-g.Enrolled, 0) }
+
+// Offering is how a source names a section beyond its class number (ASU:
+// CRSEID, CRSEOFFERNBR and ACADCAREER of the class search).
+type Offering struct {
+	CourseID string
+	OfferNbr string
+	Career   string
+}
+
+// SetReserved records a section's reserved groups and derives the seats
+// open to everyone: capacity − enrolled less every group's unfilled seats,
+// never below 0. No groups means every open seat is open to everyone.
+func (s *Section) SetReserved(groups []ReservedGroup) {
+	held := 0
+	for _, g := range groups {
+		held += g.Open()
+	}
+	n := max(s.Capacity-s.Enrolled-held, 0)
+	s.NonReservedOpen = &n
+	s.ReservedGroups = groups
 }
 
 // Course returns the key of the course the section belongs to.
@@ -204,4 +243,18 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return KindServer
+}
+
+// CountsAsFailure reports whether err should count toward a circuit breaker:
+// a missing section or a 429 (which has its own back-off) says nothing
+// about the university being unwell.
+func CountsAsFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch KindOf(err) {
+	case KindNotFound, KindRateLimited:
+		return false
+	}
+	return true
 }

@@ -59,26 +59,96 @@ func (s Section) InstructorNames() string {
 	return strings.Join(names, ", ")
 }
 
+// GeneralOpen returns the open seats anyone may take and whether that is
+// known. It is known when the source reports it (NonReservedOpen), when the
+// section holds no reserved seats (capacity − enrolled), or when the section
+// has no open seat at all; a section flagged with reserved seats whose
+// groups were not read is unknown, never 0.
+func (s Section) GeneralOpen() (int, bool) {
+	raw := s.openSeats(false)
+	switch {
+	case raw == 0:
+		return 0, true
+	case s.NonReservedOpen != nil:
+		return min(max(*s.NonReservedOpen, 0), raw), true
+	case !s.HasReservedSeats:
+		return raw, true
+	}
+	return 0, false
+}
+
+// ReservedOpen returns the open seats held for some students only, and
+// whether that is known: the open seats that are not open to everyone.
+func (s Section) ReservedOpen() (int, bool) {
+	general, ok := s.GeneralOpen()
+	if !ok {
+		return 0, false
+	}
+	return s.openSeats(false) - general, true
+}
+
+// NeedsReserved reports whether next's reserved groups must be read from the
+// source: it is flagged with reserved seats, has open seats, and its seats
+// changed since prev (or prev never had its groups read). Otherwise the
+// groups, if any, can be carried over from prev (see CarryReserved).
+func NeedsReserved(prev *Section, next Section) bool {
+	if !next.HasReservedSeats || next.openSeats(false) == 0 {
+		return false
+	}
+	return prev == nil || !prev.HasReservedSeats || prev.NonReservedOpen == nil ||
+		prev.Capacity != next.Capacity || prev.Enrolled != next.Enrolled || prev.Status != next.Status
+}
+
+// CarryReserved copies prev's reserved groups to next when next needs no
+// new read (NeedsReserved is false) and is flagged with open seats; it
+// reports whether it did.
+func CarryReserved(prev *Section, next *Section) bool {
+	if prev == nil || prev.NonReservedOpen == nil || !next.HasReservedSeats || next.openSeats(false) == 0 || NeedsReserved(prev, *next) {
+		return false
+	}
+	n := *prev.NonReservedOpen
+	next.NonReservedOpen = &n
+	next.ReservedGroups = prev.ReservedGroups
+	return true
+}
+
 // Detect returns the events between a previous observation and the next one.
 // There is no event on a section's first observation (prev == nil): we do not
-// know what changed. Open seats are compared on one basis: when only one of
-// the two observations reports non-reserved seats, both are compared by
-// capacity − enrolled, so a source that flaps between reporting the reserved
-// count and not reporting it cannot cause a false alert. Seats are compared
-// only when both observations know their counts: a section read without
-// them was not seen full, so its next read opens nothing.
+// know what changed. A seat is available when the seats open to everyone go
+// from 0 to more than 0; when either side's count is unknown (reserved seats
+// not read, or a read without seat counts at all), there is no event: an
+// unknown count is never taken for 0. Openings of reserved seats alone are
+// ReservedOpened's.
 func Detect(prev *Section, next Section) []Event {
 	if prev == nil {
 		return nil
 	}
 	var events []Event
-	useNonReserved := prev.NonReservedOpen != nil && next.NonReservedOpen != nil
-	known := prev.Status != StatusUnknown && next.Status != StatusUnknown
-	if known && prev.openSeats(useNonReserved) == 0 && next.openSeats(useNonReserved) > 0 {
+	before, okBefore := prev.GeneralOpen()
+	after, okAfter := next.GeneralOpen()
+	known := okBefore && okAfter && prev.Status != StatusUnknown && next.Status != StatusUnknown
+	if known && before == 0 && after > 0 {
 		events = append(events, EventSeatAvailable)
 	}
 	if prev.IsStaff() && !next.IsStaff() {
 		events = append(events, EventInstructorAssigned)
 	}
 	return events
+}
+
+// ReservedOpened reports whether only reserved seats opened between prev and
+// next: next has no seat open to everyone but some held for certain
+// students, where prev had none of those. Both counts must be known. Such an
+// opening is announced only to watchers who asked for reserved seats.
+func ReservedOpened(prev *Section, next Section) bool {
+	if prev == nil {
+		return false
+	}
+	general, ok := next.GeneralOpen()
+	if !ok || general > 0 {
+		return false
+	}
+	after, _ := next.ReservedOpen()
+	before, ok := prev.ReservedOpen()
+	return ok && before == 0 && after > 0
 }

@@ -19,6 +19,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -151,6 +152,29 @@ type VAPID struct {
 	Subject string
 }
 
+// Check reports everything wrong with a VAPID configuration read from
+// VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT. Both keys unset is
+// fine: web push is then off.
+func (v VAPID) Check() error {
+	if v.PublicKey == "" && v.PrivateKey == "" {
+		return nil
+	}
+	var errs []error
+	if v.PublicKey == "" || v.PrivateKey == "" {
+		errs = append(errs, errors.New("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are set together (generate them with: ops vapid generate)"))
+	}
+	if k, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v.PublicKey, "=")); v.PublicKey != "" && (err != nil || len(k) != 65 || k[0] != 4) {
+		errs = append(errs, errors.New("VAPID_PUBLIC_KEY is not a base64url uncompressed P-256 public key"))
+	}
+	if k, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v.PrivateKey, "=")); v.PrivateKey != "" && (err != nil || len(k) != 32) {
+		errs = append(errs, errors.New("VAPID_PRIVATE_KEY is not a base64url 32-byte P-256 private key"))
+	}
+	if !strings.HasPrefix(v.Subject, "mailto:") && !strings.HasPrefix(v.Subject, "https://") {
+		errs = append(errs, fmt.Errorf("VAPID_SUBJECT must be a mailto: or https: URL, got %q", v.Subject))
+	}
+	return errors.Join(errs...)
+}
+
 // Options configure a Client.
 type Options struct {
 	// Timeout bounds one request, connection included. Default 10s.
@@ -222,6 +246,15 @@ func New(o Options) *Client {
 // WebPushEnabled reports whether the client can send web push.
 func (c *Client) WebPushEnabled() bool {
 	return c.vapid.PublicKey != "" && c.vapid.PrivateKey != ""
+}
+
+// PublicKey is the VAPID public key browsers subscribe with; empty when web
+// push is not configured.
+func (c *Client) PublicKey() string {
+	if !c.WebPushEnabled() {
+		return ""
+	}
+	return c.vapid.PublicKey
 }
 
 // Send delivers m to ch. A failure is an *Error whose class tells the caller

@@ -234,3 +234,25 @@ func TestValidateURL(t *testing.T) {
 		}
 	}
 }
+
+func TestVAPIDCheck(t *testing.T) {
+	t.Parallel()
+	good := vapidKeys(t)
+	tests := []struct {
+		name string
+		v    channel.VAPID
+		ok   bool
+	}{
+		{"unset", channel.VAPID{Subject: "mailto:x@example.org"}, true},
+		{"generated", good, true},
+		{"https subject", channel.VAPID{PublicKey: good.PublicKey, PrivateKey: good.PrivateKey, Subject: "https://pickmyclass.app"}, true},
+		{"public only", channel.VAPID{PublicKey: good.PublicKey, Subject: good.Subject}, false},
+		{"keys swapped", channel.VAPID{PublicKey: good.PrivateKey, PrivateKey: good.PublicKey, Subject: good.Subject}, false},
+		{"bare email subject", channel.VAPID{PublicKey: good.PublicKey, PrivateKey: good.PrivateKey, Subject: "ops@example.org"}, false},
+	}
+	for _, tc := range tests {
+		if err := tc.v.Check(); (err == nil) != tc.ok {
+			t.Errorf("%s: Check() = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}

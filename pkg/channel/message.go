@@ -42,9 +42,14 @@ type Message struct {
 func Alert(id string, ev catalog.Event, s catalog.Section, termName string, openSeats int, enrollURL string, at time.Time) Message {
 	course := strings.TrimSpace(s.Subject + " " + s.CatalogNbr)
 	m := Message{ID: id, Event: string(ev), URL: enrollURL, Section: s, TermName: termName, OpenSeats: openSeats, At: at}
-	switch ev {
-	case catalog.EventInstructorAssigned:
+	general, known := s.GeneralOpen()
+	reserved, _ := s.ReservedOpen()
+	reservedOnly := ev == catalog.EventSeatAvailable && known && general == 0 && reserved > 0
+	switch {
+	case ev == catalog.EventInstructorAssigned:
 		m.Title = fmt.Sprintf("Instructor assigned: %s (#%s)", course, s.ClassNbr)
+	case reservedOnly:
+		m.Title = fmt.Sprintf("Reserved seats open (%d, none open to everyone): %s (#%s)", reserved, course, s.ClassNbr)
 	default:
 		seats := "seats"
 		if openSeats == 1 {
@@ -67,6 +72,11 @@ func Alert(id string, ev catalog.Event, s catalog.Section, termName string, open
 		fmt.Fprintf(&b, "Seats: %d open of %d\n", openSeats, s.Capacity)
 	} else {
 		fmt.Fprintf(&b, "Seats: %d open\n", openSeats)
+	}
+	if s.NonReservedOpen != nil {
+		for _, g := range s.ReservedGroups {
+			fmt.Fprintf(&b, "Reserved for %s: %d open of %d\n", g.Name, g.Open(), g.Capacity)
+		}
 	}
 	fmt.Fprintf(&b, "Instructor: %s\n", Instructors(s))
 	if enrollURL != "" {

@@ -77,9 +77,14 @@ type view struct {
 	InstructorLabel string // "Instructor" or "Instructors"
 	Instructors     string
 	Seats           string // "1 of 150 seats open"
-	Reserved        bool
-	Meetings        []string
-	Location        string
+	Reserved        bool   // some seats may be reserved, for whom is unknown
+	// Groups describes each reserved group when they were read: "Computer
+	// Science majors: 2 of 20 seats open".
+	Groups []string
+	// ReservedOnly labels an alert about seats open only to some groups.
+	ReservedOnly bool
+	Meetings     []string
+	Location     string
 
 	ClassURL       string
 	DashboardURL   string
@@ -198,9 +203,29 @@ func newView(a Alert) view {
 	if capacity == 0 {
 		capacity = s.Capacity
 	}
-	if open > 0 {
+	general, known := s.GeneralOpen()
+	reserved, _ := s.ReservedOpen()
+	grouped := s.HasReservedSeats && s.NonReservedOpen != nil && known
+	if grouped {
+		// The groups were read: say exactly who the seats are for.
+		v.Reserved = false
+		for _, g := range s.ReservedGroups {
+			v.Groups = append(v.Groups, clean(g.Name)+": "+seatPhrase(g.Open(), g.Capacity)+" open")
+		}
+		v.ReservedOnly = a.Event == catalog.EventSeatAvailable && general == 0 && reserved > 0
+		open = general
+	}
+	switch {
+	case v.ReservedOnly:
+		v.Seats = seatPhrase(reserved, 0) + " open, all reserved; none open to everyone"
+	case grouped && open > 0:
+		v.Seats = seatPhrase(open, capacity) + " open to everyone"
+		if reserved > 0 {
+			v.Seats += ", plus " + seatPhrase(reserved, 0) + " reserved"
+		}
+	case open > 0:
 		v.Seats = seatPhrase(open, capacity) + " open"
-	} else {
+	default:
 		v.Seats = "none open right now"
 		if capacity > 0 {
 			v.Seats += " (" + strconv.Itoa(capacity) + " total)"
@@ -218,15 +243,22 @@ func newView(a Alert) view {
 	}
 
 	class := v.Course + " #" + v.ClassNbr
-	switch a.Event {
-	case catalog.EventSeatAvailable:
+	switch {
+	case v.ReservedOnly:
+		v.Subject = "Reserved seats open: " + class
+		if v.TermName != "" {
+			v.Subject += " (" + v.TermName + ")"
+		}
+		v.Subject += " — " + seatPhrase(reserved, 0) + ", none open to everyone"
+		v.Preheader = seatPhrase(reserved, 0) + " open in " + class + ", only for reserved groups. Check that you qualify."
+	case a.Event == catalog.EventSeatAvailable:
 		v.Subject = "Seat open: " + class
 		if v.TermName != "" {
 			v.Subject += " (" + v.TermName + ")"
 		}
 		v.Subject += " — " + seatPhrase(open, capacity)
 		v.Preheader = seatPhrase(open, capacity) + " open in " + class + ". Enroll before it fills."
-	case catalog.EventInstructorAssigned:
+	case a.Event == catalog.EventInstructorAssigned:
 		v.Subject = "Instructor assigned: " + class + " — " + v.Instructors
 		v.Preheader = v.Instructors + " will teach " + class + "."
 	}

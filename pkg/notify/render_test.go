@@ -78,6 +78,22 @@ func TestRenderAlertGolden(t *testing.T) {
 			a.Section.Location = `" onmouseover="alert(1)`
 			return a
 		}},
+		{name: "seat_available_reserved_only", alert: func() notify.Alert {
+			a := seatAlert()
+			a.Section.Enrolled = 148
+			a.Section.HasReservedSeats = true
+			a.Section.SetReserved([]catalog.ReservedGroup{{Name: "Computer Science majors", Capacity: 20, Enrolled: 18}, {Name: "Barrett <Honors>", Capacity: 5, Enrolled: 6}})
+			a.OpenSeats = 0
+			return a
+		}},
+		{name: "seat_available_reserved_groups", alert: func() notify.Alert {
+			a := seatAlert()
+			a.Section.Enrolled = 145
+			a.Section.HasReservedSeats = true
+			a.Section.SetReserved([]catalog.ReservedGroup{{Name: "Computer Science majors", Capacity: 20, Enrolled: 18}})
+			a.OpenSeats = 3
+			return a
+		}},
 		{name: "instructor_assigned", alert: func() notify.Alert {
 			a := seatAlert()
 			a.Event = catalog.EventInstructorAssigned

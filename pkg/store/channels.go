@@ -99,8 +99,10 @@ type NewChannel struct {
 	Code string
 }
 
-const channelColumns = `id, user_id, kind, label, config, secret, events, verified_at, disabled_at,
-	disabled_reason, last_sent_at, created_at`
+// channelColumns are a channel's columns, on channels named c, with the
+// time of its last delivery.
+const channelColumns = `c.id, c.user_id, c.kind, c.label, c.config, c.secret, c.events, c.verified_at, c.disabled_at,
+	c.disabled_reason, (SELECT max(d.sent_at) FROM channel_deliveries d WHERE d.channel_id = c.id), c.created_at`
 
 func scanChannel(row pgx.Row) (Channel, error) {
 	var c Channel
@@ -138,15 +140,15 @@ func codeHash(code string) []byte {
 // subscription already stored for the user is updated instead (its keys
 // may have changed), keeping its choices.
 const createChannelSQL = `
-WITH n AS (SELECT count(*) AS c FROM channels WHERE user_id = $1)
-INSERT INTO channels (user_id, kind, label, config, secret, events, verify_code_hash, verify_expires_at, verified_at)
+WITH n AS (SELECT count(*) AS cnt FROM channels WHERE user_id = $1)
+INSERT INTO channels AS c (user_id, kind, label, config, secret, events, verify_code_hash, verify_expires_at, verified_at)
 SELECT $1, $2, $3, $4, $5, $6, $7, CASE WHEN $7::bytea IS NOT NULL THEN now() + make_interval(secs => $8) END,
 	CASE WHEN $7::bytea IS NULL THEN now() END
-FROM n WHERE n.c < $9 OR $2 = 'webpush' AND EXISTS (
+FROM n WHERE n.cnt < $9 OR $2 = 'webpush' AND EXISTS (
 	SELECT 1 FROM channels WHERE user_id = $1 AND kind = 'webpush' AND config ->> 'endpoint' = $4::jsonb ->> 'endpoint')
 ON CONFLICT (user_id, (config ->> 'endpoint')) WHERE kind = 'webpush'
 DO UPDATE SET config = EXCLUDED.config, secret = EXCLUDED.secret, label = EXCLUDED.label,
-	verified_at = COALESCE(channels.verified_at, now()), disabled_at = NULL, disabled_reason = '', disabled_notified_at = NULL
+	verified_at = COALESCE(c.verified_at, now()), disabled_at = NULL, disabled_reason = '', disabled_notified_at = NULL
 RETURNING ` + channelColumns
 
 // CreateChannel stores a channel. It returns ErrLimitReached when the user
@@ -178,8 +180,8 @@ func (db *DB) CreateChannel(ctx context.Context, nc NewChannel) (Channel, error)
 }
 
 const (
-	listChannelsSQL  = `SELECT ` + channelColumns + ` FROM channels WHERE user_id = $1 ORDER BY id`
-	getChannelSQL    = `SELECT ` + channelColumns + ` FROM channels WHERE id = $2 AND user_id = $1`
+	listChannelsSQL  = `SELECT ` + channelColumns + ` FROM channels c WHERE c.user_id = $1 ORDER BY c.id`
+	getChannelSQL    = `SELECT ` + channelColumns + ` FROM channels c WHERE c.id = $2 AND c.user_id = $1`
 	deleteChannelSQL = `DELETE FROM channels WHERE id = $2 AND user_id = $1`
 	setEventsSQL     = `UPDATE channels SET events = $3 WHERE id = $2 AND user_id = $1`
 	setCodeSQL       = `

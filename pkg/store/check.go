@@ -124,19 +124,19 @@ const upsertStatesSQL = `
 INSERT INTO section_states AS st (term, class_nbr, subject, catalog_nbr, section, title, instructors,
 	capacity, enrolled, open_seats, status, has_reserved_seats, non_reserved_open,
 	campus, location, online, mode, session, meetings,
-	observed_at, changed_at, seat_epoch, instructor_epoch, not_found_at)
+	observed_at, changed_at, seat_epoch, instructor_epoch, not_found_at, reserved_groups, general_open)
 SELECT $1, x.class_nbr, x.subject, x.catalog_nbr, x.section, x.title, x.instructors::jsonb,
 	x.capacity, x.enrolled, x.open_seats, x.status, x.has_reserved, x.non_reserved,
 	x.campus, x.location, x.online, x.mode, x.session, x.meetings::jsonb,
-	$2, x.changed_at, x.seat_epoch, x.instructor_epoch, NULL
+	$2, x.changed_at, x.seat_epoch, x.instructor_epoch, NULL, x.reserved_groups::jsonb, x.general_open
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 	$9::int[], $10::int[], $11::int[], $12::text[], $13::bool[], $14::int[],
 	$15::text[], $16::text[], $17::bool[], $18::text[], $19::text[], $20::text[],
-	$21::timestamptz[], $22::int[], $23::int[])
+	$21::timestamptz[], $22::int[], $23::int[], $24::text[], $25::int[])
 	AS x(class_nbr, subject, catalog_nbr, section, title, instructors,
 	capacity, enrolled, open_seats, status, has_reserved, non_reserved,
 	campus, location, online, mode, session, meetings,
-	changed_at, seat_epoch, instructor_epoch)
+	changed_at, seat_epoch, instructor_epoch, reserved_groups, general_open)
 ON CONFLICT (term, class_nbr) DO UPDATE SET
 	subject = EXCLUDED.subject, catalog_nbr = EXCLUDED.catalog_nbr, section = EXCLUDED.section,
 	title = EXCLUDED.title, instructors = EXCLUDED.instructors,
@@ -147,7 +147,8 @@ ON CONFLICT (term, class_nbr) DO UPDATE SET
 	session = EXCLUDED.session, meetings = EXCLUDED.meetings,
 	observed_at = EXCLUDED.observed_at, changed_at = EXCLUDED.changed_at,
 	seat_epoch = EXCLUDED.seat_epoch, instructor_epoch = EXCLUDED.instructor_epoch,
-	not_found_at = NULL
+	not_found_at = NULL, reserved_groups = EXCLUDED.reserved_groups,
+	general_open = COALESCE(EXCLUDED.general_open, st.general_open)
 WHERE st.observed_at < EXCLUDED.observed_at`
 
 // touchStatesSQL records an observation that changed nothing but its time.
@@ -176,11 +177,12 @@ WHERE term = $1 AND class_nbr = ANY($2::text[]) AND not_found_at IS NOT NULL`
 const insertClaimsSQL = `
 INSERT INTO notifications (watch_id, user_id, term, class_nbr, event, epoch)
 SELECT w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
-FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[]) AS e(class_nbr, event, epoch, baseline_at)
+FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[], $7::bool[]) AS e(class_nbr, event, epoch, baseline_at, reserved_only)
 JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
 JOIN users u ON u.id = w.user_id
 WHERE ` + eligibleUser + `
   AND (e.baseline_at >= $5 OR w.created_at <= e.baseline_at)
+  AND (NOT e.reserved_only OR w.notify_reserved)
 ON CONFLICT (watch_id, event, epoch) DO NOTHING
 RETURNING class_nbr`
 
@@ -210,6 +212,8 @@ type stateRows struct {
 	mode, session, meetings                                    []string
 	changedAt                                                  []time.Time
 	seatEpoch, instructorEpoch                                 []int32
+	reservedGroups                                             []*string
+	generalOpen                                                []*int32
 }
 
 func (r *stateRows) add(s catalog.Section, changedAt time.Time, seatEpoch, instructorEpoch int) error {
@@ -247,6 +251,22 @@ func (r *stateRows) add(s catalog.Section, changedAt time.Time, seatEpoch, instr
 	r.changedAt = append(r.changedAt, changedAt)
 	r.seatEpoch = append(r.seatEpoch, int32(seatEpoch))
 	r.instructorEpoch = append(r.instructorEpoch, int32(instructorEpoch))
+	var groups *string
+	if s.NonReservedOpen != nil {
+		b, err := json.Marshal(nonNil(s.ReservedGroups))
+		if err != nil {
+			return fmt.Errorf("encode reserved groups of %s: %w", s.Key(), err)
+		}
+		g := string(b)
+		groups = &g
+	}
+	r.reservedGroups = append(r.reservedGroups, groups)
+	var general *int32
+	if n, ok := s.GeneralOpen(); ok {
+		g := int32(n)
+		general = &g
+	}
+	r.generalOpen = append(r.generalOpen, general)
 	return nil
 }
 
@@ -254,7 +274,7 @@ func (r *stateRows) args(term string, observedAt time.Time) []any {
 	return []any{term, observedAt, r.classNbr, r.subject, r.catalogNbr, r.section, r.title, r.instructors,
 		r.capacity, r.enrolled, r.openSeats, r.status, r.hasReserved, r.nonReserved,
 		r.campus, r.location, r.online, r.mode, r.session, r.meetings,
-		r.changedAt, r.seatEpoch, r.instructorEpoch}
+		r.changedAt, r.seatEpoch, r.instructorEpoch, r.reservedGroups, r.generalOpen}
 }
 
 // applyPlan is what ApplyCourse decided under the section locks.
@@ -266,6 +286,7 @@ type applyPlan struct {
 	claimNbr, claimEvent                 []string
 	claimEpoch                           []int32
 	claimBaseline                        []time.Time
+	claimReservedOnly                    []bool
 	notFound                             []courseNotFound
 	result                               ApplyResult
 	// planned holds the sections already decided in this batch: a section
@@ -462,7 +483,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 		var prevSection *catalog.Section
 		changed, changedAt, seatEpoch, instructorEpoch := true, observedAt, 0, 0
 		if old != nil {
-			prevSection = &old.Section
+			prevSection = detectBasis(old)
 			seatEpoch, instructorEpoch = old.SeatEpoch, old.InstructorEpoch
 			if old.NotFoundAt == nil && sameVisible(old.Section, next) {
 				changed, changedAt = false, old.ChangedAt
@@ -474,6 +495,11 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			continue
 		}
 		p.result.Changed = append(p.result.Changed, key)
+		if old != nil && catalog.ReservedOpened(prevSection, next) {
+			// Claimed only by the watches that asked for reserved seats.
+			seatEpoch++
+			p.claim(nbr, catalog.EventSeatAvailable, seatEpoch, old.ObservedAt, true)
+		}
 		for _, ev := range catalog.Detect(prevSection, next) {
 			epoch := 0
 			switch ev {
@@ -486,10 +512,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			default:
 				return fmt.Errorf("section %s: unknown event %q", key, ev)
 			}
-			p.claimNbr = append(p.claimNbr, nbr)
-			p.claimEvent = append(p.claimEvent, string(ev))
-			p.claimEpoch = append(p.claimEpoch, int32(epoch))
-			p.claimBaseline = append(p.claimBaseline, old.ObservedAt)
+			p.claim(nbr, ev, epoch, old.ObservedAt, false)
 		}
 		if err := p.states.add(next, changedAt, seatEpoch, instructorEpoch); err != nil {
 			return err
@@ -506,6 +529,30 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 		p.result.NotFound += len(notFound)
 	}
 	return nil
+}
+
+// claim adds a claim of event ev at epoch for every watch of section nbr,
+// or only for those that asked for reserved seats when reservedOnly; the
+// event was detected against the observation made at baseline.
+func (p *applyPlan) claim(nbr string, ev catalog.Event, epoch int, baseline time.Time, reservedOnly bool) {
+	p.claimNbr = append(p.claimNbr, nbr)
+	p.claimEvent = append(p.claimEvent, string(ev))
+	p.claimEpoch = append(p.claimEpoch, int32(epoch))
+	p.claimBaseline = append(p.claimBaseline, baseline)
+	p.claimReservedOnly = append(p.claimReservedOnly, reservedOnly)
+}
+
+// detectBasis is the stored observation events are detected against: when
+// its seats open to everyone are unknown (its reserved groups could not be
+// read), the latest known count stands in, so an opening is still detected
+// once the groups are read.
+func detectBasis(old *SectionState) *catalog.Section {
+	prev := old.Section
+	if _, ok := prev.GeneralOpen(); !ok && old.GeneralOpen != nil {
+		n := *old.GeneralOpen
+		prev.NonReservedOpen = &n
+	}
+	return &prev
 }
 
 // writePlan sends every write of ApplyCourse and the COMMIT in one batch.
@@ -541,9 +588,10 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 				return rows.Err()
 			}
 		}
-		cutoff := observedAt.Add(-baselineMaxAge)
-		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, cutoff, p.claimBaseline).Query(collect(&p.result.Claims))
-		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, cutoff, p.claimBaseline).Query(collect(&p.result.ChannelClaims))
+		staleBefore := observedAt.Add(-baselineMaxAge)
+		args := []any{term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline, p.claimReservedOnly}
+		b.Queue(insertClaimsSQL, args...).Query(collect(&p.result.Claims))
+		b.Queue(insertChannelClaimsSQL, args...).Query(collect(&p.result.ChannelClaims))
 	}
 	for _, nf := range p.notFound {
 		b.Queue(markStateNotFoundSQL, term, observedAt, nf.nbrs, nf.course.Subject, nf.course.CatalogNbr)
@@ -561,6 +609,9 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 func sameVisible(a, b catalog.Section) bool {
 	a.Instructors, b.Instructors = nonNil(a.Instructors), nonNil(b.Instructors)
 	a.Meetings, b.Meetings = nonNil(a.Meetings), nonNil(b.Meetings)
+	a.ReservedGroups, b.ReservedGroups = nonNil(a.ReservedGroups), nonNil(b.ReservedGroups)
+	// The source's own identifiers are not stored, so not compared.
+	a.Offering, b.Offering = catalog.Offering{}, catalog.Offering{}
 	return reflect.DeepEqual(a, b)
 }
 

@@ -37,9 +37,10 @@ func TestApplyFirstObservationStoresStateWithoutClaims(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetSectionState: %v", err)
 	}
+	five := 5
 	wantState := store.SectionState{
 		Section: s, OpenSeats: 5, ObservedAt: at(0).Truncate(time.Microsecond),
-		ChangedAt: at(0).Truncate(time.Microsecond),
+		ChangedAt: at(0).Truncate(time.Microsecond), GeneralOpen: &five,
 	}
 	if diff := cmp.Diff(wantState, st, timeEqual); diff != "" {
 		t.Errorf("stored state (-want +got):\n%s", diff)

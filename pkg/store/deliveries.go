@@ -28,16 +28,18 @@ const alertableUser = `(` + eligibleUser + ` OR ` + activeUser + ` AND EXISTS (
 
 // insertChannelClaimsSQL claims one delivery per active channel that wants
 // the event, in the transaction that detected it, as insertClaimsSQL does
-// for email.
+// for email, with the same rules for a stale baseline ($5, $6) and for
+// reserved-only openings ($7).
 const insertChannelClaimsSQL = `
 INSERT INTO channel_deliveries (channel_id, watch_id, user_id, term, class_nbr, event, epoch)
 SELECT c.id, w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
-FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[]) AS e(class_nbr, event, epoch, baseline_at)
+FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[], $7::bool[]) AS e(class_nbr, event, epoch, baseline_at, reserved_only)
 JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
 JOIN users u ON u.id = w.user_id
 JOIN channels c ON c.user_id = w.user_id
 WHERE ` + activeUser + ` AND ` + activeChannel + ` AND e.event = ANY(c.events)
   AND (e.baseline_at >= $5 OR w.created_at <= e.baseline_at)
+  AND (NOT e.reserved_only OR w.notify_reserved)
 ON CONFLICT (watch_id, event, epoch, channel_id) DO NOTHING
 RETURNING class_nbr`
 
@@ -75,7 +77,7 @@ func (d Delivery) IdempotencyKey() string {
 // (stillTrue, $4 MaxUnconfirmedAlertAge) is skipped, as email is.
 const claimDeliveriesSQL = `
 WITH cand AS (
-	SELECT d.id, d.channel_id, d.user_id, d.term, d.class_nbr, d.event, d.epoch, d.created_at FROM channel_deliveries d
+	SELECT d.id, d.channel_id, d.watch_id, d.user_id, d.term, d.class_nbr, d.event, d.epoch, d.created_at FROM channel_deliveries d
 	WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until < now())
 		AND d.created_at > now() - make_interval(secs => $1)
 	ORDER BY d.id
@@ -86,6 +88,7 @@ WITH cand AS (
 		SELECT k.id, k.channel_id, (` + activeUser + ` AND ` + activeChannel + `) AS ok, ` + stillTrue + ` AS holds,
 			(c.retry_at IS NOT NULL AND c.retry_at > now()) AS held
 		FROM cand k JOIN users u ON u.id = k.user_id JOIN channels c ON c.id = k.channel_id
+		JOIN class_watches w ON w.id = k.watch_id
 		LEFT JOIN section_states s ON s.term = k.term AND s.class_nbr = k.class_nbr) x
 ), skipped AS (
 	UPDATE channel_deliveries d SET status = 'skipped', lease_until = NULL,
@@ -156,11 +159,8 @@ func (db *DB) ClaimDeliveries(ctx context.Context, lease time.Duration, limit, p
 
 const (
 	markDeliverySentSQL = `
-WITH d AS (
-	UPDATE channel_deliveries SET status = 'sent', sent_at = now(), lease_until = NULL
-	WHERE id = $1 AND status <> 'sent' RETURNING channel_id
-)
-UPDATE channels SET last_sent_at = now() FROM d WHERE channels.id = d.channel_id`
+UPDATE channel_deliveries SET status = 'sent', sent_at = now(), lease_until = NULL
+WHERE id = $1 AND status <> 'sent'`
 	// releaseDeliverySQL backs off as releaseSQL does, but never less than
 	// the server's Retry-After ($6 seconds).
 	releaseDeliverySQL = `

@@ -26,6 +26,9 @@ type SectionState struct {
 	InstructorEpoch int
 	// NotFoundAt is set while the section is missing from its course.
 	NotFoundAt *time.Time
+	// GeneralOpen is the latest known count of seats open to everyone; it
+	// outlives observations whose count is unknown.
+	GeneralOpen *int
 }
 
 // SeatPoint is one entry of a section's seat history.
@@ -39,7 +42,8 @@ type SeatPoint struct {
 const stateColumns = `s.term, s.class_nbr, s.subject, s.catalog_nbr, s.section, s.title, s.instructors,
 	s.capacity, s.enrolled, s.open_seats, s.status, s.has_reserved_seats, s.non_reserved_open,
 	s.campus, s.location, s.online, s.mode, s.session, s.meetings,
-	s.observed_at, s.changed_at, s.seat_epoch, s.instructor_epoch, s.not_found_at`
+	s.observed_at, s.changed_at, s.seat_epoch, s.instructor_epoch, s.not_found_at,
+	s.reserved_groups, s.general_open`
 
 const getStateSQL = `SELECT ` + stateColumns + ` FROM section_states s WHERE s.term = $1 AND s.class_nbr = $2`
 
@@ -60,13 +64,16 @@ type nullableState struct {
 	campus, location, mode, session                     *string
 	observedAt, changedAt, notFoundAt                   *time.Time
 	seatEpoch, instructorEpoch                          *int
+	reservedGroups                                      []byte
+	generalOpen                                         *int
 }
 
 func (n *nullableState) dest() []any {
 	return []any{&n.term, &n.classNbr, &n.subject, &n.catalogNbr, &n.section, &n.title, &n.instructors,
 		&n.capacity, &n.enrolled, &n.openSeats, &n.status, &n.hasReserved, &n.nonReserved,
 		&n.campus, &n.location, &n.online, &n.mode, &n.session, &n.meetings,
-		&n.observedAt, &n.changedAt, &n.seatEpoch, &n.instructorEpoch, &n.notFoundAt}
+		&n.observedAt, &n.changedAt, &n.seatEpoch, &n.instructorEpoch, &n.notFoundAt,
+		&n.reservedGroups, &n.generalOpen}
 }
 
 // state returns the scanned state, or nil when the row was absent.
@@ -88,12 +95,18 @@ func (n *nullableState) state() (*SectionState, error) {
 		SeatEpoch:       *n.seatEpoch,
 		InstructorEpoch: *n.instructorEpoch,
 		NotFoundAt:      n.notFoundAt,
+		GeneralOpen:     n.generalOpen,
 	}
 	if err := json.Unmarshal(n.instructors, &st.Section.Instructors); err != nil {
 		return nil, fmt.Errorf("decode instructors of %s:%s: %w", *n.term, *n.classNbr, err)
 	}
 	if err := json.Unmarshal(n.meetings, &st.Section.Meetings); err != nil {
 		return nil, fmt.Errorf("decode meetings of %s:%s: %w", *n.term, *n.classNbr, err)
+	}
+	if n.reservedGroups != nil {
+		if err := json.Unmarshal(n.reservedGroups, &st.Section.ReservedGroups); err != nil {
+			return nil, fmt.Errorf("decode reserved groups of %s:%s: %w", *n.term, *n.classNbr, err)
+		}
 	}
 	return st, nil
 }
@@ -114,6 +127,35 @@ func (db *DB) GetSectionState(ctx context.Context, key catalog.SectionKey) (Sect
 		return SectionState{}, fmt.Errorf("get section state %s: %w", key, err)
 	}
 	return *st, nil
+}
+
+const sectionStatesSQL = `SELECT ` + stateColumns + `
+FROM section_states s WHERE s.term = $1 AND s.class_nbr = ANY($2::text[])`
+
+// SectionStates returns the stored states of some sections of a term, by
+// class number; sections never observed are absent.
+func (db *DB) SectionStates(ctx context.Context, term string, classNbrs []string) (map[string]*SectionState, error) {
+	rows, err := db.pool.Query(ctx, sectionStatesSQL, term, classNbrs)
+	if err != nil {
+		return nil, fmt.Errorf("section states of term %s: %w", term, err)
+	}
+	defer rows.Close()
+	out := make(map[string]*SectionState, len(classNbrs))
+	for rows.Next() {
+		var n nullableState
+		if err := rows.Scan(n.dest()...); err != nil {
+			return nil, fmt.Errorf("section states of term %s: %w", term, err)
+		}
+		st, err := n.state()
+		if err != nil {
+			return nil, fmt.Errorf("section states of term %s: %w", term, err)
+		}
+		out[st.Section.ClassNbr] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("section states of term %s: %w", term, err)
+	}
+	return out, nil
 }
 
 // SeatHistory returns a section's seat changes, oldest first.

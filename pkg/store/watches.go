@@ -29,6 +29,9 @@ type Watch struct {
 	// last check; such a watch is not checked again until the section shows
 	// up in another check of its course.
 	NotFoundAt *time.Time
+	// NotifyReserved asks for an alert also when only seats reserved for
+	// some students open.
+	NotifyReserved bool
 }
 
 // NewWatch is what CreateWatch needs: the section and the course it belongs
@@ -48,7 +51,7 @@ type WatchView struct {
 	State *SectionState
 }
 
-const watchColumns = `w.id, w.user_id, w.term, w.class_nbr, w.subject, w.catalog_nbr, w.created_at, w.not_found_at`
+const watchColumns = `w.id, w.user_id, w.term, w.class_nbr, w.subject, w.catalog_nbr, w.created_at, w.not_found_at, w.notify_reserved`
 
 // lockUserSQL serialises CreateWatch per user: counting and inserting under
 // the row lock is what makes the cap hold when requests race.
@@ -67,6 +70,8 @@ SELECT count(*),
   max(subject) FILTER (WHERE term = $2 AND class_nbr = $3),
   max(catalog_nbr) FILTER (WHERE term = $2 AND class_nbr = $3)
 FROM class_watches WHERE user_id = $1`
+
+const setNotifyReservedSQL = `UPDATE class_watches SET notify_reserved = $3 WHERE id = $1 AND user_id = $2`
 
 const deleteWatchSQL = `DELETE FROM class_watches WHERE id = $1 AND user_id = $2`
 
@@ -143,6 +148,13 @@ func (db *DB) DeleteWatch(ctx context.Context, userID, watchID int64) error {
 	return db.execOne(ctx, fmt.Sprintf("delete watch %d of user %d", watchID, userID), deleteWatchSQL, watchID, userID)
 }
 
+// SetNotifyReserved sets whether a user's watch alerts also when only
+// reserved seats open. It returns ErrNotFound when the watch does not exist
+// or belongs to someone else.
+func (db *DB) SetNotifyReserved(ctx context.Context, userID, watchID int64, on bool) error {
+	return db.execOne(ctx, fmt.Sprintf("set reserved alerts of watch %d of user %d", watchID, userID), setNotifyReservedSQL, watchID, userID, on)
+}
+
 // ListWatches returns a user's watches, oldest first, with their sections'
 // states.
 func (db *DB) ListWatches(ctx context.Context, userID int64) ([]WatchView, error) {
@@ -153,7 +165,7 @@ func (db *DB) ListWatches(ctx context.Context, userID int64) ([]WatchView, error
 	views, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (WatchView, error) {
 		var v WatchView
 		var st nullableState
-		dest := append([]any{&v.ID, &v.UserID, &v.Term, &v.ClassNbr, &v.Subject, &v.CatalogNbr, &v.CreatedAt, &v.NotFoundAt}, st.dest()...)
+		dest := append([]any{&v.ID, &v.UserID, &v.Term, &v.ClassNbr, &v.Subject, &v.CatalogNbr, &v.CreatedAt, &v.NotFoundAt, &v.NotifyReserved}, st.dest()...)
 		if err := row.Scan(dest...); err != nil {
 			return WatchView{}, err
 		}
@@ -169,6 +181,6 @@ func (db *DB) ListWatches(ctx context.Context, userID int64) ([]WatchView, error
 
 func scanWatch(row pgx.Row) (Watch, error) {
 	var w Watch
-	err := row.Scan(&w.ID, &w.UserID, &w.Term, &w.ClassNbr, &w.Subject, &w.CatalogNbr, &w.CreatedAt, &w.NotFoundAt)
+	err := row.Scan(&w.ID, &w.UserID, &w.Term, &w.ClassNbr, &w.Subject, &w.CatalogNbr, &w.CreatedAt, &w.NotFoundAt, &w.NotifyReserved)
 	return w, err
 }

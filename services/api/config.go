@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
@@ -34,6 +35,7 @@ type config struct {
 	AuthRatePerMinute   int
 	ResendWebhookSecret string
 	EmailWebhookSecret  string
+	VAPID               channel.VAPID
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -61,6 +63,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		AuthRatePerMinute:   r.Int("API_AUTH_RATE_PER_MINUTE", 20, 1, 100000),
 		ResendWebhookSecret: r.String("RESEND_WEBHOOK_SECRET", ""),
 		EmailWebhookSecret:  r.String("EMAIL_WEBHOOK_SECRET", ""),
+		VAPID: channel.VAPID{
+			PublicKey:  r.String("VAPID_PUBLIC_KEY", ""),
+			PrivateKey: r.String("VAPID_PRIVATE_KEY", ""),
+			Subject:    r.String("VAPID_SUBJECT", "mailto:ops@pickmyclass.app"),
+		},
+	}
+	if err := c.VAPID.Check(); err != nil {
+		r.Fail("%v", err)
 	}
 	if err := asu.CheckContact(c.ASUContact); err != nil {
 		r.Fail("ASU_CONTACT: %v", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/app"
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
@@ -108,6 +109,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		AuthRatePerMinute:   cfg.AuthRatePerMinute,
 		ResendWebhookSecret: cfg.ResendWebhookSecret,
 		EmailWebhookSecret:  cfg.EmailWebhookSecret,
+		Channels:            channel.New(channel.Options{VAPID: cfg.VAPID, UserAgent: "PickMyClass-Alerts/" + version}),
 		Now:                 time.Now,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	webpush "github.com/SherClockHolmes/webpush-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
@@ -390,4 +391,18 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// vapid prints a new VAPID key pair as .env lines. Browsers' subscriptions
+// are bound to the public key: replacing it ends every subscription.
+func vapid(args []string, stdout io.Writer) error {
+	if _, _, err := subcommand("vapid", args, "generate"); err != nil {
+		return err
+	}
+	priv, pub, err := webpush.GenerateVAPIDKeys()
+	if err != nil {
+		return fmt.Errorf("generate VAPID keys: %w", err)
+	}
+	fmt.Fprintf(stdout, "VAPID_PUBLIC_KEY=%s\nVAPID_PRIVATE_KEY=%s\n", pub, priv)
+	return nil
 }

@@ -64,6 +64,7 @@ commands:
   demo seed                        create the demo accounts and watches (a database on this machine only)
   queue                            stream length, pending, lag, dead letters, delayed
   probe URL                        exit 0 when URL answers 2xx (container health checks)
+  vapid generate                   print a new web push key pair (VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY)
   version                          print the version
 
 environment: DATABASE_URL, REDIS_URL, REDIS_PREFIX (default "pmc:"); sweep now also reads
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return demo(ctx, rest, getenv, stdout)
 	case "queue":
 		return queue(ctx, rest, getenv, stdout)
+	case "vapid":
+		return vapid(rest, stdout)
 	}
 	return fmt.Errorf("%w: unknown command %q (ops help lists them)", errUsage, cmd)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/pkg/store/storetest"
@@ -440,5 +441,24 @@ func TestProbe(t *testing.T) {
 	}
 	if _, err := ops(t, nil, "probe", "http://127.0.0.1:1/"); err == nil {
 		t.Error("probe of a closed port succeeded")
+	}
+}
+
+func TestVAPIDGenerate(t *testing.T) {
+	t.Parallel()
+	out := mustOps(t, nil, "vapid", "generate")
+	m := regexp.MustCompile(`^VAPID_PUBLIC_KEY=(\S+)\nVAPID_PRIVATE_KEY=(\S+)\n$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("output = %q", out)
+	}
+	v := channel.VAPID{PublicKey: m[1], PrivateKey: m[2], Subject: "mailto:ops@example.org"}
+	if err := v.Check(); err != nil {
+		t.Errorf("generated keys: %v", err)
+	}
+	if again := mustOps(t, nil, "vapid", "generate"); again == out {
+		t.Error("two runs printed the same keys")
+	}
+	if _, err := ops(t, nil, "vapid"); !errors.Is(err, errUsage) {
+		t.Errorf("ops vapid: %v, want a usage error", err)
 	}
 }

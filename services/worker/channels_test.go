@@ -16,6 +16,7 @@ import (
 	webpush "github.com/SherClockHolmes/webpush-go"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asusim"
 	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/channel/channeltest"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
@@ -404,5 +405,138 @@ func TestPushGoneDisablesOnlyThatChannel(t *testing.T) {
 	// Nothing more: one alert each, one notice.
 	if n := len(b.sink.Messages()); n != 3 {
 		t.Errorf("%d emails, want 3", n)
+	}
+}
+
+// timedHooks is a hookReceiver that records when each request arrived.
+type timedHooks struct {
+	*hookReceiver
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (h *timedHooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.hookReceiver.ServeHTTP(w, r)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.times = append(h.times, time.Now())
+}
+
+// openSections stores a full observation of the course's sections, then an
+// open one, as a worker's two checks would: the second claims the alerts.
+func (b *bundle) openSections(secs ...asusim.SectionSpec) {
+	b.t.Helper()
+	ctx := context.Background()
+	at := time.Now().Add(-time.Minute)
+	for i, enrolled := range []func(asusim.SectionSpec) int{
+		func(s asusim.SectionSpec) int { return s.Capacity },
+		func(s asusim.SectionSpec) int { return s.Capacity - 1 },
+	} {
+		var obs []catalog.Section
+		var wanted []string
+		for _, s := range secs {
+			obs = append(obs, catalog.Section{Term: s.Term, ClassNbr: s.ClassNbr, Subject: s.Subject, CatalogNbr: s.CatalogNbr,
+				Title: s.Title, Capacity: s.Capacity, Enrolled: enrolled(s), Status: catalog.StatusOpen})
+			wanted = append(wanted, s.ClassNbr)
+		}
+		if _, err := b.db.ApplyCourse(ctx, store.CourseObservation{Course: obs[0].Course(), ObservedAt: at.Add(time.Duration(i) * time.Second),
+			Sections: obs, Wanted: wanted}); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+// One channel getting many alerts at once gets them at its rate, each once.
+func TestChannelRateLimitPacesOneChannel(t *testing.T) {
+	t.Parallel()
+	var secs []asusim.SectionSpec
+	for i := range 8 {
+		secs = append(secs, section("2267", fmt.Sprintf("7050%d", i), "CSE", "240", 30, 30))
+	}
+	b := setup(t, scenario(secs...))
+	var u store.User
+	for _, s := range secs {
+		u = b.watch("ana@example.edu", s)
+	}
+	hooks := &timedHooks{hookReceiver: newHookReceiver()}
+	srv := channeltest.Start(t, hooks)
+	ch := b.addChannel(store.NewChannel{UserID: u.ID, Kind: channel.KindWebhook, Config: channel.Config{URL: srv.URL + "/hook"}, Secret: hooks.secret})
+	b.startWorker("w1", map[string]string{"CHANNEL_RATE": "2", "CHANNEL_BURST": "2"})
+	b.openSections(secs...)
+
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if st := b.deliveryStatus(ch.ID); st["sent"] != len(secs) {
+			return fmt.Errorf("deliveries %v", st)
+		}
+		return nil
+	})
+	acc, _, bad := hooks.counts()
+	if len(bad) > 0 || len(acc) != len(secs) {
+		t.Fatalf("accepted %v, bad %v", acc, bad)
+	}
+	for id, n := range acc {
+		if n != 1 {
+			t.Errorf("delivery %s received %d times", id, n)
+		}
+	}
+	hooks.mu.Lock()
+	times := append([]time.Time(nil), hooks.times...)
+	hooks.mu.Unlock()
+	// A burst of 2, then 2 a second: 8 sends take at least 3 s, and any 5
+	// at least 1.5 s. Arrival times carry the connection's jitter (the
+	// first send also opens it), hence the half-second of slack.
+	if span := times[len(times)-1].Sub(times[0]); span < 2500*time.Millisecond {
+		t.Errorf("8 sends took %s, faster than 2 per second after a burst of 2", span)
+	}
+	for i := 4; i < len(times); i++ {
+		if d := times[i].Sub(times[i-4]); d < time.Second {
+			t.Errorf("sends %d to %d within %s: over the channel's rate", i-4, i, d)
+		}
+	}
+}
+
+// A 429 with Retry-After holds the channel that long; the alert then goes
+// out once.
+func TestChannelRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
+	sec := section("2267", "70412", "CSE", "240", 30, 30)
+	b := setup(t, scenario(sec))
+	u := b.watch("ana@example.edu", sec)
+	hooks := &timedHooks{hookReceiver: newHookReceiver()}
+	var calls atomic.Int32
+	hooks.fail = func() int {
+		if calls.Add(1) == 1 {
+			return http.StatusTooManyRequests
+		}
+		return 0
+	}
+	srv := channeltest.Start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Load() == 0 {
+			w.Header().Set("Retry-After", "2")
+		}
+		hooks.ServeHTTP(w, r)
+	}))
+	ch := b.addChannel(store.NewChannel{UserID: u.ID, Kind: channel.KindWebhook, Config: channel.Config{URL: srv.URL + "/hook"}, Secret: hooks.secret})
+	b.startWorker("w1", nil) // WORKER_SEND_RETRY_BASE is 100ms: only Retry-After can hold it 2 s
+	b.openSections(sec)
+
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if st := b.deliveryStatus(ch.ID); st["sent"] != 1 {
+			return fmt.Errorf("deliveries %v", st)
+		}
+		return nil
+	})
+	acc, refused, _ := hooks.counts()
+	if refused != 1 || len(acc) != 1 {
+		t.Fatalf("refused %d, accepted %v; want one 429 then one delivery", refused, acc)
+	}
+	hooks.mu.Lock()
+	times := append([]time.Time(nil), hooks.times...)
+	hooks.mu.Unlock()
+	if len(times) != 2 {
+		t.Fatalf("%d requests, want 2", len(times))
+	}
+	if d := times[1].Sub(times[0]); d < 1900*time.Millisecond {
+		t.Errorf("retried %s after a 429 with Retry-After: 2", d)
 	}
 }

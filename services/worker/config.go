@@ -3,10 +3,10 @@ package main
 import (
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/envconf"
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
@@ -114,11 +114,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.Name == "" {
 		r.Fail("WORKER_NAME is required when the hostname is unknown")
 	}
-	if (c.VAPIDPublicKey == "") != (c.VAPIDPrivateKey == "") {
-		r.Fail("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are set together (generate them with: ops vapid generate)")
-	}
-	if !strings.HasPrefix(c.VAPIDSubject, "mailto:") && !strings.HasPrefix(c.VAPIDSubject, "https://") {
-		r.Fail("VAPID_SUBJECT must be a mailto: or https: URL, got %q", c.VAPIDSubject)
+	if err := c.vapid().Check(); err != nil {
+		r.Fail("%v", err)
 	}
 	if c.VisibilityTimeout <= c.ASUTimeout {
 		r.Fail("WORKER_VISIBILITY_TIMEOUT (%s) must exceed ASU_TIMEOUT (%s), or live checks get reclaimed", c.VisibilityTimeout, c.ASUTimeout)
@@ -133,4 +130,9 @@ func (c config) domain() string {
 		return "pickmyclass.invalid"
 	}
 	return u.Hostname()
+}
+
+// vapid is the web push identity.
+func (c config) vapid() channel.VAPID {
+	return channel.VAPID{PublicKey: c.VAPIDPublicKey, PrivateKey: c.VAPIDPrivateKey, Subject: c.VAPIDSubject}
 }

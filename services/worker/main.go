@@ -103,7 +103,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 			// A send must end well inside its claim's lease.
 			Timeout:   min(cfg.ChannelTimeout, cfg.SendLease/2),
 			UserAgent: "PickMyClass-Alerts/" + version,
-			VAPID:     channel.VAPID{PublicKey: cfg.VAPIDPublicKey, PrivateKey: cfg.VAPIDPrivateKey, Subject: cfg.VAPIDSubject},
+			VAPID:     cfg.vapid(),
 		}),
 		Limiter:     dispatch.RedisLimiter{RDB: rdb, Prefix: keys.ChannelBudgetPrefix(), Rate: cfg.ChannelRate, Burst: cfg.ChannelBurst},
 		Mail:        mail.Sender,
@@ -122,6 +122,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		Backoff:   upstream.NewBackoff(rdb, keys.Backoff(check.University), cfg.BackoffBase, cfg.BackoffMax),
 		Notifier:  notifier{mail: mail, channels: channels},
 		Announcer: upstream.NewAnnouncer(rdb, keys.Updates()),
+		Reserved:  source,
+		States:    db,
 		Now:       time.Now,
 		Metrics:   handle.NewMetrics(reg),
 	}

@@ -150,13 +150,16 @@ func TestRoundTrip(t *testing.T) {
 	want := []catalog.Section{
 		{Term: "2267", ClassNbr: "81777", Subject: "CSE", CatalogNbr: "240", SectionCode: "0101", Title: title,
 			Capacity: 300, Enrolled: 300, Status: catalog.StatusClosed, Campus: "ONLNE", Online: true, Mode: "OL", Session: "B",
+			Offering:    catalog.Offering{CourseID: "181777", OfferNbr: "1", Career: "UGRD"},
 			Instructors: []catalog.Instructor{{Name: "Grace Hopper", ID: "ghopper"}, {Name: "Alan Turing", ID: "aturing2"}}},
 		{Term: "2267", ClassNbr: "70412", Subject: "CSE", CatalogNbr: "240", SectionCode: "1002", Title: title,
 			Capacity: 150, Enrolled: 150, Status: catalog.StatusClosed, HasReservedSeats: true, Campus: "TEMPE", Location: "COORL1-74",
-			Mode: "P", Session: "C", Meetings: []catalog.Meeting{{Days: "T Th", StartTime: "10:30 AM", EndTime: "11:45 AM"}}},
+			Mode: "P", Session: "C", Meetings: []catalog.Meeting{{Days: "T Th", StartTime: "10:30 AM", EndTime: "11:45 AM"}},
+			Offering: catalog.Offering{CourseID: "170412", OfferNbr: "1", Career: "UGRD"}},
 		{Term: "2267", ClassNbr: "70413", Subject: "CSE", CatalogNbr: "240", SectionCode: "1003", Title: title,
 			Capacity: 90, Enrolled: 88, Status: catalog.StatusOpen, Campus: "TEMPE", Location: "PSH153",
 			Mode: "P", Session: "C", Meetings: []catalog.Meeting{{Days: "M W", StartTime: "1:30 PM", EndTime: "2:45 PM"}},
+			Offering:    catalog.Offering{CourseID: "170413", OfferNbr: "1", Career: "UGRD"},
 			Instructors: []catalog.Instructor{{Name: "Ada Lovelace", ID: "alovela1"}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -180,6 +183,17 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Section: %v", err)
 	}
+	// The section holds reserved seats: until its groups are read, whether
+	// the seat is open to everyone is unknown, and unknown is no alert.
+	if ev := catalog.Detect(&want[1], fall); ev != nil {
+		t.Errorf("Detect after a seat opened, groups unread = %v; want none", ev)
+	}
+	// It has no groups in the simulator: the seat is open to everyone.
+	groups, err := c.Reserved(ctx, fall)
+	if err != nil {
+		t.Fatalf("Reserved: %v", err)
+	}
+	fall.SetReserved(groups)
 	if ev := catalog.Detect(&want[1], fall); !cmp.Equal(ev, []catalog.Event{catalog.EventSeatAvailable}) {
 		t.Errorf("Detect after a seat opened = %v", ev)
 	}
@@ -197,8 +211,8 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("Terms (-want +got):\n%s", diff)
 	}
 
-	if n := sim.Requests(); n != 5 || b.calls.Load() != n {
-		t.Errorf("simulator saw %d requests, budget %d waits; want 5 each", n, b.calls.Load())
+	if n := sim.Requests(); n != 6 || b.calls.Load() != n {
+		t.Errorf("simulator saw %d requests, budget %d waits; want 6 each (one a reserved seats lookup)", n, b.calls.Load())
 	}
 }
 

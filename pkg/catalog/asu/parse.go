@@ -91,6 +91,9 @@ type clas struct {
 	FacilityID      flexString  `json:"FACILITYID"`
 	Mode            flexString  `json:"INSTRUCTIONMODE"`
 	Session         flexString  `json:"SESSIONCODE"`
+	CourseID        flexString  `json:"CRSEID"`
+	OfferNbr        flexString  `json:"CRSEOFFERNBR"`
+	Career          flexString  `json:"ACADCAREER"`
 }
 
 // Parse decodes one page of GET /classes. It tolerates odd field types per
@@ -219,6 +222,7 @@ func parseRow(raw json.RawMessage) (catalog.Section, bool) {
 		s.Capacity, s.Enrolled, s.Status = 0, 0, catalog.StatusUnknown
 	}
 	s.HasReservedSeats = yes(string(c.Reserved))
+	s.Offering = catalog.Offering{CourseID: string(c.CourseID), OfferNbr: string(c.OfferNbr), Career: string(c.Career)}
 	s.Instructors = instructors(c)
 
 	s.Online = isOnline(c)

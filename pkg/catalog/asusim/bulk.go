@@ -227,7 +227,7 @@ func bulkCLAS(sec SectionSpec, c apiCLAS) clasBulk {
 		campus = "Online"
 	}
 	b := clasBulk{
-		CRSEID: "1" + sec.ClassNbr, CRSEOFFERNBR: "1", CLASSMTGNBR: "1",
+		CRSEID: courseID(sec), CRSEOFFERNBR: "1", CLASSMTGNBR: "1",
 		SUBJECTFORSORTING: sec.Subject, CATALOGNBRFORSORTING: sec.CatalogNbr,
 		DESCR: "ASU at " + campus, DESCR3: "Campus: " + campus,
 		TITLEFORSORTING: "Topic " + title, STARTDATE: begin, ENDDATE: end,

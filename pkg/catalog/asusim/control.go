@@ -46,6 +46,9 @@ type Fault struct {
 	Page              int       `json:"page,omitempty"`
 	// Rows is how many rows a truncated page keeps (0: half the page).
 	Rows int `json:"rows,omitempty"`
+	// Endpoint, when set, limits the fault to one API endpoint: "classes",
+	// "terms" or "reservedseatsadditionalinfo".
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 func (f Fault) validate() error {
@@ -69,17 +72,26 @@ func (f Fault) validate() error {
 	if f.Kind != FaultTruncated && f.Rows != 0 {
 		return errors.New("rows applies only to a truncated fault")
 	}
+	switch f.Endpoint {
+	case "", "classes", "terms", "reservedseatsadditionalinfo":
+	default:
+		return fmt.Errorf("unknown endpoint %q", f.Endpoint)
+	}
+	if f.Page != 0 && f.Endpoint != "" && f.Endpoint != "classes" {
+		return errors.New("page applies only to the classes endpoint")
+	}
 	if f.Count < 0 || f.RetryAfterSeconds < 0 || f.Page < 0 {
 		return errors.New("count, page and retry_after_seconds cannot be negative")
 	}
 	return nil
 }
 
-// appliesTo reports whether f applies to a request that is page page of a
-// class search (0: not a class search page). A truncated fault needs a page
+// appliesTo reports whether f applies to a request to endpoint (the last
+// element of its path) that is page page of a class search (0: not a class
+// search page). A truncated fault needs a page
 // to cut.
-func (f Fault) appliesTo(page int) bool {
-	if f.Kind == FaultTruncated && page == 0 {
+func (f Fault) appliesTo(endpoint string, page int) bool {
+	if f.Kind == FaultTruncated && page == 0 || f.Endpoint != "" && f.Endpoint != endpoint {
 		return false
 	}
 	return f.Page == 0 || f.Page == page
@@ -122,11 +134,11 @@ func (s *Server) ClearFaults() {
 
 // takeFault returns the oldest active fault that applies to a request for
 // page page (see Fault.appliesTo), using it up.
-func (s *Server) takeFault(page int) (Fault, bool) {
+func (s *Server) takeFault(endpoint string, page int) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
-		if !f.appliesTo(page) {
+		if !f.appliesTo(endpoint, page) {
 			continue
 		}
 		if f.Count > 0 {
@@ -182,6 +194,19 @@ func (s *Server) SetInstructors(key catalog.SectionKey, instructors []catalog.In
 	})
 }
 
+// SetReserved replaces a section's reserved seat groups and sets its
+// HASACTIVERESERVEDSEATS flag to whether there are any.
+func (s *Server) SetReserved(key catalog.SectionKey, groups []catalog.ReservedGroup) error {
+	if err := validGroups(groups); err != nil {
+		return fmt.Errorf("section %s: %w", key, err)
+	}
+	return s.update(key, func(sec *SectionSpec) error {
+		sec.ReservedGroups = slices.Clone(groups)
+		sec.Reserved = len(groups) > 0
+		return nil
+	})
+}
+
 // SetStatus overrides a section's status ("" derives it from the seats
 // again).
 func (s *Server) SetStatus(key catalog.SectionKey, st catalog.Status) error {
@@ -201,6 +226,7 @@ func (s *Server) AddSection(sec SectionSpec) error {
 		return fmt.Errorf("add section: %w", err)
 	}
 	sec.Instructors = slices.Clone(sec.Instructors)
+	sec.ReservedGroups = slices.Clone(sec.ReservedGroups)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.put(sec)
@@ -229,6 +255,7 @@ func (s *Server) Section(key catalog.SectionKey) (SectionSpec, bool) {
 	}
 	sec := r.spec
 	sec.Instructors = slices.Clone(sec.Instructors)
+	sec.ReservedGroups = slices.Clone(sec.ReservedGroups)
 	return sec, true
 }
 
@@ -300,8 +327,9 @@ func (s *Server) State(withSections bool) State {
 	st := State{
 		Requests: s.requests.Load(),
 		RequestsByPath: map[string]int64{
-			BasePath + "/classes": s.classes.Load(),
-			BasePath + "/terms":   s.termsReq.Load(),
+			BasePath + "/classes":                     s.classes.Load(),
+			BasePath + "/terms":                       s.termsReq.Load(),
+			BasePath + "/reservedseatsadditionalinfo": s.reservedReq.Load(),
 		},
 		FirstPages:        s.firstPages.Load(),
 		ScrollPages:       s.scrollPages.Load(),
@@ -364,6 +392,12 @@ func (s *Server) routeControl() {
 		Instructors []catalog.Instructor `json:"instructors"`
 	}) error {
 		return s.SetInstructors(req.key(), req.Instructors)
+	}))
+	s.mux.HandleFunc("POST /_sim/reserved", control(func(req struct {
+		sectionRef
+		Groups []catalog.ReservedGroup `json:"groups"`
+	}) error {
+		return s.SetReserved(req.key(), req.Groups)
 	}))
 	s.mux.HandleFunc("POST /_sim/status", control(func(req struct {
 		sectionRef

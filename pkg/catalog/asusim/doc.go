@@ -27,6 +27,15 @@
 //	  }]
 //	}
 //
+// A section may also carry "reserved_groups": [{"name", "capacity",
+// "enrolled"}], the seats held for some students (part of its capacity and
+// enrollment, as on ASU), served by GET …/search/reservedseatsadditionalinfo
+// as [{"descr","enrlCap","enrlTot"}] when "reserved" is set. That endpoint
+// wants term, classNbr, crseId, sessionCode, classType, acadCareer,
+// crseOfferNbr and classSection, answers 400 when one is missing or crseId
+// or classSection does not match the class search's, and 404 for an unknown
+// section; it is counted and faulted like every API request.
+//
 // status is "open", "closed" or "cancelled"; left empty it follows the seats
 // (closed when enrolled >= capacity). An empty instructor list is "Staff".
 // A term used by a section but missing from terms is listed anyway.
@@ -71,12 +80,14 @@
 //	POST /_sim/seats        {"term","class_nbr","enrolled"?,"capacity"?}
 //	POST /_sim/instructors  {"term","class_nbr","instructors":[{"name","id"}]}
 //	POST /_sim/status       {"term","class_nbr","status"}
+//	POST /_sim/reserved     {"term","class_nbr","groups":[{"name","capacity","enrolled"}]} (flag set when any)
 //	POST /_sim/sections     a section object as in the scenario (added or replaced)
 //	POST /_sim/remove       {"term","class_nbr"}
 //	POST /_sim/faults       {"kind":"status","status":429,"retry_after_seconds":30,"count":2}
 //	                        {"kind":"delay","delay_ms":1500,"count":0}
 //	                        {"kind":"malformed","count":1}
 //	                        {"kind":"truncated","page":3,"rows":50,"count":1}
+//	                        {"kind":"status","status":503,"endpoint":"reservedseatsadditionalinfo"}
 //	POST /_sim/faults/clear {}
 //	POST /_sim/latency      {"latency_ms":50}
 //	POST /_sim/scrolls      {"keep_alive_ms":60000,"max_scrolls":10000} (either)
@@ -86,7 +97,9 @@
 // A fault applies to the next count API requests it matches, or until
 // cleared when count is 0; the oldest matching fault applies first. With a
 // page (1 = a search's first page, 2 = its first scroll page, ...) it matches
-// only that page of class searches, so a test can fail page 3 of a walk; a
+// only that page of class searches, so a test can fail page 3 of a walk;
+// with an endpoint ("classes", "terms", "reservedseatsadditionalinfo") only
+// requests to it; a
 // failed page does not move the walk on, so a retry reads it again. A
 // truncated fault answers a page with fewer rows than it should carry
 // (rows, by default half) in well-formed JSON while total.value counts them

@@ -230,3 +230,27 @@ func TestFaultValidation(t *testing.T) {
 		t.Errorf("faults = %+v", st.Faults)
 	}
 }
+
+// A fault limited to one endpoint leaves the others alone.
+func TestFaultOnOneEndpoint(t *testing.T) {
+	t.Parallel()
+	sim, base := asusimtest.Start(t, asusim.Scenario{Sections: []asusim.SectionSpec{
+		{Term: "2267", ClassNbr: "70412", Subject: "CSE", CatalogNbr: "240", Section: "1002", Capacity: 10, Reserved: true},
+	}})
+	if err := sim.InjectFault(asusim.Fault{Kind: asusim.FaultStatus, Status: 503, Endpoint: "reservedseatsadditionalinfo", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.InjectFault(asusim.Fault{Kind: asusim.FaultStatus, Status: 503, Endpoint: "terms", Page: 1}); err == nil {
+		t.Error("a page fault on the terms endpoint was accepted")
+	}
+	if code, _ := get(t, base+"/classes?term=2267"); code != http.StatusOK {
+		t.Errorf("classes under a reserved-seats fault: %d", code)
+	}
+	lookup := base + "/reservedseatsadditionalinfo?term=2267&classNbr=70412&crseId=170412&sessionCode=C&classType=E&acadCareer=UGRD&crseOfferNbr=1&classSection=1002"
+	if code, _ := get(t, lookup); code != http.StatusServiceUnavailable {
+		t.Errorf("reserved seats under its fault: %d", code)
+	}
+	if code, body := get(t, lookup); code != http.StatusOK || strings.TrimSpace(string(body)) != "[]" {
+		t.Errorf("reserved seats after the fault: %d %s", code, body)
+	}
+}

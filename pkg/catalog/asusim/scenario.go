@@ -31,6 +31,10 @@ type SectionSpec struct {
 	Enrolled    int                  `json:"enrolled"`
 	Instructors []catalog.Instructor `json:"instructors,omitempty"`
 	Reserved    bool                 `json:"reserved,omitempty"`
+	// ReservedGroups are the seats held for some students, served by GET
+	// …/search/reservedseatsadditionalinfo; they are part of Capacity and
+	// Enrolled, as on ASU.
+	ReservedGroups []catalog.ReservedGroup `json:"reserved_groups,omitempty"`
 	// Status overrides the seats: "open", "closed" or "cancelled"; empty
 	// derives it from the seats.
 	Status    catalog.Status `json:"status,omitempty"`
@@ -64,8 +68,20 @@ func (s SectionSpec) validate() error {
 	if err := validStatus(s.Status); err != nil {
 		errs = append(errs, err)
 	}
+	if err := validGroups(s.ReservedGroups); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("section %s: %w", s.Key(), err)
+	}
+	return nil
+}
+
+func validGroups(groups []catalog.ReservedGroup) error {
+	for _, g := range groups {
+		if g.Capacity < 0 || g.Enrolled < 0 {
+			return fmt.Errorf("reserved group %q: seats cannot be negative", g.Name)
+		}
 	}
 	return nil
 }

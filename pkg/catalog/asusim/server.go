@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ type Server struct {
 	requests       atomic.Int64
 	classes        atomic.Int64
 	termsReq       atomic.Int64
+	reservedReq    atomic.Int64
 	firstPages     atomic.Int64
 	scrollPages    atomic.Int64
 	scrollMisses   atomic.Int64
@@ -65,6 +67,7 @@ func New(sc Scenario) *Server {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET "+BasePath+"/classes", s.api(&s.classes, s.handleClasses))
 	s.mux.HandleFunc("GET "+BasePath+"/terms", s.api(&s.termsReq, s.handleTerms))
+	s.mux.HandleFunc("GET "+BasePath+"/reservedseatsadditionalinfo", s.api(&s.reservedReq, s.handleReserved))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	s.routeControl()
 	return s
@@ -391,7 +394,7 @@ func (s *Server) api(counter *atomic.Int64, h apiHandler) http.HandlerFunc {
 			return
 		}
 		var trunc *Fault
-		if f, ok := s.takeFault(s.pageOf(r)); ok {
+		if f, ok := s.takeFault(path.Base(r.URL.Path), s.pageOf(r)); ok {
 			switch f.Kind {
 			case FaultDelay:
 				if !sleep(r.Context(), time.Duration(f.DelayMS)*time.Millisecond) {

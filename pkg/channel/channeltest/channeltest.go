@@ -1,6 +1,6 @@
-// Package channeltest runs alert receivers for tests: HTTPS servers on an
-// address the SSRF guard lets through, so tests exercise the same guarded
-// client production uses, with nothing switched off.
+// Package channeltest runs alert receivers for tests and benchmarks: HTTPS
+// servers on an address the SSRF guard lets through, so they exercise the
+// same guarded client production uses, with nothing switched off.
 package channeltest
 
 import (
@@ -27,40 +27,38 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 )
 
-var (
-	addrOnce sync.Once
-	addr     netip.Addr
-)
+// LocalAddr returns an address of this machine that the guard allows (one
+// that is not loopback, private or link-local), if it has one.
+var LocalAddr = sync.OnceValues(func() (netip.Addr, bool) {
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	for _, ia := range ifaddrs {
+		p, err := netip.ParsePrefix(ia.String())
+		if err != nil {
+			continue
+		}
+		if a := p.Addr(); channel.Allowed(a) {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+})
 
-// Addr returns an address of this machine that the guard allows (one that
-// is not loopback, private or link-local), or skips the test — fails it
-// under CI — when the machine has none.
+// Addr is LocalAddr for a test: it skips the test — fails it under CI —
+// when the machine has no such address.
 func Addr(t testing.TB) netip.Addr {
 	t.Helper()
-	addrOnce.Do(func() {
-		ifaddrs, err := net.InterfaceAddrs()
-		if err != nil {
-			return
-		}
-		for _, ia := range ifaddrs {
-			p, err := netip.ParsePrefix(ia.String())
-			if err != nil {
-				continue
-			}
-			if a := p.Addr(); channel.Allowed(a) {
-				addr = a
-				return
-			}
-		}
-	})
-	if !addr.IsValid() {
+	a, ok := LocalAddr()
+	if !ok {
 		msg := "channeltest: this machine has no address the SSRF guard allows; receivers need one"
 		if testenv.Required() {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	return addr
+	return a
 }
 
 // Server is an HTTPS receiver.
@@ -90,27 +88,37 @@ func Start(t testing.TB, h http.Handler) *Server {
 // Serve runs h over HTTPS on ln until the test ends.
 func Serve(t testing.TB, ln net.Listener, h http.Handler) *Server {
 	t.Helper()
-	c, err := testCA()
+	srv, err := NewServer(ln, h)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// NewServer runs h over HTTPS on ln with a certificate from the test CA for
+// ln's address and Host; the caller closes it.
+func NewServer(ln net.Listener, h http.Handler) (*Server, error) {
+	c, err := testCA()
+	if err != nil {
+		return nil, err
 	}
 	ap, err := netip.ParseAddrPort(ln.Addr().String())
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	leaf, err := c.issue(ap.Addr())
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
 	srv.StartTLS()
-	t.Cleanup(srv.Close)
 	pool := x509.NewCertPool()
 	pool.AddCert(c.cert)
-	return &Server{Server: srv, Pool: pool}
+	return &Server{Server: srv, Pool: pool}, nil
 }
 
 // ca is the process's test certificate authority.

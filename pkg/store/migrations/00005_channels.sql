@@ -25,7 +25,6 @@ CREATE TABLE channels (
     disabled_notified_at timestamptz,
     -- retry_at holds every delivery of the channel back after a 429.
     retry_at             timestamptz,
-    last_sent_at         timestamptz,
     created_at           timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX channels_user_id_idx ON channels (user_id);
@@ -36,12 +35,16 @@ CREATE INDEX channels_disabled_unnotified_idx ON channels (id) WHERE disabled_at
 -- A channel delivery is a claim like a notification row: one per (watch,
 -- event, epoch, channel), inserted in the transaction that detects the
 -- event, leased to one sender at a time, released with back-off on a
--- temporary failure.
+-- temporary failure. user_id is the watch's (and the channel's) owner,
+-- copied for the claim query; it has no foreign key of its own: the watch's
+-- and the channel's already remove the row with the user, and each foreign
+-- key costs a lookup per row in the detecting transaction, which inserts a
+-- row per watcher and channel at once.
 CREATE TABLE channel_deliveries (
     id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     channel_id  bigint      NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
     watch_id    bigint      NOT NULL REFERENCES class_watches (id) ON DELETE CASCADE,
-    user_id     bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    user_id     bigint      NOT NULL,
     term        text        NOT NULL,
     class_nbr   text        NOT NULL,
     event       text        NOT NULL CHECK (event IN ('seat_available', 'instructor_assigned')),
@@ -55,8 +58,8 @@ CREATE TABLE channel_deliveries (
     CONSTRAINT channel_deliveries_watch_event_epoch_channel_key UNIQUE (watch_id, event, epoch, channel_id)
 );
 CREATE INDEX channel_deliveries_pending_idx ON channel_deliveries (id) WHERE status = 'pending';
-CREATE INDEX channel_deliveries_channel_id_idx ON channel_deliveries (channel_id);
-CREATE INDEX channel_deliveries_user_id_idx ON channel_deliveries (user_id, created_at);
+-- Also serves a channel's last delivery (max sent_at).
+CREATE INDEX channel_deliveries_channel_id_idx ON channel_deliveries (channel_id, sent_at);
 
 -- +goose Down
 DROP TABLE channel_deliveries;

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pickmyclass/pickmyclass/pkg/breaker"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
@@ -94,7 +95,10 @@ type Deps struct {
 	// disables the endpoint.
 	ResendWebhookSecret string
 	EmailWebhookSecret  string
-	Now                 func() time.Time
+	// Channels sends verification codes and test alerts to alert channels
+	// and validates their URLs; nil makes a client without web push.
+	Channels *channel.Client
+	Now      func() time.Time
 }
 
 // app holds the handlers' dependencies.
@@ -116,6 +120,9 @@ func NewServer(d Deps) (*echo.Echo, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Channels == nil {
+		d.Channels = channel.New(channel.Options{})
 	}
 	if d.WatchLimit <= 0 {
 		d.WatchLimit = store.DefaultWatchLimit
@@ -239,17 +246,28 @@ func (a *app) routes(e *echo.Echo) {
 	e.POST("/dashboard/add", a.addWatchForm, u...)
 	e.GET("/watches/:id/delete", a.deleteWatchPage, u...)
 	e.POST("/watches/:id/delete", a.deleteWatchForm, u...)
+	e.GET("/watches/:id/settings", a.watchSettingsPage, u...)
+	e.POST("/watches/:id/settings", a.watchSettingsForm, u...)
 	e.GET("/sections/:term/:classNbr", a.sectionPage, u...)
 	e.GET("/settings", a.settingsPage, u...)
 	e.POST("/settings/notifications", a.notificationsForm, u...)
 	e.POST("/settings/password", a.passwordForm, u...)
 	e.POST("/settings/delete", a.deleteAccountForm, u...)
 	e.POST("/settings/sessions/:handle/revoke", a.revokeSessionForm, u...)
+	// Alert channels. The routes that send to a channel are rate limited:
+	// each makes a request to an address the user typed.
+	e.POST("/settings/channels", a.addChannelForm, append(u, rl)...)
+	e.POST("/settings/channels/:id/verify", a.channelForm("channel-verified", a.verifyChannelForm), append(u, rl)...)
+	e.POST("/settings/channels/:id/resend", a.channelForm("code-sent", a.resendCodeForm), append(u, rl)...)
+	e.POST("/settings/channels/:id/test", a.channelForm("channel-test", a.testChannelForm), append(u, rl)...)
+	e.POST("/settings/channels/:id/events", a.channelForm("channel-events", a.channelEventsForm), u...)
+	e.POST("/settings/channels/:id/delete", a.channelForm("channel-removed", a.deleteChannelForm), u...)
 
 	e.GET("/api/class-watches", a.apiListWatches, u...)
 	e.POST("/api/class-watches", a.apiCreateWatch, u...)
 	e.DELETE("/api/class-watches", a.apiDeleteWatch, u...)
 	e.DELETE("/api/class-watches/:id", a.apiDeleteWatch, u...)
+	e.PATCH("/api/class-watches/:id", a.apiUpdateWatch, u...)
 	e.GET("/api/terms", a.apiTerms, u...)
 	e.GET("/api/sections/:term/:classNbr", a.apiSection, u...)
 	e.GET("/api/events", a.events, u...)
@@ -259,6 +277,14 @@ func (a *app) routes(e *echo.Echo) {
 	e.DELETE("/api/user", a.apiDeleteAccount, u...)
 	e.GET("/api/user/sessions", a.apiSessions, u...)
 	e.DELETE("/api/user/sessions/:handle", a.apiRevokeSession, u...)
+	e.GET("/api/channels", a.apiListChannels, u...)
+	e.POST("/api/channels", a.apiCreateChannel, append(u, rl)...)
+	e.POST("/api/channels/push", a.apiCreatePush, append(u, rl)...)
+	e.POST("/api/channels/:id/verify", a.apiVerifyChannel, append(u, rl)...)
+	e.POST("/api/channels/:id/resend-code", a.apiResendCode, append(u, rl)...)
+	e.POST("/api/channels/:id/test", a.apiTestChannel, append(u, rl)...)
+	e.PUT("/api/channels/:id/events", a.apiChannelEvents, u...)
+	e.DELETE("/api/channels/:id", a.apiDeleteChannel, u...)
 
 	// The operator.
 	ad := []echo.MiddlewareFunc{a.requireUser, a.requireAdmin}

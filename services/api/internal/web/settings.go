@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
 // deletionGrace is how long a deleted account's row (email, consents) is
@@ -22,14 +24,30 @@ func (a *app) settingsPage(c echo.Context) error {
 }
 
 // settingsData is what the settings page shows besides the user: the
-// user's sessions.
+// user's sessions and alert channels.
 type settingsData struct {
-	Sessions []sessionView
+	Sessions       []sessionView
+	Channels       []channelView
+	MaxChannels    int
+	VAPIDPublicKey string
+	// NewSecret is a new webhook's signing secret, shown this once.
+	NewSecret string
 }
 
 func (a *app) settingsData(c echo.Context) (settingsData, error) {
-	ss, err := a.sessions(c)
-	return settingsData{Sessions: ss}, err
+	d := settingsData{MaxChannels: store.MaxChannels, VAPIDPublicKey: a.Channels.PublicKey()}
+	var err error
+	if d.Sessions, err = a.sessions(c); err != nil {
+		return d, err
+	}
+	cs, err := a.DB.ListChannels(c.Request().Context(), currentUser(c).ID)
+	if err != nil {
+		return d, err
+	}
+	for _, ch := range cs {
+		d.Channels = append(d.Channels, newChannelView(ch))
+	}
+	return d, nil
 }
 
 // sessionView is a session as the user sees it.
@@ -111,6 +129,14 @@ func settingsFlash(key string) string {
 		"off":      "Alert emails are off. Your watches stay; turn alerts back on any time.",
 		"password": "Your password was changed; your other sessions were signed out.",
 		"revoked":  "That session is signed out.",
+
+		"channel-added":    "Channel added. Enter the code we just sent there to start getting alerts.",
+		"channel-verified": "Channel verified. Seat alerts will arrive there too.",
+		"code-sent":        "A new code is on its way.",
+		"channel-test":     "Test alert sent. Check that it arrived.",
+		"channel-events":   "Your choices for that channel were saved.",
+		"channel-removed":  "The channel was removed.",
+		"push-added":       "Browser push is on for this browser.",
 	}[key]
 }
 
@@ -145,20 +171,12 @@ func (a *app) apiNotifications(c echo.Context) error {
 func (a *app) passwordForm(c echo.Context) error {
 	in := passwordInput{CurrentPassword: c.FormValue("current_password"), NewPassword: c.FormValue("new_password"), ConfirmPassword: c.FormValue("confirm_password")}
 	if err := a.changePassword(c, in); err != nil {
-		return a.settingsErr(c, err)
+		return a.settingsFormErr(c, err, nil)
 	}
 	return c.Redirect(http.StatusSeeOther, "/settings?m=password")
 }
 
 // settingsErr re-renders the settings page with the field errors of err.
-func (a *app) settingsErr(c echo.Context, err error) error {
-	d, derr := a.settingsData(c)
-	if derr != nil {
-		return derr
-	}
-	return a.formErr(c, "settings", "Settings", err, nil, d)
-}
-
 // deleteAccount checks the confirmation and the password, then deletes.
 func (a *app) deleteAccount(c echo.Context, confirm, password string) error {
 	u := currentUser(c)
@@ -185,7 +203,7 @@ func (a *app) deleteAccount(c echo.Context, confirm, password string) error {
 
 func (a *app) deleteAccountForm(c echo.Context) error {
 	if err := a.deleteAccount(c, c.FormValue("confirm"), c.FormValue("password")); err != nil {
-		return a.settingsErr(c, err)
+		return a.settingsFormErr(c, err, nil)
 	}
 	return c.Redirect(http.StatusSeeOther, "/login?m=deleted")
 }
@@ -243,6 +261,7 @@ func (a *app) apiExport(c echo.Context) error {
 		},
 		"class_watches":        ws,
 		"notification_history": ns,
+		"alert_channels":       exportChannels(x.Channels),
 		"summary":              map[string]int{"total_watches": len(ws), "total_notifications": len(ns)},
 	}
 	b, err := json.MarshalIndent(body, "", "  ")

@@ -28,10 +28,11 @@ type watchStatus string
 
 const (
 	statusOpen      watchStatus = "open"
+	statusReserved  watchStatus = "reserved" // open seats, all held for some students
 	statusFull      watchStatus = "full"
 	statusNotFound  watchStatus = "not_found"
 	statusCancelled watchStatus = "cancelled"
-	statusUnknown   watchStatus = "unknown" // the class search left out its seat counts
+	statusUnknown   watchStatus = "unknown" // last read without seat counts
 	statusWaiting   watchStatus = "waiting" // not checked yet
 )
 
@@ -40,6 +41,8 @@ func (s watchStatus) label() string {
 	switch s {
 	case statusOpen:
 		return "Open"
+	case statusReserved:
+		return "Reserved seats only"
 	case statusFull:
 		return "Full"
 	case statusNotFound:
@@ -55,26 +58,45 @@ func (s watchStatus) label() string {
 
 // watchView is a watch as the dashboard and the API show it.
 type watchView struct {
-	ID           int64             `json:"id"`
-	Term         string            `json:"term"`
-	TermName     string            `json:"term_name"`
-	ClassNbr     string            `json:"class_nbr"`
-	Subject      string            `json:"subject"`
-	CatalogNbr   string            `json:"catalog_nbr"`
-	CreatedAt    time.Time         `json:"created_at"`
-	Status       watchStatus       `json:"status"`
-	StatusLabel  string            `json:"status_label"`
-	Title        string            `json:"title,omitempty"`
-	Section      string            `json:"section,omitempty"`
-	Instructors  []string          `json:"instructors"`
-	OpenSeats    *int              `json:"open_seats"`
-	Capacity     *int              `json:"capacity"`
-	Enrolled     *int              `json:"enrolled"`
-	ReservedNote string            `json:"reserved_note,omitempty"`
-	Location     string            `json:"location,omitempty"`
-	Meetings     []catalog.Meeting `json:"meetings"`
-	LastChecked  *time.Time        `json:"last_checked"`
-	ClassURL     string            `json:"class_url"`
+	ID           int64       `json:"id"`
+	Term         string      `json:"term"`
+	TermName     string      `json:"term_name"`
+	ClassNbr     string      `json:"class_nbr"`
+	Subject      string      `json:"subject"`
+	CatalogNbr   string      `json:"catalog_nbr"`
+	CreatedAt    time.Time   `json:"created_at"`
+	Status       watchStatus `json:"status"`
+	StatusLabel  string      `json:"status_label"`
+	Title        string      `json:"title,omitempty"`
+	Section      string      `json:"section,omitempty"`
+	Instructors  []string    `json:"instructors"`
+	OpenSeats    *int        `json:"open_seats"`
+	Capacity     *int        `json:"capacity"`
+	Enrolled     *int        `json:"enrolled"`
+	ReservedNote string      `json:"reserved_note,omitempty"`
+	// OpenToEveryone and ReservedGroups are set once the reserved seat
+	// groups of a section that has them were read.
+	OpenToEveryone *int                `json:"open_to_everyone,omitempty"`
+	ReservedGroups []reservedGroupView `json:"reserved_groups,omitempty"`
+	// NotifyReserved: alert also when only reserved seats open.
+	NotifyReserved bool              `json:"notify_reserved"`
+	Location       string            `json:"location,omitempty"`
+	Meetings       []catalog.Meeting `json:"meetings"`
+	LastChecked    *time.Time        `json:"last_checked"`
+	ClassURL       string            `json:"class_url"`
+}
+
+// reservedGroupView is one reserved seat group of a section.
+type reservedGroupView struct {
+	Name     string `json:"name"`
+	Capacity int    `json:"capacity"`
+	Enrolled int    `json:"enrolled"`
+	Open     int    `json:"open"`
+}
+
+// Label is "Computer Science majors: 2 of 20 open".
+func (g reservedGroupView) Label() string {
+	return g.Name + ": " + strconv.Itoa(g.Open) + " of " + strconv.Itoa(g.Capacity) + " open"
 }
 
 // SeatsLabel is the seat line of a card.
@@ -88,7 +110,11 @@ func (v watchView) SeatsLabel() string {
 	if *v.Capacity == 1 {
 		word = "seat"
 	}
-	return strconv.Itoa(n) + " of " + strconv.Itoa(*v.Capacity) + " " + word + " open"
+	label := strconv.Itoa(n) + " of " + strconv.Itoa(*v.Capacity) + " " + word + " open"
+	if v.OpenToEveryone != nil {
+		label += " to everyone"
+	}
+	return label
 }
 
 // MeetingsLabel joins the meeting patterns.
@@ -110,7 +136,8 @@ func newWatchView(w store.WatchView) watchView {
 	v := watchView{
 		ID: w.ID, Term: w.Term, TermName: asu.TermName(w.Term), ClassNbr: w.ClassNbr, Subject: w.Subject,
 		CatalogNbr: w.CatalogNbr, CreatedAt: w.CreatedAt, Instructors: []string{}, Meetings: []catalog.Meeting{},
-		ClassURL: "/go/asu?term=" + w.Term + "&classNbr=" + w.ClassNbr,
+		ClassURL:       "/go/asu?term=" + w.Term + "&classNbr=" + w.ClassNbr,
+		NotifyReserved: w.NotifyReserved,
 	}
 	st := w.State
 	if st == nil {
@@ -138,11 +165,21 @@ func newWatchView(w store.WatchView) watchView {
 	}
 	observed := st.ObservedAt
 	v.LastChecked = &observed
+	reserved := 0
 	if s.HasReservedSeats {
-		if s.NonReservedOpen != nil {
+		general, known := s.GeneralOpen()
+		switch {
+		case s.NonReservedOpen != nil && known:
+			v.OpenToEveryone = &general
+			reserved, _ = s.ReservedOpen()
+			for _, g := range s.ReservedGroups {
+				v.ReservedGroups = append(v.ReservedGroups, reservedGroupView{Name: g.Name, Capacity: g.Capacity, Enrolled: g.Enrolled, Open: g.Open()})
+			}
 			v.ReservedNote = "Some seats are reserved; the count shows seats open to everyone."
-		} else {
+		case s.OpenSeats() > 0:
 			v.ReservedNote = "Some seats may be reserved for certain students; check before enrolling."
+		default:
+			v.ReservedNote = "Some seats are reserved for certain students."
 		}
 	}
 	switch {
@@ -154,6 +191,8 @@ func newWatchView(w store.WatchView) watchView {
 		v.Status = statusUnknown
 	case open > 0:
 		v.Status = statusOpen
+	case reserved > 0:
+		v.Status = statusReserved
 	default:
 		v.Status = statusFull
 	}
@@ -330,6 +369,31 @@ func (a *app) apiDeleteWatch(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// apiUpdateWatch changes a watch's settings: {"notify_reserved": bool}.
+func (a *app) apiUpdateWatch(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	var in struct {
+		NotifyReserved *bool `json:"notify_reserved"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.NotifyReserved == nil {
+		return invalid(FieldError{Field: "notify_reserved", Message: "Say whether to alert when only reserved seats open (true or false)."})
+	}
+	if err := a.DB.SetNotifyReserved(c.Request().Context(), currentUser(c).ID, id, *in.NotifyReserved); err != nil {
+		return err
+	}
+	v, err := a.ownWatch(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"watch": v})
+}
+
 func (a *app) apiTerms(c echo.Context) error {
 	ts, err := a.terms(c.Request().Context())
 	if err != nil {
@@ -347,6 +411,8 @@ type dashboardData struct {
 	Open      int
 	Full      int
 	Added     *watchView
+	// DisabledChannels are alert channels a failure turned off.
+	DisabledChannels []channelView
 }
 
 func (a *app) dashboard(c echo.Context) error {
@@ -355,6 +421,9 @@ func (a *app) dashboard(c echo.Context) error {
 		return err
 	}
 	d := dashboardData{Watches: vs, Limit: a.WatchLimit, Remaining: max(0, a.WatchLimit-len(vs))}
+	if d.DisabledChannels, err = a.disabledChannels(c.Request().Context(), currentUser(c).ID); err != nil {
+		return err
+	}
 	added, _ := strconv.ParseInt(c.QueryParam("added"), 10, 64)
 	for i, v := range vs {
 		switch v.Status {
@@ -418,6 +487,30 @@ func (a *app) ownWatch(c echo.Context) (watchView, error) {
 		}
 	}
 	return watchView{}, errorf(http.StatusNotFound, "not found")
+}
+
+func (a *app) watchSettingsPage(c echo.Context) error {
+	v, err := a.ownWatch(c)
+	if err != nil {
+		return err
+	}
+	flash := ""
+	if c.QueryParam("saved") != "" {
+		flash = "Your alert settings were saved."
+	}
+	return a.render(c, http.StatusOK, "watch_settings", pageData{Title: "Alert settings", Data: v, Flash: flash})
+}
+
+func (a *app) watchSettingsForm(c echo.Context) error {
+	id, err := parseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	on := c.FormValue("notify_reserved") == "on"
+	if err := a.DB.SetNotifyReserved(c.Request().Context(), currentUser(c).ID, id, on); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/watches/"+strconv.FormatInt(id, 10)+"/settings?saved=1")
 }
 
 func (a *app) deleteWatchPage(c echo.Context) error {

@@ -108,6 +108,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/dashboard/add", "", [4]int{303, 200, 200, 200}},
 		{"GET", "/settings", "", [4]int{303, 200, 200, 200}},
 		{"GET", "/watches/" + wid + "/delete", "", [4]int{303, 200, 404, 404}},
+		{"GET", "/watches/" + wid + "/settings", "", [4]int{303, 200, 404, 404}},
+		{"PATCH", "/api/class-watches/" + wid, `{"notify_reserved":true}`, [4]int{401, 200, 404, 404}},
 		{"GET", "/sections/2267/70412", "", [4]int{303, 200, 404, 404}},
 		{"GET", "/api/sections/2267/70412", "", [4]int{401, 200, 404, 404}},
 		{"GET", "/api/class-watches", "", [4]int{401, 200, 200, 200}},

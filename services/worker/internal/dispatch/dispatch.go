@@ -131,39 +131,43 @@ const batch = 200
 
 // Drain sends due deliveries until none is left or ctx ends, and returns
 // how many it sent. A failed send is released or failed and logged; it
-// does not stop the others.
+// does not stop the others. The next batch is claimed as soon as the last
+// send of the current one has started, so a slow send holds one slot, not
+// the batch behind it.
 func (d *Dispatcher) Drain(ctx context.Context) (int, error) {
-	sent := 0
+	sem := make(chan struct{}, max(1, d.Concurrency))
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	defer wg.Wait()
 	for ctx.Err() == nil {
 		claimed := d.Now()
 		ds, err := d.Store.ClaimDeliveries(ctx, d.Lease, batch, max(1, d.PerChannel))
 		if err != nil {
-			return sent, fmt.Errorf("claim deliveries: %w", err)
+			wg.Wait()
+			return int(sent.Load()), fmt.Errorf("claim deliveries: %w", err)
 		}
 		if len(ds) == 0 {
-			return sent, nil
+			break
 		}
-		sent += d.send(ctx, claimed, ds)
+		d.send(ctx, claimed, ds, sem, &wg, &sent)
 	}
-	return sent, nil
+	wg.Wait()
+	return int(sent.Load()), nil
 }
 
-// send sends ds, claimed at claimed, Concurrency at a time, and returns how
-// many were sent. Every send must finish while its claim is ours: once the
-// lease lapses another worker may claim and send the same delivery, so a
-// send not done when a quarter of the lease is left gives up and releases
-// its claim.
-func (d *Dispatcher) send(ctx context.Context, claimed time.Time, ds []store.Delivery) int {
+// send starts sending ds, claimed at claimed, each send holding a slot of
+// sem, and returns once the last has started. Every send must finish while
+// its claim is ours: once the lease lapses another worker may claim and send
+// the same delivery, so a send not done when a quarter of the lease is left
+// gives up and releases its claim.
+func (d *Dispatcher) send(ctx context.Context, claimed time.Time, ds []store.Delivery, sem chan struct{}, wg *sync.WaitGroup, sent *atomic.Int64) {
 	ctx, cancel := context.WithDeadline(ctx, claimed.Add(d.Lease-d.Lease/4))
-	defer cancel()
-	sem := make(chan struct{}, max(1, d.Concurrency))
-	var wg sync.WaitGroup
-	var sent atomic.Int64
+	var batchWG sync.WaitGroup
 	for _, dl := range ds {
 		sem <- struct{}{}
-		wg.Add(1)
+		batchWG.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer func() { <-sem; batchWG.Done() }()
 			ok, err := d.sendOne(ctx, dl)
 			if ok {
 				sent.Add(1)
@@ -173,8 +177,13 @@ func (d *Dispatcher) send(ctx context.Context, claimed time.Time, ds []store.Del
 			}
 		}()
 	}
-	wg.Wait()
-	return int(sent.Load())
+	// The batch's deadline is released once all its sends are done.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		batchWG.Wait()
+		cancel()
+	}()
 }
 
 func (d *Dispatcher) count(k channel.Kind, outcome string) {

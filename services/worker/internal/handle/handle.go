@@ -68,6 +68,18 @@ type Notifier interface {
 	SendPending(ctx context.Context, keys []catalog.SectionKey) error
 }
 
+// ReservedSource reads the reserved seat groups of a section flagged with
+// reserved seats (ASU: GET /reservedseatsadditionalinfo).
+type ReservedSource interface {
+	Reserved(ctx context.Context, s catalog.Section) ([]catalog.ReservedGroup, error)
+}
+
+// States reads the stored states of sections, to tell which reserved seat
+// groups must be read again.
+type States interface {
+	SectionStates(ctx context.Context, term string, classNbrs []string) (map[string]*store.SectionState, error)
+}
+
 // Handler handles course checks.
 type Handler struct {
 	Source    Source
@@ -77,8 +89,12 @@ type Handler struct {
 	Backoff   Backoff
 	Notifier  Notifier
 	Announcer Announcer
-	Now       func() time.Time
-	Metrics   *Metrics
+	// Reserved and States, when both set, have watched sections flagged
+	// with reserved seats checked for the seats open to everyone.
+	Reserved ReservedSource
+	States   States
+	Now      func() time.Time
+	Metrics  *Metrics
 }
 
 // Metrics are the handler's Prometheus metrics.
@@ -88,6 +104,7 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	sections  *prometheus.CounterVec
 	walkPages *prometheus.HistogramVec
+	reserved  *prometheus.CounterVec
 }
 
 // NewMetrics registers the handler's metrics on reg.
@@ -111,8 +128,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		sections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pickmyclass_sections_checked_total", Help: "Watched sections checked, by result.",
 		}, []string{"result"}),
+		reserved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pickmyclass_reserved_lookups_total",
+			Help: "Watched sections with reserved seats, by how their groups were had: read, carried (seats unchanged since the last read), unknown (the read failed or was skipped).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.checks, m.duration, m.latency, m.sections, m.walkPages)
+	reg.MustRegister(m.checks, m.duration, m.latency, m.sections, m.walkPages, m.reserved)
 	return m
 }
 
@@ -232,6 +253,7 @@ func (h *Handler) run(ctx context.Context, kind string, enqueuedAt time.Time,
 	case err == nil:
 		done(breaker.Success)
 		_ = h.Backoff.OK(ctx)
+		h.readReserved(ctx, obs)
 	case ctx.Err() != nil:
 		// Shutting down: not the upstream's fault, and the entry stays pending.
 		done(breaker.Ignore)
@@ -283,6 +305,99 @@ func (h *Handler) run(ctx context.Context, kind string, enqueuedAt time.Time,
 		h.Metrics.latency.WithLabelValues(kind).Observe(h.Now().Sub(enqueuedAt).Seconds())
 	}
 	return nil
+}
+
+// readReserved fills in the seats open to everyone of the watched sections
+// flagged with reserved seats that have open seats: carried over from the
+// stored state when their seats did not change since, read from the source
+// otherwise. The reads go through the back-off and the breaker like any
+// upstream call; one that fails leaves its section, and every section after
+// a 429 or a breaker failure, unknown, which never alerts. The check itself
+// is not failed: what the walk found is still recorded.
+func (h *Handler) readReserved(ctx context.Context, obs []store.CourseObservation) {
+	if h.Reserved == nil || h.States == nil || len(obs) == 0 {
+		return
+	}
+	log := zerolog.Ctx(ctx)
+	var flagged []*catalog.Section
+	var nbrs []string
+	for i := range obs {
+		wanted := make(map[string]bool, len(obs[i].Wanted))
+		for _, n := range obs[i].Wanted {
+			wanted[n] = true
+		}
+		for j := range obs[i].Sections {
+			s := &obs[i].Sections[j]
+			if wanted[s.ClassNbr] && s.Term == obs[i].Course.Term && s.HasReservedSeats && s.OpenSeats() > 0 {
+				flagged = append(flagged, s)
+				nbrs = append(nbrs, s.ClassNbr)
+			}
+		}
+	}
+	if len(flagged) == 0 {
+		return
+	}
+	prev, err := h.States.SectionStates(ctx, obs[0].Course.Term, nbrs)
+	if err != nil {
+		log.Warn().Err(err).Msg("read section states for reserved seats; their counts stay unknown")
+		h.Metrics.reserved.WithLabelValues("unknown").Add(float64(len(flagged)))
+		return
+	}
+	var read []*catalog.Section
+	for _, s := range flagged {
+		var p *catalog.Section
+		if st := prev[s.ClassNbr]; st != nil {
+			p = &st.Section
+		}
+		if catalog.CarryReserved(p, s) {
+			h.Metrics.reserved.WithLabelValues("carried").Inc()
+			continue
+		}
+		read = append(read, s)
+	}
+	if len(read) == 0 {
+		return
+	}
+	unknown := func(n int) { h.Metrics.reserved.WithLabelValues("unknown").Add(float64(n)) }
+	if until, err := h.Backoff.Until(ctx); err == nil && until.After(h.Now()) {
+		unknown(len(read))
+		return
+	}
+	done, err := h.Breaker.Allow(ctx)
+	if err != nil {
+		unknown(len(read))
+		return
+	}
+	for i, s := range read {
+		groups, err := h.Reserved.Reserved(ctx, *s)
+		if err == nil {
+			s.SetReserved(groups)
+			h.Metrics.reserved.WithLabelValues("read").Inc()
+			continue
+		}
+		log.Warn().Err(err).Str("section", s.Key().String()).Msg("reserved seats unknown")
+		switch {
+		case ctx.Err() != nil:
+			done(breaker.Ignore)
+		case catalog.KindOf(err) == catalog.KindRateLimited:
+			done(breaker.Ignore)
+			var ce *catalog.Error
+			var retryAfter time.Duration
+			if errors.As(err, &ce) {
+				retryAfter = ce.RetryAfter
+			}
+			_, _ = h.Backoff.RateLimited(ctx, retryAfter)
+		case catalog.CountsAsFailure(err):
+			done(breaker.Failure)
+		default:
+			// Not found: this section has nothing to read; the others may.
+			unknown(1)
+			continue
+		}
+		unknown(len(read) - i)
+		return
+	}
+	done(breaker.Success)
 }
 
 // jitter spreads retries of many entries deferred at once over an extra

@@ -295,3 +295,125 @@ func TestHandleWalk(t *testing.T) {
 		}
 	})
 }
+
+type fakeReserved struct {
+	groups map[string][]catalog.ReservedGroup
+	errs   map[string]error
+	asked  []string
+}
+
+func (f *fakeReserved) Reserved(_ context.Context, s catalog.Section) ([]catalog.ReservedGroup, error) {
+	f.asked = append(f.asked, s.ClassNbr)
+	if err := f.errs[s.ClassNbr]; err != nil {
+		return nil, err
+	}
+	return f.groups[s.ClassNbr], nil
+}
+
+type fakeStates map[string]*store.SectionState
+
+func (f fakeStates) SectionStates(context.Context, string, []string) (map[string]*store.SectionState, error) {
+	return f, nil
+}
+
+// Reserved groups are read only for watched, flagged sections with open
+// seats whose seats changed; a 429 leaves the rest unknown and backs off.
+func TestHandleReadsReservedSeats(t *testing.T) {
+	t.Parallel()
+	sec := func(nbr string, enrolled int, flagged bool) catalog.Section {
+		return catalog.Section{Term: "2267", ClassNbr: nbr, Subject: "CSE", CatalogNbr: "240",
+			Capacity: 30, Enrolled: enrolled, Status: catalog.StatusOpen, HasReservedSeats: flagged}
+	}
+	majors := []catalog.ReservedGroup{{Name: "Majors", Capacity: 4, Enrolled: 1}}
+	carried := sec("4", 25, true)
+	carried.SetReserved(majors)
+	tests := []struct {
+		name      string
+		errs      map[string]error
+		wantAsked []string
+		wantOpen  map[string]*int // seats open to everyone; nil: unknown
+		wantOut   []breaker.Outcome
+		limited   bool
+	}{
+		{
+			name:      "read and carried",
+			wantAsked: []string{"1", "5"},
+			wantOpen:  map[string]*int{"1": ptr(0), "2": nil, "3": nil, "4": ptr(2), "5": ptr(0)},
+			wantOut:   []breaker.Outcome{breaker.Success, breaker.Success},
+		},
+		{
+			name:      "429 leaves the rest unknown",
+			errs:      map[string]error{"1": &catalog.Error{Kind: catalog.KindRateLimited, RetryAfter: time.Minute}},
+			wantAsked: []string{"1"},
+			wantOpen:  map[string]*int{"1": nil, "4": ptr(2), "5": nil},
+			wantOut:   []breaker.Outcome{breaker.Success, breaker.Ignore},
+			limited:   true,
+		},
+		{
+			name:      "not found skips one",
+			errs:      map[string]error{"1": &catalog.Error{Kind: catalog.KindNotFound}},
+			wantAsked: []string{"1", "5"},
+			wantOpen:  map[string]*int{"1": nil, "5": ptr(0)},
+			wantOut:   []breaker.Outcome{breaker.Success, breaker.Success},
+		},
+		{
+			name:      "server error counts toward the breaker",
+			errs:      map[string]error{"1": &catalog.Error{Kind: catalog.KindServer, Status: 502}},
+			wantAsked: []string{"1"},
+			wantOpen:  map[string]*int{"1": nil, "5": nil},
+			wantOut:   []breaker.Outcome{breaker.Success, breaker.Failure},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src := &fakeSource{sections: []catalog.Section{
+				sec("1", 27, true),  // changed since last seen: read
+				sec("2", 27, false), // not flagged
+				sec("3", 30, true),  // full: nothing to read
+				sec("4", 25, true),  // unchanged: carried
+				sec("5", 26, true),  // never seen: read
+				sec("6", 20, true),  // not watched
+			}}
+			st := &fakeStore{}
+			brk := &fakeBreaker{}
+			bo := &fakeBackoff{}
+			res := &fakeReserved{groups: map[string][]catalog.ReservedGroup{"1": majors, "5": {{Name: "Honors", Capacity: 9, Enrolled: 0}}}, errs: tc.errs}
+			prev1 := sec("1", 28, true)
+			prev1.SetReserved(majors)
+			states := fakeStates{"1": {Section: prev1}, "4": {Section: carried}}
+			now := time.Now()
+			h := &Handler{Source: src, Store: st, Breaker: brk, Backoff: bo, Notifier: &fakeNotifier{},
+				Reserved: res, States: states, Now: func() time.Time { return now }, Metrics: NewMetrics(prometheus.NewRegistry())}
+			data, err := check.Encode(check.Check{Course: catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"},
+				ClassNbrs: []string{"1", "2", "3", "4", "5"}, Sweep: "c1", EnqueuedAt: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Handle(context.Background(), &stream.Entry{ID: "1-0", Type: check.MessageType, Data: data, Deliveries: 1}); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if fmt.Sprint(res.asked) != fmt.Sprint(tc.wantAsked) {
+				t.Errorf("looked up %v, want %v", res.asked, tc.wantAsked)
+			}
+			got := map[string]catalog.Section{}
+			for _, s := range st.obs[0].Sections {
+				got[s.ClassNbr] = s
+			}
+			for nbr, want := range tc.wantOpen {
+				n := got[nbr].NonReservedOpen
+				if (n == nil) != (want == nil) || (n != nil && *n != *want) {
+					t.Errorf("section %s: open to everyone %v, want %v", nbr, n, want)
+				}
+			}
+			if fmt.Sprint(brk.outcomes) != fmt.Sprint(tc.wantOut) {
+				t.Errorf("breaker outcomes %v, want %v", brk.outcomes, tc.wantOut)
+			}
+			if got := len(bo.limited) > 0; got != tc.limited {
+				t.Errorf("backed off = %v, want %v", got, tc.limited)
+			}
+		})
+	}
+}
+
+func ptr(n int) *int { return &n }

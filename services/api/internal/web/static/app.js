@@ -50,3 +50,70 @@
     say("Live · updated " + new Date().toLocaleTimeString(undefined, { timeStyle: "short" }));
   });
 })();
+
+// Browser push: the settings page's button registers the service worker,
+// subscribes with the server's VAPID key and stores the subscription.
+(function () {
+  "use strict";
+  var btn = document.getElementById("push-subscribe");
+  if (!btn) { return; }
+  var status = document.getElementById("push-status");
+  function say(text) { if (status) { status.textContent = text; } }
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !window.Notification) {
+    say("This browser does not support push alerts.");
+    return;
+  }
+  btn.hidden = false;
+  say("");
+
+  // key decodes the base64url VAPID public key for PushManager.subscribe.
+  function key(b64) {
+    var s = (b64 + "===".slice((b64.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    var raw = atob(s);
+    var out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) { out[i] = raw.charCodeAt(i); }
+    return out;
+  }
+
+  // activated resolves once the registration's worker is active, which
+  // subscribing needs. The worker's scope is /static/, so it never sees the
+  // app's own requests, and navigator.serviceWorker.ready (which waits for
+  // a worker controlling this page) would never resolve.
+  function activated(reg) {
+    if (reg.active) { return Promise.resolve(reg); }
+    var w = reg.installing || reg.waiting;
+    return new Promise(function (resolve, reject) {
+      w.addEventListener("statechange", function () {
+        if (w.state === "activated") { resolve(reg); }
+        if (w.state === "redundant") { reject(new Error("The service worker did not start.")); }
+      });
+    });
+  }
+
+  btn.addEventListener("click", function () {
+    btn.disabled = true;
+    say("Asking for permission…");
+    Notification.requestPermission().then(function (perm) {
+      if (perm !== "granted") { throw new Error("Notifications are blocked for this site in your browser settings."); }
+      say("Subscribing…");
+      return navigator.serviceWorker.register("/static/sw.js");
+    }).then(activated).then(function (reg) {
+      return reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key(btn.getAttribute("data-vapid-key")) });
+    }).then(function (sub) {
+      var body = sub.toJSON();
+      body.label = navigator.userAgent.indexOf("Mobile") >= 0 ? "phone" : "browser";
+      return fetch("/api/channels/push", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": btn.getAttribute("data-csrf") },
+        body: JSON.stringify(body)
+      });
+    }).then(function (resp) {
+      if (!resp.ok) { throw new Error("The server refused the subscription (" + resp.status + ")."); }
+      window.location.assign("/settings?m=push-added#channels");
+    }).catch(function (err) {
+      btn.disabled = false;
+      say(err && err.message ? err.message : "Could not turn on browser push.");
+    });
+  });
+})();
