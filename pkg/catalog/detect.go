@@ -63,10 +63,13 @@ func (s Section) InstructorNames() string {
 // known. It is known when the source reports it (NonReservedOpen), when the
 // section holds no reserved seats (capacity − enrolled), or when the section
 // has no open seat at all; a section flagged with reserved seats whose
-// groups were not read is unknown, never 0.
+// groups were not read is unknown, never 0, and so is a section whose
+// counts the source left out (StatusUnknown).
 func (s Section) GeneralOpen() (int, bool) {
 	raw := s.openSeats(false)
 	switch {
+	case s.Status == StatusUnknown:
+		return 0, false
 	case raw == 0:
 		return 0, true
 	case s.NonReservedOpen != nil:
@@ -116,9 +119,9 @@ func CarryReserved(prev *Section, next *Section) bool {
 // There is no event on a section's first observation (prev == nil): we do not
 // know what changed. A seat is available when the seats open to everyone go
 // from 0 to more than 0; when either side's count is unknown (reserved seats
-// not read, or a read without seat counts at all), there is no event: an
-// unknown count is never taken for 0. Openings of reserved seats alone are
-// ReservedOpened's.
+// not read, or the source left the counts out), there is no event: an
+// unknown count is never taken for 0, and a section read without its counts
+// was not seen full. Openings of reserved seats alone are ReservedOpened's.
 func Detect(prev *Section, next Section) []Event {
 	if prev == nil {
 		return nil
@@ -126,8 +129,7 @@ func Detect(prev *Section, next Section) []Event {
 	var events []Event
 	before, okBefore := prev.GeneralOpen()
 	after, okAfter := next.GeneralOpen()
-	known := okBefore && okAfter && prev.Status != StatusUnknown && next.Status != StatusUnknown
-	if known && before == 0 && after > 0 {
+	if okBefore && okAfter && before == 0 && after > 0 {
 		events = append(events, EventSeatAvailable)
 	}
 	if prev.IsStaff() && !next.IsStaff() {

@@ -475,7 +475,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			// no evidence that seats changed, and the next read with counts
 			// is compared with what was last known.
 			next.Capacity, next.Enrolled, next.Status = old.Section.Capacity, old.Section.Enrolled, old.Section.Status
-			next.NonReservedOpen = old.Section.NonReservedOpen
+			next.NonReservedOpen, next.ReservedGroups = old.Section.NonReservedOpen, old.Section.ReservedGroups
 		}
 		key := next.Key()
 		p.result.Applied++
@@ -495,7 +495,7 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 			continue
 		}
 		p.result.Changed = append(p.result.Changed, key)
-		if old != nil && catalog.ReservedOpened(prevSection, next) {
+		if catalog.ReservedOpened(prevSection, next) {
 			// Claimed only by the watches that asked for reserved seats.
 			seatEpoch++
 			p.claim(nbr, catalog.EventSeatAvailable, seatEpoch, old.ObservedAt, true)
@@ -531,9 +531,9 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 	return nil
 }
 
-// claim adds a claim of event ev at epoch for every watch of section nbr,
-// or only for those that asked for reserved seats when reservedOnly; the
-// event was detected against the observation made at baseline.
+// claim adds a claim of event ev at epoch, detected against a baseline
+// observed at baseline, for every watch of section nbr, or only for those
+// that asked for reserved seats when reservedOnly.
 func (p *applyPlan) claim(nbr string, ev catalog.Event, epoch int, baseline time.Time, reservedOnly bool) {
 	p.claimNbr = append(p.claimNbr, nbr)
 	p.claimEvent = append(p.claimEvent, string(ev))
@@ -589,9 +589,8 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 			}
 		}
 		staleBefore := observedAt.Add(-baselineMaxAge)
-		args := []any{term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline, p.claimReservedOnly}
-		b.Queue(insertClaimsSQL, args...).Query(collect(&p.result.Claims))
-		b.Queue(insertChannelClaimsSQL, args...).Query(collect(&p.result.ChannelClaims))
+		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline, p.claimReservedOnly).Query(collect(&p.result.Claims))
+		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline, p.claimReservedOnly).Query(collect(&p.result.ChannelClaims))
 	}
 	for _, nf := range p.notFound {
 		b.Queue(markStateNotFoundSQL, term, observedAt, nf.nbrs, nf.course.Subject, nf.course.CatalogNbr)

@@ -88,7 +88,7 @@ WITH cand AS (
 		SELECT k.id, k.channel_id, (` + activeUser + ` AND ` + activeChannel + `) AS ok, ` + stillTrue + ` AS holds,
 			(c.retry_at IS NOT NULL AND c.retry_at > now()) AS held
 		FROM cand k JOIN users u ON u.id = k.user_id JOIN channels c ON c.id = k.channel_id
-		JOIN class_watches w ON w.id = k.watch_id
+		LEFT JOIN class_watches w ON w.id = k.watch_id
 		LEFT JOIN section_states s ON s.term = k.term AND s.class_nbr = k.class_nbr) x
 ), skipped AS (
 	UPDATE channel_deliveries d SET status = 'skipped', lease_until = NULL,

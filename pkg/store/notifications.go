@@ -58,13 +58,13 @@ func (n Notification) IdempotencyKey() string {
 // sent. The event is checked again too, on the section's current state
 // (stillTrue), since an alert may be sent long after it was claimed (a
 // retry after an SMTP outage): a seat alert whose seat is gone (or that a
-// later opening superseded; a reserved seat counts for a watch that asked
-// for those), an instructor alert whose instructor is gone, or an old claim
-// on an equally old state is skipped, not sent. claimHead and claimTail
-// surround the candidate filter.
+// later opening superseded; for a watch that asked for reserved seats, a
+// seat open only to a reserved group still counts), an instructor alert
+// whose instructor is gone, or an old claim on an equally old state is
+// skipped, not sent. claimHead and claimTail surround the candidate filter.
 const claimHead = `
 WITH cand AS (
-	SELECT n.id, n.watch_id, n.user_id, n.term, n.class_nbr, n.event, n.epoch, n.created_at FROM notifications n
+	SELECT n.id, n.user_id, n.watch_id, n.term, n.class_nbr, n.event, n.epoch, n.created_at FROM notifications n
 	WHERE n.status = 'pending' AND (n.lease_until IS NULL OR n.lease_until < now())
 		AND n.created_at > now() - make_interval(secs => $1) `
 
@@ -88,7 +88,7 @@ const stillTrue = `(s.term IS NOT NULL AND s.not_found_at IS NULL
 		AND (s.observed_at > now() - make_interval(secs => $4) OR k.created_at > now() - make_interval(secs => $4))
 		AND CASE k.event
 			WHEN 'seat_available' THEN s.seat_epoch = k.epoch
-				AND (s.open_seats > 0 OR w.notify_reserved AND s.capacity > s.enrolled)
+				AND (s.open_seats > 0 OR w.notify_reserved AND s.status = 'open' AND s.capacity > s.enrolled)
 			WHEN 'instructor_assigned' THEN s.instructor_epoch = k.epoch AND EXISTS (
 				SELECT 1 FROM jsonb_array_elements(s.instructors) i WHERE lower(btrim(i->>'name')) NOT IN ('', 'staff'))
 			ELSE false END)`
@@ -100,7 +100,7 @@ const claimTail = `
 ), elig AS (
 	SELECT k.id, ` + eligibleUser + ` AS ok, ` + stillTrue + ` AS holds
 	FROM cand k JOIN users u ON u.id = k.user_id
-	JOIN class_watches w ON w.id = k.watch_id
+	LEFT JOIN class_watches w ON w.id = k.watch_id
 	LEFT JOIN section_states s ON s.term = k.term AND s.class_nbr = k.class_nbr
 ), skipped AS (
 	UPDATE notifications n SET status = 'skipped', lease_until = NULL,

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -43,6 +44,15 @@ func TestApplyReservedSeats(t *testing.T) {
 	// for reserved seats is told.
 	if res := apply(t, db, course, at(1), []string{nbr}, reservedSec(nbr, 27, majors(2))); res.Claims != 1 {
 		t.Fatalf("reserved-only opening: %+v; want 1 claim", res)
+	}
+	// The claim still holds when it is sent: its seats are open to the
+	// group, which is what its watcher asked about.
+	leased, err := db.ClaimPending(ctx, []catalog.SectionKey{key(term, nbr)}, time.Minute, 10)
+	if err != nil || len(leased) != 1 || leased[0].WatchID != wants.ID || len(leased[0].Section.ReservedGroups) != 1 {
+		t.Fatalf("ClaimPending = %+v, %v; want the reserved-only claim of the watch that asked, with its group", leased, err)
+	}
+	if err := db.Release(ctx, leased[0].ID, "test"); err != nil {
+		t.Fatal(err)
 	}
 	st, err := db.GetSectionState(ctx, key(term, nbr))
 	if err != nil {

@@ -28,12 +28,12 @@ type watchStatus string
 
 const (
 	statusOpen      watchStatus = "open"
-	statusReserved  watchStatus = "reserved" // open seats, all held for some students
 	statusFull      watchStatus = "full"
 	statusNotFound  watchStatus = "not_found"
 	statusCancelled watchStatus = "cancelled"
-	statusUnknown   watchStatus = "unknown" // last read without seat counts
-	statusWaiting   watchStatus = "waiting" // not checked yet
+	statusUnknown   watchStatus = "unknown"  // last read without seat counts
+	statusReserved  watchStatus = "reserved" // open only to reserved groups
+	statusWaiting   watchStatus = "waiting"  // not checked yet
 )
 
 // label is the status in words.
@@ -41,8 +41,6 @@ func (s watchStatus) label() string {
 	switch s {
 	case statusOpen:
 		return "Open"
-	case statusReserved:
-		return "Reserved seats only"
 	case statusFull:
 		return "Full"
 	case statusNotFound:
@@ -51,6 +49,8 @@ func (s watchStatus) label() string {
 		return "Cancelled"
 	case statusUnknown:
 		return "Seat count unavailable"
+	case statusReserved:
+		return "Reserved seats only"
 	default:
 		return "Waiting for first check"
 	}

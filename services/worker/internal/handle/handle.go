@@ -311,8 +311,10 @@ func (h *Handler) run(ctx context.Context, kind string, enqueuedAt time.Time,
 // flagged with reserved seats that have open seats: carried over from the
 // stored state when their seats did not change since, read from the source
 // otherwise. The reads go through the back-off and the breaker like any
-// upstream call; one that fails leaves its section, and every section after
-// a 429 or a breaker failure, unknown, which never alerts. The check itself
+// upstream call; one that fails leaves its section unknown, which never
+// alerts, and so does every section after it unless the failure was a
+// missing section. An answer of another shape does not count toward the
+// breaker: it means the lookup changed, not that the upstream is down. The check itself
 // is not failed: what the walk found is still recorded.
 func (h *Handler) readReserved(ctx context.Context, obs []store.CourseObservation) {
 	if h.Reserved == nil || h.States == nil || len(obs) == 0 {
@@ -387,12 +389,16 @@ func (h *Handler) readReserved(ctx context.Context, obs []store.CourseObservatio
 				retryAfter = ce.RetryAfter
 			}
 			_, _ = h.Backoff.RateLimited(ctx, retryAfter)
-		case catalog.CountsAsFailure(err):
-			done(breaker.Failure)
-		default:
-			// Not found: this section has nothing to read; the others may.
+		case catalog.KindOf(err) == catalog.KindNotFound:
+			// This section has nothing to read; the others may.
 			unknown(1)
 			continue
+		case catalog.KindOf(err) == catalog.KindMalformed:
+			// An answer of another shape says this endpoint changed, not
+			// that ASU is down: the walks must not be stopped for it.
+			done(breaker.Ignore)
+		default:
+			done(breaker.Failure)
 		}
 		unknown(len(read) - i)
 		return

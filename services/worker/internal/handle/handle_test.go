@@ -357,6 +357,13 @@ func TestHandleReadsReservedSeats(t *testing.T) {
 			wantOut:   []breaker.Outcome{breaker.Success, breaker.Success},
 		},
 		{
+			name:      "another shape stops the lookups without tripping the breaker",
+			errs:      map[string]error{"1": &catalog.Error{Kind: catalog.KindMalformed}},
+			wantAsked: []string{"1"},
+			wantOpen:  map[string]*int{"1": nil, "5": nil},
+			wantOut:   []breaker.Outcome{breaker.Success, breaker.Ignore},
+		},
+		{
 			name:      "server error counts toward the breaker",
 			errs:      map[string]error{"1": &catalog.Error{Kind: catalog.KindServer, Status: 502}},
 			wantAsked: []string{"1"},
