@@ -138,6 +138,7 @@ func render(code int) string {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString(security)
 	b.WriteString(notes)
 	return b.String()
 }
@@ -153,6 +154,6 @@ func orDash(s string) string {
 const notes = `## Not covered here
 
 - **Sustained load** (100,000 watched sections, 5,000 users × 20 watches, three whole cycles while the dashboard takes 200 requests/s): ` + "`make sustained`" + ` runs it with the real binaries and writes ` + "`docs/SUSTAINED.md`" + ` (each cycle drained within its interval, every section observed, dashboard p99, memory).
-- **Web application security** (authorization matrix, CSRF, sessions, injection, tokens): the web app's own test suite.
+- **Web application security** (authorization matrix, CSRF, sessions, injection, tokens): the web app's own test suite; the review items are in the table above.
 - **Hostile input**: ` + "`make fuzz`" + ` runs every fuzz target for a bounded time; crashers found are kept under each package's ` + "`testdata/fuzz`" + ` and replayed by ` + "`go test`" + `.
 `

@@ -9,21 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// NewAccount is what a self-service registration records: the consents are
-// kept with the moment they were given.
+// NewAccount is what a self-service registration (Register) records: the
+// consents are kept with the moment they were given. Nothing a user sends
+// can make the account verified or an administrator: it has no such field.
 type NewAccount struct {
 	Email           string
 	PasswordHash    string
 	AgeConfirmedAt  time.Time
 	TermsAcceptedAt time.Time
-}
-
-// CreateAccount registers an unverified, non-admin account. It returns
-// ErrConflict when the email is taken, whatever its case. Nothing a user
-// sends can make the account verified or an administrator: NewAccount has
-// no such field.
-func (db *DB) CreateAccount(ctx context.Context, na NewAccount) (User, error) {
-	return db.insertUser(ctx, "create account", na.Email, na.PasswordHash, false, false, &na.AgeConfirmedAt, &na.TermsAcceptedAt)
 }
 
 const getUserByEmailSQL = `SELECT ` + userColumns + ` FROM users WHERE email = $1 AND deleted_at IS NULL`

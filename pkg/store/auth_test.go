@@ -16,19 +16,23 @@ import (
 // t0us is t0 at PostgreSQL's precision.
 var t0us = t0.Truncate(time.Microsecond)
 
-func TestCreateAccountRecordsConsentsAndIsNeverAdmin(t *testing.T) {
+func TestRegisterRecordsConsentsAndIsNeverAdmin(t *testing.T) {
 	t.Parallel()
 	db, _ := storetest.NewDB(t)
 	ctx := context.Background()
-	u, err := db.CreateAccount(ctx, store.NewAccount{Email: " New@Example.edu", PasswordHash: "h", AgeConfirmedAt: t0us, TermsAcceptedAt: t0us})
-	if err != nil {
+	mail := store.OutboxMail{Subject: "s", ExpiresAt: time.Now().Add(time.Hour)}
+	if err := db.Register(ctx, store.NewAccount{Email: " New@Example.edu", PasswordHash: "h", AgeConfirmedAt: t0us, TermsAcceptedAt: t0us}, []byte("t1"), mail, mail); err != nil {
 		t.Fatal(err)
 	}
-	if u.IsAdmin || u.VerifiedAt != nil || u.Email != "new@example.edu" {
-		t.Errorf("created %+v", u)
+	u, err := db.GetUserByEmail(ctx, "new@example.edu")
+	if err != nil || u.IsAdmin || u.VerifiedAt != nil || u.Email != "new@example.edu" {
+		t.Fatalf("created %+v, %v", u, err)
 	}
-	if _, err := db.CreateAccount(ctx, store.NewAccount{Email: "NEW@example.edu", PasswordHash: "h"}); !errors.Is(err, store.ErrConflict) {
+	if err := db.Register(ctx, store.NewAccount{Email: "NEW@example.edu", PasswordHash: "other"}, []byte("t2"), mail, mail); err != nil {
 		t.Errorf("duplicate: %v", err)
+	}
+	if again, err := db.GetUserByEmail(ctx, "new@example.edu"); err != nil || again.ID != u.ID || again.PasswordHash != "h" {
+		t.Errorf("a second registration changed the account: %+v, %v", again, err)
 	}
 	x, err := db.ExportUser(ctx, u.ID)
 	if err != nil {

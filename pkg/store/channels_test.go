@@ -371,3 +371,28 @@ func TestExportRedactsChannelSecretsAndDeleteRemovesChannels(t *testing.T) {
 		t.Errorf("channels left after delete: %d, %v", n, err)
 	}
 }
+
+// TestDelayedDeliveryIsCheckedAgainstTheCurrentState: a channel delivery,
+// like an email, is not sent once its seat is gone.
+func TestDelayedDeliveryIsCheckedAgainstTheCurrentState(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	pendingDeliveries(t, db, "100", 1)
+	pendingDeliveries(t, db, "200", 1)
+	apply(t, db, course, at(2), []string{"100"}, sec(term, "100", 30))
+	ds, err := db.ClaimDeliveries(ctx, time.Minute, 10, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Section.ClassNbr != "200" {
+		t.Fatalf("claimed %+v, want only the delivery of 200, still open", ds)
+	}
+	var st, why string
+	if err := db.Pool().QueryRow(ctx, `SELECT status, last_error FROM channel_deliveries WHERE class_nbr = '100'`).Scan(&st, &why); err != nil {
+		t.Fatal(err)
+	}
+	if st != store.StatusSkipped || why == "" {
+		t.Errorf("delivery of the filled section: %s (%q), want skipped with a reason", st, why)
+	}
+}

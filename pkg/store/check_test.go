@@ -546,3 +546,39 @@ func TestApplyUnknownSeatsAreNoEvidence(t *testing.T) {
 		t.Errorf("claims (-want +got):\n%s", diff)
 	}
 }
+
+// TestPruneSectionStates deletes the state and history of sections nobody
+// watches, observed before the cutoff, and nothing else.
+func TestPruneSectionStates(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	u := storetest.User(t, db, "pruner@example.edu")
+	w := storetest.Watch(t, db, u.ID, term, "100", subj, catNbr)
+	storetest.Watch(t, db, u.ID, term, "200", subj, catNbr)
+	storetest.Watch(t, db, u.ID, term, "300", subj, catNbr)
+	all := []string{"100", "200", "300"}
+	apply(t, db, course, at(0), all, sec(term, "100", 30), sec(term, "200", 30), sec(term, "300", 30))
+	apply(t, db, course, at(60), []string{"300"}, sec(term, "300", 20))
+	// 100 stays watched; 200 and 300 are unwatched, 300 seen since the cutoff.
+	if err := db.DeleteWatch(ctx, u.ID, w.ID+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteWatch(ctx, u.ID, w.ID+2); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.PruneSectionStates(ctx, at(30))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v; want 1", n, err)
+	}
+	for nbr, kept := range map[string]bool{"100": true, "200": false, "300": true} {
+		_, err := db.GetSectionState(ctx, key(term, nbr))
+		if got := err == nil; got != kept {
+			t.Errorf("state of %s kept = %v (%v), want %v", nbr, got, err, kept)
+		}
+		hist, err := db.SeatHistory(ctx, key(term, nbr))
+		if err != nil || (len(hist) > 0) != kept {
+			t.Errorf("history of %s: %d points (%v), kept = %v", nbr, len(hist), err, kept)
+		}
+	}
+}

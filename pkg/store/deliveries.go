@@ -71,27 +71,32 @@ func (d Delivery) IdempotencyKey() string {
 // claimDeliveriesSQL leases due deliveries as claimDueSQL does for email.
 // Deliveries of a channel that is no longer active, or of a user who can no
 // longer be alerted, are skipped; deliveries of a channel held back by a
-// 429 wait. $4 lets one channel have at most that many deliveries leased in
-// one claim, so a user watching many sections cannot crowd others out.
+// 429 wait. $5 lets one channel have at most that many deliveries leased in
+// one claim, so a user watching many sections cannot crowd others out. A
+// delivery whose alert no longer holds on the section's current state
+// (stillTrue, $4 MaxUnconfirmedAlertAge) is skipped, as email is.
 const claimDeliveriesSQL = `
 WITH cand AS (
-	SELECT d.id, d.channel_id, d.user_id FROM channel_deliveries d
+	SELECT d.id, d.channel_id, d.watch_id, d.user_id, d.term, d.class_nbr, d.event, d.epoch, d.created_at FROM channel_deliveries d
 	WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until < now())
 		AND d.created_at > now() - make_interval(secs => $1)
 	ORDER BY d.id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
 ), elig AS (
-	SELECT x.id, x.ok, x.held, row_number() OVER (PARTITION BY x.channel_id ORDER BY x.id) AS n FROM (
-		SELECT d.id, d.channel_id, (` + activeUser + ` AND ` + activeChannel + `) AS ok,
+	SELECT x.id, x.ok, x.holds, x.held, row_number() OVER (PARTITION BY x.channel_id ORDER BY x.id) AS n FROM (
+		SELECT k.id, k.channel_id, (` + activeUser + ` AND ` + activeChannel + `) AS ok, ` + stillTrue + ` AS holds,
 			(c.retry_at IS NOT NULL AND c.retry_at > now()) AS held
-		FROM cand d JOIN users u ON u.id = d.user_id JOIN channels c ON c.id = d.channel_id) x
+		FROM cand k JOIN users u ON u.id = k.user_id JOIN channels c ON c.id = k.channel_id
+		LEFT JOIN class_watches w ON w.id = k.watch_id
+		LEFT JOIN section_states s ON s.term = k.term AND s.class_nbr = k.class_nbr) x
 ), skipped AS (
-	UPDATE channel_deliveries d SET status = 'skipped', lease_until = NULL
-	FROM elig e WHERE d.id = e.id AND NOT e.ok
+	UPDATE channel_deliveries d SET status = 'skipped', lease_until = NULL,
+		last_error = CASE WHEN e.ok THEN 'no longer true when it could be sent' ELSE d.last_error END
+	FROM elig e WHERE d.id = e.id AND NOT (e.ok AND e.holds)
 ), leased AS (
 	UPDATE channel_deliveries d SET lease_until = now() + make_interval(secs => $3), attempts = d.attempts + 1
-	FROM elig e WHERE d.id = e.id AND e.ok AND NOT e.held AND e.n <= $4
+	FROM elig e WHERE d.id = e.id AND e.ok AND e.holds AND NOT e.held AND e.n <= $5
 	RETURNING d.id, d.channel_id, d.watch_id, d.user_id, d.term, d.class_nbr, d.event, d.epoch, d.attempts, d.created_at
 )
 SELECT l.id, l.channel_id, l.watch_id, l.user_id, u.email, c.kind, c.label, c.config, c.secret,
@@ -117,7 +122,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, lease time.Duration, limit, p
 	if _, err := db.pool.Exec(ctx, failExhaustedDeliveriesSQL, maxSendAge); err != nil {
 		return nil, fmt.Errorf("claim deliveries: fail exhausted: %w", err)
 	}
-	rows, err := db.pool.Query(ctx, claimDeliveriesSQL, maxSendAge, limit, lease.Seconds(), perChannel)
+	rows, err := db.pool.Query(ctx, claimDeliveriesSQL, maxSendAge, limit, lease.Seconds(), maxUnconfirmedAlertAge, perChannel)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}

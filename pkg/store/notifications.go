@@ -55,37 +55,53 @@ func (n Notification) IdempotencyKey() string {
 // claim invisible until it is released, sent or abandoned long enough. The
 // user's eligibility is checked again because it may have changed since the
 // claim was made (an unsubscribe, a bounce): those claims are skipped, not
-// sent. The event is checked again too, on the section's current state,
-// since an alert may be sent long after it was claimed (a retry after an
-// SMTP outage): a seat alert whose seat is gone (or that a later opening
-// superseded; for a watch that asked for reserved seats, a seat open only to
-// a reserved group still counts), an instructor alert whose instructor is
-// gone, or a claim that is as old as the section's last observation is
-// older than the scheduler's interval ($4) — nothing vouches for it any
-// more — is skipped, not sent. claimHead and claimTail surround the candidate filter.
+// sent. The event is checked again too, on the section's current state
+// (stillTrue), since an alert may be sent long after it was claimed (a
+// retry after an SMTP outage): a seat alert whose seat is gone (or that a
+// later opening superseded; for a watch that asked for reserved seats, a
+// seat open only to a reserved group still counts), an instructor alert
+// whose instructor is gone, or an old claim on an equally old state is
+// skipped, not sent. claimHead and claimTail surround the candidate filter.
 const claimHead = `
 WITH cand AS (
 	SELECT n.id, n.user_id, n.watch_id, n.term, n.class_nbr, n.event, n.epoch, n.created_at FROM notifications n
 	WHERE n.status = 'pending' AND (n.lease_until IS NULL OR n.lease_until < now())
 		AND n.created_at > now() - make_interval(secs => $1) `
 
+// MaxUnconfirmedAlertAge is how old a claimed alert may be and still be
+// sent on a section state that is as old: past it, the section must have
+// been observed within that time, or nothing vouches for the alert any more
+// (a retry after hours of SMTP and university outage) and it is skipped.
+const MaxUnconfirmedAlertAge = time.Hour
+
+// maxUnconfirmedAlertAge is MaxUnconfirmedAlertAge in seconds.
+var maxUnconfirmedAlertAge = MaxUnconfirmedAlertAge.Seconds()
+
+// stillTrue is the condition that a claimed alert still holds when it goes
+// out: on the claim aliased k (its event, epoch and created_at), its watch
+// aliased w and its section's current state aliased s (LEFT JOINed), with
+// $4 holding MaxUnconfirmedAlertAge in seconds. The seat is still open in
+// the same opening (epoch; a reserved seat counts for a watch that asked for
+// those), or the instructor still named; and the section was observed
+// within MaxUnconfirmedAlertAge, or the claim is that recent.
+const stillTrue = `(s.term IS NOT NULL AND s.not_found_at IS NULL
+		AND (s.observed_at > now() - make_interval(secs => $4) OR k.created_at > now() - make_interval(secs => $4))
+		AND CASE k.event
+			WHEN 'seat_available' THEN s.seat_epoch = k.epoch
+				AND (s.open_seats > 0 OR w.notify_reserved AND s.status = 'open' AND s.capacity > s.enrolled)
+			WHEN 'instructor_assigned' THEN s.instructor_epoch = k.epoch AND EXISTS (
+				SELECT 1 FROM jsonb_array_elements(s.instructors) i WHERE lower(btrim(i->>'name')) NOT IN ('', 'staff'))
+			ELSE false END)`
+
 const claimTail = `
 	ORDER BY n.id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
 ), elig AS (
-	SELECT c.id, ` + eligibleUser + ` AS ok,
-		s.term IS NOT NULL AND s.not_found_at IS NULL
-		AND (s.observed_at > now() - make_interval(secs => $4) OR c.created_at > now() - make_interval(secs => $4))
-		AND CASE c.event
-			WHEN 'seat_available' THEN s.seat_epoch = c.epoch AND (s.open_seats > 0
-				OR w.notify_reserved AND s.status = 'open' AND s.capacity > s.enrolled)
-			WHEN 'instructor_assigned' THEN s.instructor_epoch = c.epoch AND EXISTS (
-				SELECT 1 FROM jsonb_array_elements(s.instructors) i WHERE lower(btrim(i->>'name')) NOT IN ('', 'staff'))
-			ELSE false END AS holds
-	FROM cand c JOIN users u ON u.id = c.user_id
-	LEFT JOIN class_watches w ON w.id = c.watch_id
-	LEFT JOIN section_states s ON s.term = c.term AND s.class_nbr = c.class_nbr
+	SELECT k.id, ` + eligibleUser + ` AS ok, ` + stillTrue + ` AS holds
+	FROM cand k JOIN users u ON u.id = k.user_id
+	LEFT JOIN class_watches w ON w.id = k.watch_id
+	LEFT JOIN section_states s ON s.term = k.term AND s.class_nbr = k.class_nbr
 ), skipped AS (
 	UPDATE notifications n SET status = 'skipped', lease_until = NULL,
 		last_error = CASE WHEN e.ok THEN 'no longer true when it could be sent' ELSE n.last_error END
@@ -148,7 +164,7 @@ func (db *DB) ClaimPending(ctx context.Context, sections []catalog.SectionKey, l
 	for i, k := range sections {
 		terms[i], nbrs[i] = k.Term, k.ClassNbr
 	}
-	ns, err := db.claim(ctx, claimPendingSQL, maxSendAge, limit, lease.Seconds(), db.baselineMaxAge.Seconds(), terms, nbrs)
+	ns, err := db.claim(ctx, claimPendingSQL, maxSendAge, limit, lease.Seconds(), maxUnconfirmedAlertAge, terms, nbrs)
 	if err != nil {
 		return nil, fmt.Errorf("claim pending notifications of %d sections: %w", len(sections), err)
 	}
@@ -162,7 +178,7 @@ func (db *DB) ClaimDue(ctx context.Context, lease time.Duration, limit int) ([]N
 	if _, err := db.pool.Exec(ctx, failExhaustedSQL, maxSendAge); err != nil {
 		return nil, fmt.Errorf("claim due notifications: fail exhausted: %w", err)
 	}
-	ns, err := db.claim(ctx, claimDueSQL, maxSendAge, limit, lease.Seconds(), db.baselineMaxAge.Seconds())
+	ns, err := db.claim(ctx, claimDueSQL, maxSendAge, limit, lease.Seconds(), maxUnconfirmedAlertAge)
 	if err != nil {
 		return nil, fmt.Errorf("claim due notifications: %w", err)
 	}

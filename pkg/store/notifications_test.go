@@ -273,7 +273,7 @@ func TestClaimPendingEmpty(t *testing.T) {
 // TestDelayedAlertIsCheckedAgainstTheCurrentState: an alert whose send
 // failed is sent later only if it is still true: the seat is still open
 // (and no later opening superseded it), and the section was observed within
-// the scheduler's interval or the alert itself is that recent.
+// the last hour (MaxUnconfirmedAlertAge) or the alert itself is that recent.
 func TestDelayedAlertIsCheckedAgainstTheCurrentState(t *testing.T) {
 	t.Parallel()
 	db, _ := storetest.NewDB(t)

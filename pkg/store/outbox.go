@@ -46,6 +46,23 @@ token AS (
   SELECT $2, id, 'reset_password', $3 FROM u)
 INSERT INTO mail_outbox (to_addr, subject, text_body, html_body, expires_at)
 SELECT $1, $4, $5, $6, $3 FROM u`
+	// registerSQL is the whole of a registration, one statement whether or
+	// not a live account has the email: create the account with its
+	// verification token and queue the welcome mail, or queue the mail
+	// telling the owner that someone tried to register their address.
+	registerSQL = `
+WITH ins AS (
+  INSERT INTO users (email, password_hash, age_confirmed_at, accepted_terms_at)
+  VALUES ($1, $2, $3, $4)
+  ON CONFLICT (email) WHERE deleted_at IS NULL DO NOTHING
+  RETURNING id),
+token AS (
+  INSERT INTO one_time_tokens (hash, user_id, purpose, expires_at)
+  SELECT $5, id, 'verify_email', $6 FROM ins)
+INSERT INTO mail_outbox (to_addr, subject, text_body, html_body, expires_at)
+SELECT $1, $7, $8, $9, $6 FROM ins
+UNION ALL
+SELECT $1, $10, $11, $12, $13 WHERE NOT EXISTS (SELECT 1 FROM ins)`
 	claimMailSQL = `
 UPDATE mail_outbox SET lease_until = $2, attempts = attempts + 1
 WHERE id IN (
@@ -98,6 +115,24 @@ func (db *DB) RequestPasswordReset(ctx context.Context, email string, hash []byt
 	email = NormalizeEmail(email)
 	if _, err := db.pool.Exec(ctx, requestResetSQL, email, hash, m.ExpiresAt, m.Subject, m.Text, m.HTML); err != nil {
 		return fmt.Errorf("request password reset: %w", err)
+	}
+	return nil
+}
+
+// Register creates the unverified, non-admin account na with the email
+// verification token hash (valid until welcome.ExpiresAt) and queues
+// welcome, which carries it; when a live account already has the email it
+// queues existing to that address instead. Both mails go to the account's
+// email (their To is not used). The caller cannot tell which happened, by
+// result or by time: registration must not reveal which emails have
+// accounts.
+func (db *DB) Register(ctx context.Context, na NewAccount, hash []byte, welcome, existing OutboxMail) error {
+	email := NormalizeEmail(na.Email)
+	_, err := db.pool.Exec(ctx, registerSQL, email, na.PasswordHash, na.AgeConfirmedAt, na.TermsAcceptedAt,
+		hash, welcome.ExpiresAt, welcome.Subject, welcome.Text, welcome.HTML,
+		existing.Subject, existing.Text, existing.HTML, existing.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", email, err)
 	}
 	return nil
 }

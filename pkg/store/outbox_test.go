@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,5 +80,53 @@ func TestRequestPasswordReset(t *testing.T) {
 	}
 	if uid, err := db.ConsumeToken(ctx, []byte{2}, store.PurposeResetPassword, time.Now()); err != nil || uid != u.ID {
 		t.Errorf("the queued link's token: %d, %v", uid, err)
+	}
+}
+
+// TestRegisterQueuesOneMailEitherWay: a new address gets an unverified
+// account, its token and the welcome mail; a taken one only the mail to its
+// owner; a deleted account's address registers anew.
+func TestRegisterQueuesOneMailEitherWay(t *testing.T) {
+	t.Parallel()
+	db, _ := storetest.NewDB(t)
+	ctx := context.Background()
+	taken := storetest.User(t, db, "taken@example.edu")
+	gone := storetest.User(t, db, "gone@example.edu")
+	if err := db.DeleteAccount(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	welcome := store.OutboxMail{Subject: "welcome", Text: "link", ExpiresAt: exp}
+	existing := store.OutboxMail{Subject: "already", Text: "sign in", ExpiresAt: exp}
+	for i, email := range []string{" New@Example.edu", "TAKEN@example.edu", "gone@example.edu"} {
+		na := store.NewAccount{Email: email, PasswordHash: "h", AgeConfirmedAt: exp, TermsAcceptedAt: exp}
+		if err := db.Register(ctx, na, []byte{byte(i)}, welcome, existing); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mails, err := db.ClaimMail(ctx, time.Now().Add(time.Second), exp, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range mails {
+		got[m.To] = m.Subject
+	}
+	want := map[string]string{"new@example.edu": "welcome", "taken@example.edu": "already", "gone@example.edu": "welcome"}
+	if len(mails) != 3 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("queued %v, want %v", got, want)
+	}
+	u, err := db.GetUserByEmail(ctx, "new@example.edu")
+	if err != nil || u.VerifiedAt != nil || u.IsAdmin {
+		t.Fatalf("new account %+v, %v; want unverified, not admin", u, err)
+	}
+	if uid, err := db.ConsumeToken(ctx, []byte{0}, store.PurposeVerifyEmail, time.Now()); err != nil || uid != u.ID {
+		t.Errorf("the welcome link's token: %d, %v", uid, err)
+	}
+	if again, err := db.GetUserByEmail(ctx, "taken@example.edu"); err != nil || again.ID != taken.ID || again.PasswordHash == "h" {
+		t.Errorf("the taken account changed: %+v, %v", again, err)
+	}
+	if fresh, err := db.GetUserByEmail(ctx, "gone@example.edu"); err != nil || fresh.ID == gone.ID {
+		t.Errorf("the deleted account's address: %+v, %v; want a new account", fresh, err)
 	}
 }

@@ -174,3 +174,35 @@ func (db *DB) SeatHistory(ctx context.Context, key catalog.SectionKey) ([]SeatPo
 	}
 	return points, nil
 }
+
+const (
+	pruneStatesSQL = `
+DELETE FROM section_states s
+WHERE s.observed_at < $1
+  AND NOT EXISTS (SELECT 1 FROM class_watches w WHERE w.term = s.term AND w.class_nbr = s.class_nbr)`
+	pruneSeatHistorySQL = `
+DELETE FROM seat_history h
+WHERE h.observed_at < $1
+  AND NOT EXISTS (SELECT 1 FROM class_watches w WHERE w.term = h.term AND w.class_nbr = h.class_nbr)`
+)
+
+// PruneSectionStates deletes the state and seat history of sections nobody
+// watches that were last observed before before. Nobody's checks keep such
+// a state fresh, so it is no one's baseline; a section watched again starts
+// from its next observation.
+func (db *DB) PruneSectionStates(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, pruneStatesSQL, before)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, pruneSeatHistorySQL, before)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune section states: %w", err)
+	}
+	return n, nil
+}

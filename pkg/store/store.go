@@ -99,9 +99,7 @@ const DefaultBaselineMaxAge = 30 * time.Minute
 // still be the baseline of a watcher who started watching after it was
 // made: the scheduler's interval, within which every watched section is
 // checked. An older one was kept by nobody's checks, and a change from it
-// is news only to the watchers it was observed for. A claimed alert older
-// than this is sent only if the section was observed within it. Call it
-// before use.
+// is news only to the watchers it was observed for. Call it before use.
 func (db *DB) SetBaselineMaxAge(d time.Duration) {
 	db.baselineMaxAge = d
 }

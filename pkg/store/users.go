@@ -28,8 +28,8 @@ type User struct {
 
 // NewUser is what CreateUser needs: an account set up by the operator (ops
 // admin create), the demo seed or a test, which may be verified or an
-// administrator from the start. Self-service registration uses
-// CreateAccount, which can be neither.
+// administrator from the start. Self-service registration uses Register,
+// which can be neither.
 type NewUser struct {
 	Email        string
 	PasswordHash string
@@ -44,11 +44,11 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 const userColumns = `id, email, password_hash, verified_at, is_admin, disabled_at, deleted_at,
 	notify_email, unsubscribed_at, bounced_at, complained_at, created_at`
 
-// insertUserSQL is the one insert of an account, for CreateUser and
-// CreateAccount.
+// insertUserSQL is the operator's insert of an account (CreateUser);
+// self-service registration is registerSQL.
 const insertUserSQL = `
-INSERT INTO users (email, password_hash, verified_at, is_admin, age_confirmed_at, accepted_terms_at)
-VALUES ($1, $2, CASE WHEN $3 THEN now() END, $4, $5, $6)
+INSERT INTO users (email, password_hash, verified_at, is_admin)
+VALUES ($1, $2, CASE WHEN $3 THEN now() END, $4)
 RETURNING ` + userColumns
 
 const getUserSQL = `SELECT ` + userColumns + ` FROM users WHERE id = $1`
@@ -68,19 +68,13 @@ func userDest(u *User) []any {
 // CreateUser inserts an account. It returns ErrConflict when the email is
 // taken, whatever its case.
 func (db *DB) CreateUser(ctx context.Context, nu NewUser) (User, error) {
-	return db.insertUser(ctx, "create user", nu.Email, nu.PasswordHash, nu.Verified, nu.IsAdmin, nil, nil)
-}
-
-// insertUser inserts an account under the normalized email; nil consent
-// times stay NULL.
-func (db *DB) insertUser(ctx context.Context, op, email, hash string, verified, admin bool, ageConfirmed, termsAccepted *time.Time) (User, error) {
-	email = NormalizeEmail(email)
-	u, err := scanUser(db.pool.QueryRow(ctx, insertUserSQL, email, hash, verified, admin, ageConfirmed, termsAccepted))
+	email := NormalizeEmail(nu.Email)
+	u, err := scanUser(db.pool.QueryRow(ctx, insertUserSQL, email, nu.PasswordHash, nu.Verified, nu.IsAdmin))
 	if isUniqueViolation(err) {
-		return User{}, fmt.Errorf("%s %s: %w", op, email, ErrConflict)
+		return User{}, fmt.Errorf("create user %s: %w", email, ErrConflict)
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("%s %s: %w", op, email, err)
+		return User{}, fmt.Errorf("create user %s: %w", email, err)
 	}
 	return u, nil
 }

@@ -12,19 +12,24 @@ import (
 
 type config struct {
 	envconf.Common
-	Addr                string
-	OpsAddr             string
-	UnsubscribeSecret   string
-	TrustedProxies      string
-	SchedulerInterval   time.Duration
-	Grace               time.Duration
-	PublicBaseURL       string
-	SMTPURL             string
-	MailFrom            string
-	ASUBaseURL          string
-	ASUTimeout          time.Duration
-	ASURate             float64
-	ASUContact          string
+	Addr              string
+	OpsAddr           string
+	UnsubscribeSecret string
+	TrustedProxies    string
+	SchedulerInterval time.Duration
+	Grace             time.Duration
+	PublicBaseURL     string
+	SMTPURL           string
+	MailFrom          string
+	ASUBaseURL        string
+	ASUTimeout        time.Duration
+	ASURate           float64
+	ASUContact        string
+	// The shared breaker's thresholds, as the workers have them: the
+	// api's lookups report to the same breaker.
+	BreakerFail         int
+	BreakerOpen         time.Duration
+	BreakerOK           int
 	WatchLimit          int
 	LookupsPerMinute    int
 	AuthRatePerMinute   int
@@ -50,6 +55,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ASUTimeout:          r.Duration("ASU_TIMEOUT", 15*time.Second, time.Second, 2*time.Minute),
 		ASURate:             r.Float("ASU_RATE", 3, 0.01, 1000),
 		ASUContact:          r.String("ASU_CONTACT", asu.DefaultContact),
+		BreakerFail:         r.Int("BREAKER_FAILURES", 10, 1, 1000),
+		BreakerOpen:         r.Duration("BREAKER_OPEN_TIMEOUT", 2*time.Minute, 100*time.Millisecond, time.Hour),
+		BreakerOK:           r.Int("BREAKER_SUCCESSES", 3, 1, 100),
 		WatchLimit:          r.Int("API_WATCH_LIMIT", store.DefaultWatchLimit, 1, 1000),
 		LookupsPerMinute:    r.Int("API_LOOKUPS_PER_MINUTE", 10, 1, 10000),
 		AuthRatePerMinute:   r.Int("API_AUTH_RATE_PER_MINUTE", 20, 1, 100000),

@@ -59,7 +59,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 	reg := obs.NewRegistry()
 	// The API's lookups of new watches go through the workers' breaker and
 	// report to it; its metrics are the workers'.
-	brk, err := breaker.New(rdb, breaker.Config{Name: check.University, Key: keys.Breaker(check.University), Logger: log})
+	brk, err := breaker.New(rdb, breaker.Config{
+		Name: check.University, Key: keys.Breaker(check.University),
+		FailureThreshold: cfg.BreakerFail, OpenTimeout: cfg.BreakerOpen, SuccessThreshold: cfg.BreakerOK,
+		Logger: log,
+	})
 	if err != nil {
 		return fmt.Errorf("breaker: %w", err)
 	}
@@ -129,10 +133,14 @@ const (
 	housekeepingEvery = time.Hour
 	deletedRetention  = 30 * 24 * time.Hour
 	attemptsRetention = 30 * 24 * time.Hour
+	// unwatchedRetention is how long the state and seat history of a
+	// section nobody watches are kept after its last observation.
+	unwatchedRetention = 30 * 24 * time.Hour
 )
 
-// housekeeping purges expired sessions and tokens, old login attempts and
-// accounts deleted more than 30 days ago, every hour until ctx ends. Every
+// housekeeping purges expired sessions, tokens and queued mail, old login
+// attempts, accounts deleted more than 30 days ago and the state of
+// sections unwatched for 30 days, every hour until ctx ends. Every
 // API instance may run it: each statement is an idempotent DELETE.
 func housekeeping(ctx context.Context, db *store.DB, log zerolog.Logger) error {
 	tick := time.NewTicker(housekeepingEvery)
@@ -145,6 +153,7 @@ func housekeeping(ctx context.Context, db *store.DB, log zerolog.Logger) error {
 			"login_attempts":   func() (int64, error) { return db.PruneLoginAttempts(ctx, now.Add(-attemptsRetention)) },
 			"expired_mail":     func() (int64, error) { return db.PruneExpiredMail(ctx, now) },
 			"deleted_accounts": func() (int64, error) { return db.PurgeDeletedAccounts(ctx, now.Add(-deletedRetention)) },
+			"unwatched_states": func() (int64, error) { return db.PruneSectionStates(ctx, now.Add(-unwatchedRetention)) },
 		} {
 			n, err := purge()
 			if err != nil && ctx.Err() == nil {

@@ -209,7 +209,7 @@ func TestAdminCreateAndPromote(t *testing.T) {
 	}
 	// Someone who registered the operator's address first never confirmed
 	// it: promote refuses and says how to take the account back.
-	squatter, err := db.CreateAccount(ctx, store.NewAccount{Email: "ops@example.com", PasswordHash: "x", AgeConfirmedAt: time.Now(), TermsAcceptedAt: time.Now()})
+	squatter, err := db.CreateUser(ctx, store.NewUser{Email: "ops@example.com", PasswordHash: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}

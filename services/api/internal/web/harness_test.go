@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
@@ -74,6 +75,8 @@ type env struct {
 	hub    *web.Hub
 	pub    func(keys ...catalog.SectionKey)
 	deps   web.Deps
+	// routes are every route the server answers.
+	routes []*echo.Route
 }
 
 type option = func(*web.Deps)
@@ -143,7 +146,7 @@ func setup(t *testing.T, opts ...option) *env {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	e := &env{t: t, rdb: rdb, db: db, sink: sink, sim: sim, keys: keys, url: hs.URL, signer: signer, hub: hub, deps: d}
+	e := &env{t: t, rdb: rdb, db: db, sink: sink, sim: sim, keys: keys, url: hs.URL, signer: signer, hub: hub, deps: d, routes: srv.Routes()}
 	e.pub = func(ks ...catalog.SectionKey) {
 		b, err := check.EncodeUpdate(ks)
 		if err != nil {
