@@ -244,22 +244,9 @@ func (db *DB) FailDelivery(ctx context.Context, d Delivery, sendErr string, disa
 	return disabled, nil
 }
 
+// updateDelivery runs a conditional update of a channel delivery.
 func (db *DB) updateDelivery(ctx context.Context, op, sql string, args ...any) error {
-	tag, err := db.pool.Exec(ctx, sql, args...)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if tag.RowsAffected() > 0 {
-		return nil
-	}
-	var exists bool
-	if err := db.pool.QueryRow(ctx, deliveryExistsSQL, args[0]).Scan(&exists); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if !exists {
-		return fmt.Errorf("%s: %w", op, ErrNotFound)
-	}
-	return nil
+	return db.conditionalUpdate(ctx, deliveryExistsSQL, op, sql, args...)
 }
 
 // DisabledChannel is a channel whose owner must be told it was disabled.

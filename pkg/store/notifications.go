@@ -234,9 +234,15 @@ func (db *DB) MarkFailed(ctx context.Context, id int64, sendErr string) error {
 	return db.updateNotification(ctx, fmt.Sprintf("fail notification %d", id), markFailedSQL, id, sendErr)
 }
 
-// updateNotification runs a conditional update, telling a notification that
-// does not exist (ErrNotFound) from one whose status made the update moot.
+// updateNotification runs a conditional update of a notification.
 func (db *DB) updateNotification(ctx context.Context, op, sql string, args ...any) error {
+	return db.conditionalUpdate(ctx, notificationExistsSQL, op, sql, args...)
+}
+
+// conditionalUpdate runs a conditional update of the row whose id is
+// args[0], telling a row that does not exist (ErrNotFound, by existsSQL)
+// from one whose status made the update moot.
+func (db *DB) conditionalUpdate(ctx context.Context, existsSQL, op, sql string, args ...any) error {
 	tag, err := db.pool.Exec(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -245,7 +251,7 @@ func (db *DB) updateNotification(ctx context.Context, op, sql string, args ...an
 		return nil
 	}
 	var exists bool
-	if err := db.pool.QueryRow(ctx, notificationExistsSQL, args[0]).Scan(&exists); err != nil {
+	if err := db.pool.QueryRow(ctx, existsSQL, args[0]).Scan(&exists); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if !exists {
