@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand"
@@ -192,46 +193,16 @@ func (e *env) benchScale(ctx context.Context, mode string, sc asusim.Scenario, w
 	window := hb.Period
 	startState, measureFrom := ds.sim.State(false), time.Now()
 
-	rng := rand.New(rand.NewSource(11))
-	type opening struct {
-		at  time.Duration
-		idx int
+	delays, err := ds.openSeats(ctx, watch, opened, window, 3*window+time.Minute, 11)
+	if err != nil {
+		return res, err
 	}
-	openings := make([]opening, opened)
-	for i, idx := range rng.Perm(len(watch))[:opened] {
-		openings[i] = opening{at: time.Duration(rng.Int63n(int64(window))), idx: idx}
-	}
-	slices.SortFunc(openings, func(a, b opening) int { return int(a.at - b.at) })
-	openedAt := map[string]time.Time{}
-	start := time.Now()
-	for _, o := range openings {
-		t := time.NewTimer(time.Until(start.Add(o.at)))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res, ctx.Err()
-		case <-t.C:
-		}
-		sec := watch[o.idx]
-		if err := ds.sim.SetSeats(sec.Key(), sec.Capacity-1, sec.Capacity); err != nil {
-			return res, err
-		}
-		openedAt[fmt.Sprintf("bench%d@bench.test", o.idx+1)] = time.Now()
-	}
-	err = poll(ctx, 3*window+time.Minute, 50*time.Millisecond, func() (bool, error) {
-		_, n := ds.sink.received()
-		return n >= opened, nil
-	})
-	got, _ := ds.sink.received()
-	var delays []time.Duration
-	for to, at := range openedAt {
-		if times := got[to]; len(times) > 0 {
-			delays = append(delays, times[0].Sub(at)*factor)
-		}
+	for i := range delays {
+		delays[i] *= factor
 	}
 	res.mailed = len(delays)
 	if len(delays) == 0 {
-		return res, fmt.Errorf("no alert arrived: %v", err)
+		return res, errors.New("no alert arrived")
 	}
 	end, err := heartbeat()
 	if err != nil {
@@ -248,7 +219,6 @@ func (e *env) benchScale(ctx context.Context, mode string, sc asusim.Scenario, w
 	res.reservedRate = float64(endState.RequestsByPath[reserved]-startState.RequestsByPath[reserved]) / elapsed
 	res.plannedRequests, res.plannedSections = end.Requests, end.SectionsFetched
 	res.period = end.Period * factor
-	slices.Sort(delays)
 	res.p50, res.p99 = quantile(delays, 0.5), quantile(delays, 0.99)
 	return res, nil
 }
