@@ -131,6 +131,38 @@ type Section struct {
 	Mode     string    `json:"mode,omitempty"`
 	Session  string    `json:"session,omitempty"`
 	Meetings []Meeting `json:"meetings,omitempty"`
+	// Component is the kind of class: "LEC", "LAB", "REC", "SEM"…; empty
+	// when the source does not say.
+	Component string `json:"component,omitempty"`
+	// Association groups a course's sections that are taken together: a
+	// lecture and the labs or recitations that go with it share it (ASU's
+	// ASSOCIATEDCLASS). Empty when the source does not say.
+	Association string `json:"association,omitempty"`
+	// Primary marks the section a student enrolls in for its association
+	// (the lecture); the others of the association are its linked
+	// components.
+	Primary bool `json:"primary,omitempty"`
+	// EnrollDeadline is the last moment a student can add the section:
+	// the end of its enrollment deadline day, else of its last class day,
+	// in the university's time zone. Zero when unknown.
+	EnrollDeadline time.Time `json:"enroll_deadline,omitzero"`
+}
+
+// Linked returns the sections of secs taken together with s: those of its
+// course and association other than s itself that are not primary. A
+// section without an association has none.
+func (s Section) Linked(secs []Section) []Section {
+	if s.Association == "" {
+		return nil
+	}
+	var out []Section
+	for _, o := range secs {
+		if o.ClassNbr != s.ClassNbr && !o.Primary && o.Association == s.Association &&
+			o.Term == s.Term && o.Subject == s.Subject && o.CatalogNbr == s.CatalogNbr {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // ReservedGroup is a block of a section's seats held for some students: a
