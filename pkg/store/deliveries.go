@@ -60,6 +60,9 @@ type Delivery struct {
 	// key and course when the section was never observed.
 	Section   catalog.Section
 	OpenSeats int
+	// Watch says what the watch asks for: a section, any section of a
+	// course passing a filter, or a lecture with its labs.
+	Watch WatchAbout
 }
 
 // IdempotencyKey identifies the delivery, stable across retries: the

@@ -42,6 +42,19 @@ type Notification struct {
 	// key and course when the section was never observed.
 	Section   catalog.Section
 	OpenSeats int
+	// Watch says what the watch asks for: a section, any section of a
+	// course passing a filter, or a lecture with its labs.
+	Watch WatchAbout
+}
+
+// WatchAbout is what an alert's watch asks for, beyond its section.
+type WatchAbout struct {
+	Kind   catalog.WatchKind
+	Filter catalog.Filter // a course watch's
+	// Sections are the current states of the sections a course or linked
+	// alert names (for a linked one, the lecture first); empty for a
+	// section watch, whose section is Section.
+	Sections []catalog.Section
 }
 
 // IdempotencyKey identifies the email of this claim, stable across retries,
