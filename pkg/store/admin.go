@@ -170,7 +170,7 @@ type WatchedSection struct {
 const watchedSectionsSQL = `
 SELECT c.term, c.class_nbr, c.subject, c.catalog_nbr, c.n, ` + stateColumns + `
 FROM (SELECT term, class_nbr, min(subject) AS subject, min(catalog_nbr) AS catalog_nbr, count(*) AS n
-      FROM class_watches GROUP BY term, class_nbr) c
+      FROM class_watches WHERE kind <> 'course' GROUP BY term, class_nbr) c
 LEFT JOIN section_states s ON s.term = c.term AND s.class_nbr = c.class_nbr
 ORDER BY c.n DESC, c.term DESC, c.class_nbr
 LIMIT $1`
@@ -194,6 +194,43 @@ func (db *DB) WatchedSections(ctx context.Context, limit int) ([]WatchedSection,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("watched sections: %w", err)
+	}
+	return out, nil
+}
+
+// WatchedCourse is a course with course watches, for the admin pages.
+type WatchedCourse struct {
+	Course catalog.CourseKey
+	// Watchers counts its course watches; Live those not expired.
+	Watchers, Live int
+	// Sections and Open count its present sections and those with seats
+	// open to everyone.
+	Sections, Open int
+}
+
+const watchedCoursesSQL = `
+SELECT c.term, c.subject, c.catalog_nbr, c.n, c.live,
+	(SELECT count(*) FROM section_states s WHERE s.term = c.term AND s.subject = c.subject AND s.catalog_nbr = c.catalog_nbr AND s.not_found_at IS NULL),
+	(SELECT count(*) FROM section_states s WHERE s.term = c.term AND s.subject = c.subject AND s.catalog_nbr = c.catalog_nbr AND s.not_found_at IS NULL AND s.open_seats > 0)
+FROM (SELECT term, subject, catalog_nbr, count(*) AS n, count(*) FILTER (WHERE expired_at IS NULL) AS live
+      FROM class_watches WHERE kind = 'course' GROUP BY term, subject, catalog_nbr) c
+ORDER BY c.n DESC, c.term DESC, c.subject, c.catalog_nbr
+LIMIT $1`
+
+// WatchedCourses returns up to limit courses with course watches, most
+// watched first.
+func (db *DB) WatchedCourses(ctx context.Context, limit int) ([]WatchedCourse, error) {
+	rows, err := db.pool.Query(ctx, watchedCoursesSQL, limit)
+	if err != nil {
+		return nil, fmt.Errorf("watched courses: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (WatchedCourse, error) {
+		var c WatchedCourse
+		err := row.Scan(&c.Course.Term, &c.Course.Subject, &c.Course.CatalogNbr, &c.Watchers, &c.Live, &c.Sections, &c.Open)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watched courses: %w", err)
 	}
 	return out, nil
 }

@@ -37,22 +37,29 @@ type DueCourse struct {
 	Full int
 	// ChangedAt is the latest change seen on one of them; zero if none.
 	ChangedAt time.Time
+	// WholeCourse is set when a course or linked watch needs every
+	// section of the course, not only ClassNbrs.
+	WholeCourse bool
 }
 
 const dueCoursesSQL = `
-SELECT w.term, w.subject, w.catalog_nbr, array_agg(DISTINCT w.class_nbr ORDER BY w.class_nbr),
-	count(*), count(DISTINCT w.class_nbr) FILTER (WHERE s.open_seats <= 0), max(s.changed_at)
+SELECT w.term, w.subject, w.catalog_nbr,
+	coalesce(array_agg(DISTINCT w.class_nbr ORDER BY w.class_nbr) FILTER (WHERE w.kind <> 'course'), '{}'),
+	count(*), count(DISTINCT w.class_nbr) FILTER (WHERE s.open_seats <= 0), max(s.changed_at),
+	bool_or(w.kind <> 'section')
 FROM class_watches w
 JOIN users u ON u.id = w.user_id
 LEFT JOIN section_states s ON s.term = w.term AND s.class_nbr = w.class_nbr
 WHERE (w.not_found_at IS NULL OR w.not_found_at < now() - interval '` + notFoundRecheck + `')
+  AND w.expired_at IS NULL
   AND ` + alertableUser + `
 GROUP BY w.term, w.subject, w.catalog_nbr
 ORDER BY w.term, w.subject, w.catalog_nbr`
 
-// DueCourses returns every course with at least one watch of an eligible user
-// that is not marked not found in the last six hours, ordered by term,
-// subject and catalog number.
+// DueCourses returns every course with at least one live (not expired) watch
+// of an eligible user that is not marked not found in the last six hours,
+// ordered by term, subject and catalog number. Course watches of a course
+// watched by section too share its check: one request covers both.
 func (db *DB) DueCourses(ctx context.Context) ([]DueCourse, error) {
 	rows, err := db.pool.Query(ctx, dueCoursesSQL)
 	if err != nil {
@@ -61,7 +68,7 @@ func (db *DB) DueCourses(ctx context.Context) ([]DueCourse, error) {
 	courses, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DueCourse, error) {
 		var c DueCourse
 		var changed *time.Time
-		err := row.Scan(&c.Course.Term, &c.Course.Subject, &c.Course.CatalogNbr, &c.ClassNbrs, &c.Watchers, &c.Full, &changed)
+		err := row.Scan(&c.Course.Term, &c.Course.Subject, &c.Course.CatalogNbr, &c.ClassNbrs, &c.Watchers, &c.Full, &changed, &c.WholeCourse)
 		if changed != nil {
 			c.ChangedAt = *changed
 		}
@@ -84,6 +91,19 @@ type CourseObservation struct {
 	// Wanted lists the class numbers the check was for. Only these are
 	// stored; a wanted one missing from Sections is marked not found.
 	Wanted []string
+	// WholeCourse says Sections is the whole course, as course and linked
+	// watches need: every section of it is stored, a stored one missing
+	// from it is not found, and the course's course and linked watches are
+	// evaluated on it.
+	WholeCourse bool
+}
+
+// size is how many sections applying o locks, about.
+func (o CourseObservation) size() int {
+	if o.WholeCourse {
+		return max(len(o.Wanted), len(o.Sections))
+	}
+	return len(o.Wanted)
 }
 
 // ApplyResult says what ApplyCourse did.
@@ -94,6 +114,8 @@ type ApplyResult struct {
 	Claims   int // notification claims created
 	// ChannelClaims counts channel delivery claims created.
 	ChannelClaims int
+	// Watches counts course and linked watches evaluated.
+	Watches int
 	// Changed lists sections whose user-visible state changed, including
 	// first observations and sections that reappeared.
 	Changed []catalog.SectionKey
@@ -106,16 +128,56 @@ type ApplyResult struct {
 // sections; it keeps them apart from every other advisory lock.
 const sectionLockSpace int32 = 0x706d6373 // "pmcs"
 
-// lockSectionsSQL locks each wanted section, in a stable order so two workers
-// never deadlock. Row locks alone would not do: a section seen for the first
+// lockSectionsSQL locks each wanted section and each course of the batch
+// (courseLockKey), in a stable order so two workers never deadlock. Row locks alone would not do: a section seen for the first
 // time has no row yet, and two concurrent first observations must still be
 // ordered so the later one sees the earlier one as prev.
 const lockSectionsSQL = `
 SELECT count(pg_advisory_xact_lock($3::int, hashtext($1 || ':' || nbr)))
 FROM (SELECT DISTINCT unnest($2::text[]) AS nbr ORDER BY 1) AS s`
 
+// readStatesSQL reads the wanted sections ($2) and every stored section of
+// the courses checked whole ($3 subjects, $4 catalog numbers).
 const readStatesSQL = `SELECT ` + stateColumns + `
-FROM section_states s WHERE s.term = $1 AND s.class_nbr = ANY($2::text[])`
+FROM section_states s WHERE s.term = $1 AND (s.class_nbr = ANY($2::text[])
+	OR (s.subject, s.catalog_nbr) IN (SELECT * FROM unnest($3::text[], $4::text[])))`
+
+// readWatchesSQL reads, and locks until the transaction ends, the live
+// course and linked watches of the courses checked whole.
+const readWatchesSQL = `
+SELECT w.id, w.kind, w.class_nbr, w.subject, w.catalog_nbr, w.filters, w.notify_reserved, w.notify_gone,
+	w.created_at, w.baselined, w.alert_epoch, w.alert_open, w.alert_nbrs
+FROM class_watches w
+WHERE w.term = $1 AND w.kind <> 'section' AND w.expired_at IS NULL
+  AND (w.subject, w.catalog_nbr) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+ORDER BY w.id
+FOR UPDATE`
+
+// updateWatchesSQL writes what course and linked watches remember.
+const updateWatchesSQL = `
+UPDATE class_watches w SET baselined = true, alert_epoch = x.epoch, alert_open = x.open,
+	alert_nbrs = string_to_array(x.nbrs, ',')
+FROM unnest($1::bigint[], $2::int[], $3::bool[], $4::text[]) AS x(id, epoch, open, nbrs)
+WHERE w.id = x.id`
+
+// goneAlerted is the condition that a seat_gone claim of event e (epoch)
+// follows an alert the watch aliased w was sent for that opening: the
+// notice is about seats the watcher was told of, or nothing.
+const goneAlerted = `(e.event <> 'seat_gone' OR w.notify_gone AND EXISTS (
+	SELECT 1 FROM notifications p WHERE p.watch_id = w.id AND p.event = 'seat_available' AND p.epoch = e.epoch AND p.status = 'sent'))`
+
+// insertWatchClaimsSQL claims the alerts of course and linked watches,
+// decided in Go (catalog.Evaluate): $1 watch ids, $2 events, $3 epochs, $4
+// the sections each names, comma-separated.
+const insertWatchClaimsSQL = `
+INSERT INTO notifications (watch_id, user_id, term, class_nbr, event, epoch, sections)
+SELECT w.id, w.user_id, w.term, split_part(e.nbrs, ',', 1), e.event, e.epoch, string_to_array(e.nbrs, ',')
+FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[]) AS e(watch_id, event, epoch, nbrs)
+JOIN class_watches w ON w.id = e.watch_id
+JOIN users u ON u.id = w.user_id
+WHERE ` + eligibleUser + ` AND ` + unpaused + ` AND ` + goneAlerted + `
+ON CONFLICT (watch_id, event, epoch) DO NOTHING
+RETURNING class_nbr`
 
 // upsertStatesSQL's WHERE repeats the staleness rule ApplyCourse already
 // applied under the lock, so no code path can overwrite a newer observation.
@@ -148,9 +210,9 @@ const insertClaimsSQL = `
 INSERT INTO notifications (watch_id, user_id, term, class_nbr, event, epoch)
 SELECT w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
 FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[], $7::bool[]) AS e(class_nbr, event, epoch, baseline_at, reserved_only)
-JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
+JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr AND w.kind = 'section'
 JOIN users u ON u.id = w.user_id
-WHERE ` + eligibleUser + `
+WHERE ` + eligibleUser + ` AND ` + unpaused + ` AND ` + goneAlerted + `
   AND (e.baseline_at >= $5 OR w.created_at <= e.baseline_at)
   AND (NOT e.reserved_only OR w.notify_reserved)
 ON CONFLICT (watch_id, event, epoch) DO NOTHING
@@ -223,6 +285,15 @@ var upsertColumns = []stateColumn{
 	{"mode", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Mode, nil }, ""},
 	{"session", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Session, nil }, ""},
 	{"meetings", "text[]", "::jsonb", true, func(r stateRow) (any, error) { return jsonText(nonNil(r.s.Meetings)) }, ""},
+	{"component", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Component, nil }, ""},
+	{"association", "text[]", "", true, func(r stateRow) (any, error) { return r.s.Association, nil }, ""},
+	{"is_primary", "bool[]", "", true, func(r stateRow) (any, error) { return r.s.Primary, nil }, ""},
+	{"enroll_deadline", "timestamptz[]", "", true, func(r stateRow) (any, error) {
+		if r.s.EnrollDeadline.IsZero() {
+			return nil, nil
+		}
+		return r.s.EnrollDeadline.UTC().Truncate(time.Microsecond), nil
+	}, ""},
 	{"changed_at", "timestamptz[]", "", false, func(r stateRow) (any, error) { return r.changedAt, nil }, ""},
 	{"seat_epoch", "int[]", "", false, func(r stateRow) (any, error) { return int32(r.seatEpoch), nil }, ""},
 	{"instructor_epoch", "int[]", "", false, func(r stateRow) (any, error) { return int32(r.instructorEpoch), nil }, ""},
@@ -329,6 +400,21 @@ type applyPlan struct {
 	// planned holds the sections already decided in this batch: a section
 	// watched under two courses is stored once.
 	planned map[string]bool
+	// courses holds each course checked whole, as the batch leaves it.
+	courses                     map[catalog.CourseKey][]catalog.SectionChange
+	watchID, claimWatch         []int64
+	watchEpoch, claimWatchEpoch []int32
+	watchOpen                   []bool
+	watchNbrs, claimWatchNbrs   []string
+	claimWatchEvent             []string
+}
+
+// liveWatch is a course or linked watch read, locked, by applyBatch.
+type liveWatch struct {
+	id     int64
+	course catalog.CourseKey
+	rule   catalog.WatchRule
+	state  catalog.WatchState
 }
 
 // courseNotFound is the wanted sections of one course missing from its check.
@@ -362,8 +448,8 @@ func (db *DB) ApplyCourses(ctx context.Context, obs []CourseObservation) (ApplyR
 	var total ApplyResult
 	for len(obs) > 0 {
 		n, size := 0, 0
-		for n < len(obs) && (n == 0 || size+len(obs[n].Wanted) <= maxApplyBatch && obs[n].ObservedAt.Equal(obs[0].ObservedAt)) {
-			size += len(obs[n].Wanted)
+		for n < len(obs) && (n == 0 || size+obs[n].size() <= maxApplyBatch && obs[n].ObservedAt.Equal(obs[0].ObservedAt)) {
+			size += obs[n].size()
 			n++
 		}
 		res, err := db.applyBatch(ctx, obs[:n])
@@ -375,6 +461,7 @@ func (db *DB) ApplyCourses(ctx context.Context, obs []CourseObservation) (ApplyR
 		total.NotFound += res.NotFound
 		total.Claims += res.Claims
 		total.ChannelClaims += res.ChannelClaims
+		total.Watches += res.Watches
 		total.Changed = append(total.Changed, res.Changed...)
 		total.Notify = append(total.Notify, res.Notify...)
 		obs = obs[n:]
@@ -391,7 +478,7 @@ func (db *DB) applyBatch(ctx context.Context, obs []CourseObservation) (ApplyRes
 	}
 	term := obs[0].Course.Term
 	wantedBy := make([][]string, len(obs))
-	var all []string
+	var all, locks, wholeSubjects, wholeCatalogs []string
 	for i, o := range obs {
 		if o.Course.Term == "" || o.ObservedAt.IsZero() {
 			return ApplyResult{}, fmt.Errorf("%s: term and observed-at are required", op)
@@ -400,15 +487,26 @@ func (db *DB) applyBatch(ctx context.Context, obs []CourseObservation) (ApplyRes
 			return ApplyResult{}, fmt.Errorf("%s: course %s is of another term or time", op, o.Course)
 		}
 		w := slices.Clone(o.Wanted)
+		if o.WholeCourse {
+			for _, sec := range o.Sections {
+				if sec.Term == term && sameCourse(sec, o.Course) {
+					w = append(w, sec.ClassNbr)
+				}
+			}
+			wholeSubjects = append(wholeSubjects, o.Course.Subject)
+			wholeCatalogs = append(wholeCatalogs, o.Course.CatalogNbr)
+		}
 		slices.Sort(w)
 		wantedBy[i] = slices.Compact(w)
 		all = append(all, wantedBy[i]...)
+		locks = append(locks, courseLockKey(o.Course))
 	}
 	slices.Sort(all)
 	all = slices.Compact(all)
-	if len(all) == 0 {
+	if len(all) == 0 && len(wholeSubjects) == 0 {
 		return ApplyResult{}, nil
 	}
+	locks = append(locks, all...)
 	// PostgreSQL keeps microseconds; comparing at that precision is what
 	// makes a redelivered observation equal to the stored one, hence stale.
 	observedAt := obs[0].ObservedAt.UTC().Truncate(time.Microsecond)
@@ -423,16 +521,28 @@ func (db *DB) applyBatch(ctx context.Context, obs []CourseObservation) (ApplyRes
 	}
 	defer conn.Release()
 	plan, err := func() (applyPlan, error) {
-		prev, err := readLocked(ctx, conn, term, all)
+		prev, watches, err := readLocked(ctx, conn, term, locks, all, wholeSubjects, wholeCatalogs)
 		if err != nil {
 			return applyPlan{}, err
 		}
 		var plan applyPlan
 		for i, o := range obs {
+			if o.WholeCourse {
+				// Every stored section of the course is part of the check:
+				// one missing from it is gone.
+				for nbr, st := range prev {
+					if sameCourse(st.Section, o.Course) {
+						wantedBy[i] = append(wantedBy[i], nbr)
+					}
+				}
+				slices.Sort(wantedBy[i])
+				wantedBy[i] = slices.Compact(wantedBy[i])
+			}
 			if err := planApply(&plan, o, wantedBy[i], observedAt, prev); err != nil {
 				return applyPlan{}, err
 			}
 		}
+		plan.evaluate(watches, observedAt.Add(-db.baselineMaxAge))
 		return plan, writePlan(ctx, conn, term, observedAt, db.baselineMaxAge, &plan)
 	}()
 	if err != nil {
@@ -446,14 +556,17 @@ func (db *DB) applyBatch(ctx context.Context, obs []CourseObservation) (ApplyRes
 	return plan.result, nil
 }
 
-// readLocked begins the transaction, locks the wanted sections and returns
-// their stored states by class number, in one round trip.
-func readLocked(ctx context.Context, conn *pgxpool.Conn, term string, wanted []string) (map[string]*SectionState, error) {
+// readLocked begins the transaction, takes the locks, and returns the
+// stored states of the wanted sections and of every section of the courses
+// checked whole, by class number, and those courses' live course and
+// linked watches, in one round trip.
+func readLocked(ctx context.Context, conn *pgxpool.Conn, term string, locks, wanted, wholeSubjects, wholeCatalogs []string) (map[string]*SectionState, []liveWatch, error) {
 	prev := make(map[string]*SectionState, len(wanted))
+	var watches []liveWatch
 	var b pgx.Batch
 	b.Queue("BEGIN")
-	b.Queue(lockSectionsSQL, term, wanted, sectionLockSpace)
-	b.Queue(readStatesSQL, term, wanted).Query(func(rows pgx.Rows) error {
+	b.Queue(lockSectionsSQL, term, locks, sectionLockSpace)
+	b.Queue(readStatesSQL, term, wanted, wholeSubjects, wholeCatalogs).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var n nullableState
 			if err := rows.Scan(n.dest()...); err != nil {
@@ -467,10 +580,81 @@ func readLocked(ctx context.Context, conn *pgxpool.Conn, term string, wanted []s
 		}
 		return rows.Err()
 	})
-	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, fmt.Errorf("read section states: %w", err)
+	if len(wholeSubjects) > 0 {
+		b.Queue(readWatchesSQL, term, wholeSubjects, wholeCatalogs).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				w := liveWatch{course: catalog.CourseKey{Term: term}}
+				var filter []byte
+				if err := rows.Scan(&w.id, &w.rule.Kind, &w.rule.ClassNbr, &w.course.Subject, &w.course.CatalogNbr, &filter,
+					&w.rule.NotifyReserved, &w.rule.NotifyGone, &w.rule.CreatedAt,
+					&w.state.Baselined, &w.state.Epoch, &w.state.Open, &w.state.Nbrs); err != nil {
+					return err
+				}
+				if err := json.Unmarshal(filter, &w.rule.Filter); err != nil {
+					return fmt.Errorf("filter of watch %d: %w", w.id, err)
+				}
+				watches = append(watches, w)
+			}
+			return rows.Err()
+		})
 	}
-	return prev, nil
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("read section states: %w", err)
+	}
+	return prev, watches, nil
+}
+
+// courseLockKey is the lock key of a course, beside the class numbers.
+func courseLockKey(k catalog.CourseKey) string {
+	return "course " + strings.ToUpper(k.Subject) + " " + strings.ToUpper(k.CatalogNbr)
+}
+
+// sameCourse reports whether s is a section of course k (an empty subject
+// or catalog number, which the source may leave out, counts as k's).
+func sameCourse(s catalog.Section, k catalog.CourseKey) bool {
+	return (s.Subject == "" || strings.EqualFold(s.Subject, k.Subject)) &&
+		(s.CatalogNbr == "" || strings.EqualFold(s.CatalogNbr, k.CatalogNbr))
+}
+
+// evaluate decides, for each course or linked watch of a course checked
+// whole, its new state and the alerts it claims.
+func (p *applyPlan) evaluate(watches []liveWatch, staleBefore time.Time) {
+	for _, w := range watches {
+		changes, ok := p.courses[courseOf(w.course)]
+		if !ok {
+			continue
+		}
+		p.result.Watches++
+		out := catalog.Evaluate(w.rule, w.state, changes, staleBefore)
+		if len(out.Alert) > 0 {
+			p.claimFor(w.id, catalog.EventSeatAvailable, out.State.Epoch, out.Alert)
+		}
+		if out.Gone {
+			p.claimFor(w.id, catalog.EventSeatGone, w.state.Epoch, w.state.Nbrs)
+		}
+		if out.State.Baselined != w.state.Baselined || out.State.Epoch != w.state.Epoch ||
+			out.State.Open != w.state.Open || !slices.Equal(out.State.Nbrs, w.state.Nbrs) {
+			p.watchID = append(p.watchID, w.id)
+			p.watchEpoch = append(p.watchEpoch, int32(out.State.Epoch))
+			p.watchOpen = append(p.watchOpen, out.State.Open)
+			p.watchNbrs = append(p.watchNbrs, strings.Join(out.State.Nbrs, ","))
+		}
+	}
+}
+
+// claimFor adds a claim of a course or linked watch naming nbrs.
+func (p *applyPlan) claimFor(watchID int64, ev catalog.Event, epoch int, nbrs []string) {
+	p.claimWatch = append(p.claimWatch, watchID)
+	p.claimWatchEvent = append(p.claimWatchEvent, string(ev))
+	p.claimWatchEpoch = append(p.claimWatchEpoch, int32(epoch))
+	p.claimWatchNbrs = append(p.claimWatchNbrs, strings.Join(nbrs, ","))
+}
+
+// courseOf is k with its subject and catalog number upper-cased, the key
+// of applyPlan.courses.
+func courseOf(k catalog.CourseKey) catalog.CourseKey {
+	k.Subject, k.CatalogNbr = strings.ToUpper(k.Subject), strings.ToUpper(k.CatalogNbr)
+	return k
 }
 
 // planApply decides, in memory, every write of one course's observation,
@@ -485,6 +669,18 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 	}
 	if p.planned == nil {
 		p.planned = map[string]bool{}
+		p.courses = map[catalog.CourseKey][]catalog.SectionChange{}
+	}
+	// changes records the course as this check leaves it, for its course
+	// and linked watches.
+	var changes []catalog.SectionChange
+	record := func(c catalog.SectionChange) {
+		if obs.WholeCourse {
+			changes = append(changes, c)
+		}
+	}
+	if obs.WholeCourse {
+		defer func() { p.courses[courseOf(obs.Course)] = changes }()
 	}
 	for _, nbr := range wanted {
 		if p.planned[nbr] {
@@ -494,11 +690,15 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 		old := prev[nbr]
 		if old != nil && !old.ObservedAt.Before(observedAt) {
 			p.result.Stale++
+			record(catalog.SectionChange{Prev: &old.Section, Cur: old.Section, Missing: old.NotFoundAt != nil, BaselineAt: old.ObservedAt})
 			continue
 		}
 		next, ok := found[nbr]
 		if !ok {
 			notFound = append(notFound, nbr)
+			if old != nil {
+				record(catalog.SectionChange{Prev: &old.Section, Cur: old.Section, Missing: true, BaselineAt: old.ObservedAt})
+			}
 			continue
 		}
 		if next.Subject == "" {
@@ -519,13 +719,19 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 
 		var prevSection *catalog.Section
 		changed, changedAt, seatEpoch, instructorEpoch := true, observedAt, 0, 0
+		change := catalog.SectionChange{Cur: next}
 		if old != nil {
 			prevSection = detectBasis(old)
 			seatEpoch, instructorEpoch = old.SeatEpoch, old.InstructorEpoch
 			if old.NotFoundAt == nil && sameVisible(old.Section, next) {
 				changed, changedAt = false, old.ChangedAt
 			}
+			if old.NotFoundAt == nil {
+				// A section back from missing is new to its course watches.
+				change.Prev, change.BaselineAt = prevSection, old.ObservedAt
+			}
 		}
+		record(change)
 		if !changed {
 			// Nothing a user sees changed, so neither can an event fire.
 			p.unchanged = append(p.unchanged, nbr)
@@ -550,6 +756,11 @@ func planApply(p *applyPlan, obs CourseObservation, wanted []string, observedAt 
 				return fmt.Errorf("section %s: unknown event %q", key, ev)
 			}
 			p.claim(nbr, ev, epoch, old.ObservedAt, false)
+		}
+		if catalog.SeatGone(prevSection, next) {
+			// Claimed only by the watches that asked, and were alerted
+			// about this opening.
+			p.claim(nbr, catalog.EventSeatGone, seatEpoch, old.ObservedAt, false)
 		}
 		if err := p.states.add(stateRow{s: next, changedAt: changedAt, seatEpoch: seatEpoch, instructorEpoch: instructorEpoch}); err != nil {
 			return err
@@ -607,27 +818,34 @@ func writePlan(ctx context.Context, conn *pgxpool.Conn, term string, observedAt 
 	if len(p.histNbr) > 0 {
 		b.Queue(insertSeatHistorySQL, term, observedAt, p.histNbr, p.histOpen, p.histCapacity, p.histEnrolled)
 	}
-	if len(p.claimNbr) > 0 {
-		seen := map[string]bool{}
-		collect := func(count *int) func(rows pgx.Rows) error {
-			return func(rows pgx.Rows) error {
-				for rows.Next() {
-					var nbr string
-					if err := rows.Scan(&nbr); err != nil {
-						return err
-					}
-					*count++
-					if !seen[nbr] {
-						seen[nbr] = true
-						p.result.Notify = append(p.result.Notify, catalog.SectionKey{Term: term, ClassNbr: nbr})
-					}
+	seen := map[string]bool{}
+	collect := func(count *int) func(rows pgx.Rows) error {
+		return func(rows pgx.Rows) error {
+			for rows.Next() {
+				var nbr string
+				if err := rows.Scan(&nbr); err != nil {
+					return err
 				}
-				return rows.Err()
+				*count++
+				if !seen[nbr] {
+					seen[nbr] = true
+					p.result.Notify = append(p.result.Notify, catalog.SectionKey{Term: term, ClassNbr: nbr})
+				}
 			}
+			return rows.Err()
 		}
+	}
+	if len(p.claimNbr) > 0 {
 		staleBefore := observedAt.Add(-baselineMaxAge)
 		b.Queue(insertClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline, p.claimReservedOnly).Query(collect(&p.result.Claims))
 		b.Queue(insertChannelClaimsSQL, term, p.claimNbr, p.claimEvent, p.claimEpoch, staleBefore, p.claimBaseline, p.claimReservedOnly).Query(collect(&p.result.ChannelClaims))
+	}
+	if len(p.watchID) > 0 {
+		b.Queue(updateWatchesSQL, p.watchID, p.watchEpoch, p.watchOpen, p.watchNbrs)
+	}
+	if len(p.claimWatch) > 0 {
+		b.Queue(insertWatchClaimsSQL, p.claimWatch, p.claimWatchEvent, p.claimWatchEpoch, p.claimWatchNbrs).Query(collect(&p.result.Claims))
+		b.Queue(insertWatchChannelClaimsSQL, p.claimWatch, p.claimWatchEvent, p.claimWatchEpoch, p.claimWatchNbrs).Query(collect(&p.result.ChannelClaims))
 	}
 	for _, nf := range p.notFound {
 		b.Queue(markStateNotFoundSQL, term, observedAt, nf.nbrs, nf.course.Subject, nf.course.CatalogNbr)

@@ -26,6 +26,8 @@ func TestEverySectionFieldIsVisible(t *testing.T) {
 		Meetings:       []catalog.Meeting{{Days: "MW", StartTime: "9:00 AM", EndTime: "10:15 AM"}},
 		ReservedGroups: []catalog.ReservedGroup{{Name: "Majors", Capacity: 4, Enrolled: 4}},
 		Offering:       catalog.Offering{CourseID: "1", OfferNbr: "1", Career: "UGRD"},
+		Component:      "LEC", Association: "1", Primary: true,
+		EnrollDeadline: time.Date(2026, 8, 27, 7, 0, 0, 0, time.UTC),
 	}
 	if !sameVisible(base, base) {
 		t.Fatal("a section differs from itself")
@@ -49,6 +51,8 @@ func TestEverySectionFieldIsVisible(t *testing.T) {
 			v.Set(reflect.Zero(f.Type)) // known → unknown
 		case reflect.Slice:
 			v.Set(reflect.Zero(f.Type)) // some → none
+		case reflect.Struct:
+			v.Set(reflect.Zero(f.Type)) // a time known → unknown
 		default:
 			t.Fatalf("field %s has kind %s: teach this test to change it", f.Name, f.Type.Kind())
 		}

@@ -34,12 +34,33 @@ const insertChannelClaimsSQL = `
 INSERT INTO channel_deliveries (channel_id, watch_id, user_id, term, class_nbr, event, epoch)
 SELECT c.id, w.id, w.user_id, w.term, w.class_nbr, e.event, e.epoch
 FROM unnest($2::text[], $3::text[], $4::int[], $6::timestamptz[], $7::bool[]) AS e(class_nbr, event, epoch, baseline_at, reserved_only)
-JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr
+JOIN class_watches w ON w.term = $1 AND w.class_nbr = e.class_nbr AND w.kind = 'section'
 JOIN users u ON u.id = w.user_id
 JOIN channels c ON c.user_id = w.user_id
-WHERE ` + activeUser + ` AND ` + activeChannel + ` AND e.event = ANY(c.events)
+WHERE ` + activeUser + ` AND ` + activeChannel + ` AND ` + unpaused + ` AND ` + channelWants + `
   AND (e.baseline_at >= $5 OR w.created_at <= e.baseline_at)
   AND (NOT e.reserved_only OR w.notify_reserved)
+ON CONFLICT (watch_id, event, epoch, channel_id) DO NOTHING
+RETURNING class_nbr`
+
+// channelWants is the condition that the channel aliased c takes event e
+// of the watch aliased w: a seat_gone notice goes where the seat alert it
+// follows was delivered.
+const channelWants = `(CASE WHEN e.event = 'seat_gone' THEN 'seat_available' ELSE e.event END = ANY(c.events)
+	AND (e.event <> 'seat_gone' OR w.notify_gone AND EXISTS (
+		SELECT 1 FROM channel_deliveries p WHERE p.watch_id = w.id AND p.channel_id = c.id
+			AND p.event = 'seat_available' AND p.epoch = e.epoch AND p.status = 'sent')))`
+
+// insertWatchChannelClaimsSQL claims channel deliveries of course and
+// linked watch alerts, with the arguments of insertWatchClaimsSQL.
+const insertWatchChannelClaimsSQL = `
+INSERT INTO channel_deliveries (channel_id, watch_id, user_id, term, class_nbr, event, epoch, sections)
+SELECT c.id, w.id, w.user_id, w.term, split_part(e.nbrs, ',', 1), e.event, e.epoch, string_to_array(e.nbrs, ',')
+FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[]) AS e(watch_id, event, epoch, nbrs)
+JOIN class_watches w ON w.id = e.watch_id
+JOIN users u ON u.id = w.user_id
+JOIN channels c ON c.user_id = w.user_id
+WHERE ` + activeUser + ` AND ` + activeChannel + ` AND ` + unpaused + ` AND ` + channelWants + `
 ON CONFLICT (watch_id, event, epoch, channel_id) DO NOTHING
 RETURNING class_nbr`
 
@@ -100,10 +121,10 @@ WITH cand AS (
 ), leased AS (
 	UPDATE channel_deliveries d SET lease_until = now() + make_interval(secs => $3), attempts = d.attempts + 1
 	FROM elig e WHERE d.id = e.id AND e.ok AND e.holds AND NOT e.held AND e.n <= $5
-	RETURNING d.id, d.channel_id, d.watch_id, d.user_id, d.term, d.class_nbr, d.event, d.epoch, d.attempts, d.created_at
+	RETURNING d.id, d.channel_id, d.watch_id, d.user_id, d.term, d.class_nbr, d.event, d.epoch, d.attempts, d.created_at, d.sections
 )
 SELECT l.id, l.channel_id, l.watch_id, l.user_id, u.email, c.kind, c.label, c.config, c.secret,
-	l.event, l.epoch, l.attempts, l.created_at, l.term, l.class_nbr, w.subject, w.catalog_nbr, ` + stateColumns + `
+	l.event, l.epoch, l.attempts, l.created_at, l.term, l.class_nbr, w.subject, w.catalog_nbr, w.kind, w.filters, l.sections, ` + stateColumns + `
 FROM leased l
 JOIN users u ON u.id = l.user_id
 JOIN channels c ON c.id = l.channel_id
@@ -132,30 +153,30 @@ func (db *DB) ClaimDeliveries(ctx context.Context, lease time.Duration, limit, p
 	ds, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Delivery, error) {
 		var d Delivery
 		var cfg []byte
-		var term, classNbr, subject, catalogNbr string
+		var c claimedWatch
 		var st nullableState
 		dest := append([]any{&d.ID, &d.ChannelID, &d.WatchID, &d.UserID, &d.Email, &d.Channel.Kind, &d.Label, &cfg,
-			&d.Channel.Secret, &d.Event, &d.Epoch, &d.Attempts, &d.CreatedAt, &term, &classNbr, &subject, &catalogNbr},
-			st.dest()...)
+			&d.Channel.Secret, &d.Event, &d.Epoch, &d.Attempts, &d.CreatedAt}, append(c.dest(), st.dest()...)...)
 		if err := row.Scan(dest...); err != nil {
 			return Delivery{}, err
 		}
 		if err := json.Unmarshal(cfg, &d.Channel.Config); err != nil {
 			return Delivery{}, fmt.Errorf("channel %d config: %w", d.ChannelID, err)
 		}
-		s, err := st.state()
+		var err error
+		d.Section, d.OpenSeats, d.Watch, err = c.resolve(&st)
 		if err != nil {
 			return Delivery{}, err
-		}
-		if s != nil {
-			d.Section, d.OpenSeats = s.Section, s.OpenSeats
-		} else {
-			d.Section = catalog.Section{Term: term, ClassNbr: classNbr, Subject: subject, CatalogNbr: catalogNbr}
 		}
 		return d, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	for i := range ds {
+		if err := db.namedSections(ctx, &ds[i].Watch, ds[i].Section.Term); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
 	}
 	return ds, nil
 }

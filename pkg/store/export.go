@@ -29,13 +29,17 @@ type ExportAccount struct {
 	BouncedAt       *time.Time
 	ComplainedAt    *time.Time
 	DisabledAt      *time.Time
+	// AlertsPausedUntil holds every alert back until then.
+	AlertsPausedUntil *time.Time
 }
 
 // ExportNotification is one alert the user was (or was to be) sent.
 type ExportNotification struct {
-	Term      string
-	ClassNbr  string
-	Event     string
+	Term     string
+	ClassNbr string
+	Event    string
+	// Sections are what a course or linked alert named.
+	Sections  []string
 	Status    string
 	CreatedAt time.Time
 	SentAt    *time.Time
@@ -44,10 +48,10 @@ type ExportNotification struct {
 const (
 	exportAccountSQL = `
 SELECT email, created_at, verified_at, age_confirmed_at, accepted_terms_at, notify_email,
-       unsubscribed_at, bounced_at, complained_at, disabled_at
+       unsubscribed_at, bounced_at, complained_at, disabled_at, alerts_paused_until
 FROM users WHERE id = $1 AND deleted_at IS NULL`
 	exportNotificationsSQL = `
-SELECT term, class_nbr, event, status, created_at, sent_at
+SELECT term, class_nbr, event, sections, status, created_at, sent_at
 FROM notifications WHERE user_id = $1 ORDER BY created_at, id`
 )
 
@@ -57,7 +61,7 @@ func (db *DB) ExportUser(ctx context.Context, id int64) (Export, error) {
 	var x Export
 	a := &x.Account
 	err := db.pool.QueryRow(ctx, exportAccountSQL, id).Scan(&a.Email, &a.CreatedAt, &a.VerifiedAt, &a.AgeConfirmedAt,
-		&a.TermsAcceptedAt, &a.NotifyEmail, &a.UnsubscribedAt, &a.BouncedAt, &a.ComplainedAt, &a.DisabledAt)
+		&a.TermsAcceptedAt, &a.NotifyEmail, &a.UnsubscribedAt, &a.BouncedAt, &a.ComplainedAt, &a.DisabledAt, &a.AlertsPausedUntil)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Export{}, fmt.Errorf("export user %d: %w", id, ErrNotFound)
 	}
@@ -73,7 +77,7 @@ func (db *DB) ExportUser(ctx context.Context, id int64) (Export, error) {
 	}
 	x.Notifications, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ExportNotification, error) {
 		var n ExportNotification
-		err := row.Scan(&n.Term, &n.ClassNbr, &n.Event, &n.Status, &n.CreatedAt, &n.SentAt)
+		err := row.Scan(&n.Term, &n.ClassNbr, &n.Event, &n.Sections, &n.Status, &n.CreatedAt, &n.SentAt)
 		return n, err
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -97,14 +98,29 @@ var maxUnconfirmedAlertAge = MaxUnconfirmedAlertAge.Seconds()
 // the same opening (epoch; a reserved seat counts for a watch that asked for
 // those), or the instructor still named; and the section was observed
 // within MaxUnconfirmedAlertAge, or the claim is that recent.
-const stillTrue = `(s.term IS NOT NULL AND s.not_found_at IS NULL
+const stillTrue = `(w.id IS NOT NULL AND ` + unpaused + `
+	AND CASE WHEN w.kind <> 'section' THEN
+		-- A course or linked alert holds while its watch's opening does
+		-- (a gone notice while it is still gone), on a section observed
+		-- within MaxUnconfirmedAlertAge or a claim that recent.
+		w.alert_epoch = k.epoch AND w.alert_open = (k.event = 'seat_available')
+		AND (s.observed_at > now() - make_interval(secs => $4) OR k.created_at > now() - make_interval(secs => $4))
+	ELSE s.term IS NOT NULL AND s.not_found_at IS NULL
 		AND (s.observed_at > now() - make_interval(secs => $4) OR k.created_at > now() - make_interval(secs => $4))
 		AND CASE k.event
 			WHEN 'seat_available' THEN s.seat_epoch = k.epoch
 				AND (s.open_seats > 0 OR w.notify_reserved AND s.status = 'open' AND s.capacity > s.enrolled)
 			WHEN 'instructor_assigned' THEN s.instructor_epoch = k.epoch AND EXISTS (
 				SELECT 1 FROM jsonb_array_elements(s.instructors) i WHERE lower(btrim(i->>'name')) NOT IN ('', 'staff'))
-			ELSE false END)`
+			WHEN 'seat_gone' THEN s.seat_epoch = k.epoch AND s.open_seats <= 0
+			ELSE false END
+	END)`
+
+// unpaused is the condition, on a watch aliased w and its user aliased u,
+// that alerts may be claimed and sent for it now: it has not expired, and
+// neither it nor all of its user's alerts are paused.
+const unpaused = `(w.expired_at IS NULL AND (w.paused_until IS NULL OR w.paused_until <= now())
+	AND (u.alerts_paused_until IS NULL OR u.alerts_paused_until <= now()))`
 
 const claimTail = `
 	ORDER BY n.id
@@ -122,10 +138,10 @@ const claimTail = `
 ), leased AS (
 	UPDATE notifications n SET lease_until = now() + make_interval(secs => $3), attempts = n.attempts + 1
 	FROM elig e WHERE n.id = e.id AND e.ok AND e.holds
-	RETURNING n.id, n.watch_id, n.user_id, n.term, n.class_nbr, n.event, n.epoch, n.attempts, n.created_at
+	RETURNING n.id, n.watch_id, n.user_id, n.term, n.class_nbr, n.event, n.epoch, n.attempts, n.created_at, n.sections
 )
 SELECT l.id, l.watch_id, l.user_id, u.email, l.event, l.epoch, l.attempts, l.created_at,
-	l.term, l.class_nbr, w.subject, w.catalog_nbr, ` + stateColumns + `
+	l.term, l.class_nbr, w.subject, w.catalog_nbr, w.kind, w.filters, l.sections, ` + stateColumns + `
 FROM leased l
 JOIN users u ON u.id = l.user_id
 JOIN class_watches w ON w.id = l.watch_id
@@ -203,26 +219,81 @@ func (db *DB) claim(ctx context.Context, sql string, args ...any) ([]Notificatio
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notification, error) {
+	ns, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notification, error) {
 		var n Notification
-		var term, classNbr, subject, catalogNbr string
+		var c claimedWatch
 		var st nullableState
-		dest := append([]any{&n.ID, &n.WatchID, &n.UserID, &n.Email, &n.Event, &n.Epoch, &n.Attempts, &n.CreatedAt,
-			&term, &classNbr, &subject, &catalogNbr}, st.dest()...)
+		dest := append([]any{&n.ID, &n.WatchID, &n.UserID, &n.Email, &n.Event, &n.Epoch, &n.Attempts, &n.CreatedAt},
+			append(c.dest(), st.dest()...)...)
 		if err := row.Scan(dest...); err != nil {
 			return Notification{}, err
 		}
-		s, err := st.state()
-		if err != nil {
-			return Notification{}, err
-		}
-		if s != nil {
-			n.Section, n.OpenSeats = s.Section, s.OpenSeats
-		} else {
-			n.Section = catalog.Section{Term: term, ClassNbr: classNbr, Subject: subject, CatalogNbr: catalogNbr}
-		}
-		return n, nil
+		n.Section, n.OpenSeats, n.Watch, err = c.resolve(&st)
+		return n, err
 	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range ns {
+		if err := db.namedSections(ctx, &ns[i].Watch, ns[i].Section.Term); err != nil {
+			return nil, err
+		}
+	}
+	return ns, nil
+}
+
+// claimedWatch scans what a claim query returns about the claim's watch
+// and section: term, class number, subject, catalog number, kind, filter
+// and the sections a course or linked alert names.
+type claimedWatch struct {
+	term, classNbr, subject, catalogNbr string
+	kind                                catalog.WatchKind
+	filter                              []byte
+	sections                            []string
+}
+
+func (c *claimedWatch) dest() []any {
+	return []any{&c.term, &c.classNbr, &c.subject, &c.catalogNbr, &c.kind, &c.filter, &c.sections}
+}
+
+// resolve returns the claim's section (its current state, or its key and
+// course when never observed), its open seats and what the watch asks for;
+// the named sections are filled in by namedSections.
+func (c *claimedWatch) resolve(st *nullableState) (catalog.Section, int, WatchAbout, error) {
+	about := WatchAbout{Kind: c.kind}
+	if err := json.Unmarshal(c.filter, &about.Filter); err != nil {
+		return catalog.Section{}, 0, about, fmt.Errorf("watch filter: %w", err)
+	}
+	for _, n := range c.sections {
+		about.Sections = append(about.Sections, catalog.Section{Term: c.term, ClassNbr: n, Subject: c.subject, CatalogNbr: c.catalogNbr})
+	}
+	s, err := st.state()
+	if err != nil || s == nil {
+		return catalog.Section{Term: c.term, ClassNbr: c.classNbr, Subject: c.subject, CatalogNbr: c.catalogNbr}, 0, about, err
+	}
+	return s.Section, s.OpenSeats, about, nil
+}
+
+// namedSections replaces the keys of the sections a course or linked
+// alert names with their current states.
+func (db *DB) namedSections(ctx context.Context, about *WatchAbout, term string) error {
+	if len(about.Sections) == 0 {
+		return nil
+	}
+	nbrs := make([]string, len(about.Sections))
+	for i, s := range about.Sections {
+		nbrs[i] = s.ClassNbr
+	}
+	states, err := db.SectionStates(ctx, term, nbrs)
+	if err != nil {
+		return err
+	}
+	for i, n := range nbrs {
+		if st := states[n]; st != nil {
+			about.Sections[i] = st.Section
+		}
+	}
+	return nil
 }
 
 // MarkSent records that notification id was sent as messageID. It is final:

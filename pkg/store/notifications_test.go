@@ -49,7 +49,7 @@ func TestClaimPendingReturnsWhatTheEmailNeeds(t *testing.T) {
 	want := store.Notification{
 		ID: n.ID, WatchID: n.WatchID, UserID: users[0].ID, Email: users[0].Email,
 		Event: catalog.EventSeatAvailable, Epoch: 1, Attempts: 1, CreatedAt: n.CreatedAt,
-		Section: sec(term, "100", 27, "Staff"), OpenSeats: 3,
+		Section: sec(term, "100", 27, "Staff"), OpenSeats: 3, Watch: store.WatchAbout{Kind: catalog.WatchSection},
 	}
 	if diff := cmp.Diff(want, n); diff != "" {
 		t.Errorf("notification (-want +got):\n%s", diff)

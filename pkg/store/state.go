@@ -43,7 +43,7 @@ const stateColumns = `s.term, s.class_nbr, s.subject, s.catalog_nbr, s.section, 
 	s.capacity, s.enrolled, s.open_seats, s.status, s.has_reserved_seats, s.non_reserved_open,
 	s.campus, s.location, s.online, s.mode, s.session, s.meetings,
 	s.observed_at, s.changed_at, s.seat_epoch, s.instructor_epoch, s.not_found_at,
-	s.reserved_groups, s.general_open`
+	s.reserved_groups, s.general_open, s.component, s.association, s.is_primary, s.enroll_deadline`
 
 const getStateSQL = `SELECT ` + stateColumns + ` FROM section_states s WHERE s.term = $1 AND s.class_nbr = $2`
 
@@ -66,6 +66,9 @@ type nullableState struct {
 	seatEpoch, instructorEpoch                          *int
 	reservedGroups                                      []byte
 	generalOpen                                         *int
+	component, association                              *string
+	primary                                             *bool
+	enrollDeadline                                      *time.Time
 }
 
 func (n *nullableState) dest() []any {
@@ -73,7 +76,7 @@ func (n *nullableState) dest() []any {
 		&n.capacity, &n.enrolled, &n.openSeats, &n.status, &n.hasReserved, &n.nonReserved,
 		&n.campus, &n.location, &n.online, &n.mode, &n.session, &n.meetings,
 		&n.observedAt, &n.changedAt, &n.seatEpoch, &n.instructorEpoch, &n.notFoundAt,
-		&n.reservedGroups, &n.generalOpen}
+		&n.reservedGroups, &n.generalOpen, &n.component, &n.association, &n.primary, &n.enrollDeadline}
 }
 
 // state returns the scanned state, or nil when the row was absent.
@@ -88,6 +91,7 @@ func (n *nullableState) state() (*SectionState, error) {
 			Capacity: *n.capacity, Enrolled: *n.enrolled, Status: catalog.Status(*n.status),
 			HasReservedSeats: *n.hasReserved, NonReservedOpen: n.nonReserved,
 			Campus: *n.campus, Location: *n.location, Online: *n.online, Mode: *n.mode, Session: *n.session,
+			Component: *n.component, Association: *n.association, Primary: *n.primary,
 		},
 		OpenSeats:       *n.openSeats,
 		ObservedAt:      *n.observedAt,
@@ -96,6 +100,9 @@ func (n *nullableState) state() (*SectionState, error) {
 		InstructorEpoch: *n.instructorEpoch,
 		NotFoundAt:      n.notFoundAt,
 		GeneralOpen:     n.generalOpen,
+	}
+	if n.enrollDeadline != nil {
+		st.Section.EnrollDeadline = *n.enrollDeadline
 	}
 	if err := json.Unmarshal(n.instructors, &st.Section.Instructors); err != nil {
 		return nil, fmt.Errorf("decode instructors of %s:%s: %w", *n.term, *n.classNbr, err)

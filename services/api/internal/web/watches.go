@@ -261,12 +261,12 @@ func (a *app) addWatch(ctx context.Context, u *store.User, in watchInput) (store
 	if err := f.err(); err != nil {
 		return store.Watch{}, err
 	}
-	n, dup, err := a.DB.WatchSlot(ctx, u.ID, in.Term, in.ClassNbr)
+	n, dup, err := a.DB.WatchSlot(ctx, u.ID, store.NewWatch{Term: in.Term, ClassNbr: in.ClassNbr})
 	if err != nil {
 		return store.Watch{}, err
 	}
-	if dup != nil {
-		return store.Watch{}, a.duplicateWatch(*dup, in.ClassNbr)
+	if dup {
+		return store.Watch{}, a.duplicateWatch("class #" + in.ClassNbr)
 	}
 	if n >= a.WatchLimit {
 		return store.Watch{}, a.watchLimitReached()
@@ -293,7 +293,7 @@ func (a *app) addWatch(ctx context.Context, u *store.User, in watchInput) (store
 	w, err := a.DB.CreateWatch(ctx, u.ID, store.NewWatch{Term: in.Term, ClassNbr: in.ClassNbr, Subject: course.Subject, CatalogNbr: course.CatalogNbr}, a.WatchLimit)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return store.Watch{}, a.duplicateWatch(course, in.ClassNbr)
+		return store.Watch{}, a.duplicateWatch(course.Subject + " " + course.CatalogNbr + " #" + in.ClassNbr)
 	case errors.Is(err, store.ErrLimitReached):
 		return store.Watch{}, a.watchLimitReached()
 	case err != nil:
@@ -302,9 +302,9 @@ func (a *app) addWatch(ctx context.Context, u *store.User, in watchInput) (store
 	return w, nil
 }
 
-func (a *app) duplicateWatch(course catalog.CourseKey, classNbr string) error {
+func (a *app) duplicateWatch(what string) error {
 	return &Error{Status: http.StatusConflict, Message: "You are already watching this class.",
-		Details: []FieldError{{Field: "class_nbr", Message: "You are already watching " + course.Subject + " " + course.CatalogNbr + " #" + classNbr + "."}}}
+		Details: []FieldError{{Field: "class_nbr", Message: "You are already watching " + what + "."}}}
 }
 
 func (a *app) watchLimitReached() error {
