@@ -53,7 +53,7 @@ ORDER BY last_seen_at DESC, handle DESC`
 
 // userColumnsU is userColumns qualified by the alias u, for joins.
 const userColumnsU = `u.id, u.email, u.password_hash, u.verified_at, u.is_admin, u.disabled_at, u.deleted_at,
-	u.notify_email, u.unsubscribed_at, u.bounced_at, u.complained_at, u.created_at`
+	u.notify_email, u.unsubscribed_at, u.bounced_at, u.complained_at, u.created_at, u.alerts_paused_until`
 
 // CreateSession stores a session.
 func (db *DB) CreateSession(ctx context.Context, s NewSession) error {

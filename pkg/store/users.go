@@ -24,6 +24,13 @@ type User struct {
 	BouncedAt      *time.Time
 	ComplainedAt   *time.Time
 	CreatedAt      time.Time
+	// AlertsPausedUntil holds every alert back until then (PauseAlerts).
+	AlertsPausedUntil *time.Time
+}
+
+// AlertsPaused reports whether the user's alerts are held back at now.
+func (u User) AlertsPaused(now time.Time) bool {
+	return u.AlertsPausedUntil != nil && u.AlertsPausedUntil.After(now)
 }
 
 // NewUser is what CreateUser needs: an account set up by the operator (ops
@@ -42,7 +49,7 @@ type NewUser struct {
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 const userColumns = `id, email, password_hash, verified_at, is_admin, disabled_at, deleted_at,
-	notify_email, unsubscribed_at, bounced_at, complained_at, created_at`
+	notify_email, unsubscribed_at, bounced_at, complained_at, created_at, alerts_paused_until`
 
 // insertUserSQL is the operator's insert of an account (CreateUser);
 // self-service registration is registerSQL.
@@ -62,7 +69,7 @@ func scanUser(row pgx.Row) (User, error) {
 // userDest is where the userColumns of one row scan into.
 func userDest(u *User) []any {
 	return []any{&u.ID, &u.Email, &u.PasswordHash, &u.VerifiedAt, &u.IsAdmin, &u.DisabledAt,
-		&u.DeletedAt, &u.NotifyEmail, &u.UnsubscribedAt, &u.BouncedAt, &u.ComplainedAt, &u.CreatedAt}
+		&u.DeletedAt, &u.NotifyEmail, &u.UnsubscribedAt, &u.BouncedAt, &u.ComplainedAt, &u.CreatedAt, &u.AlertsPausedUntil}
 }
 
 // CreateUser inserts an account. It returns ErrConflict when the email is
