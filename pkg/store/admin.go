@@ -111,10 +111,7 @@ func (db *DB) SearchUsers(ctx context.Context, query string, limit int) ([]UserS
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (UserSummary, error) {
 		var s UserSummary
-		u := &s.User
-		err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.VerifiedAt, &u.IsAdmin, &u.DisabledAt,
-			&u.DeletedAt, &u.NotifyEmail, &u.UnsubscribedAt, &u.BouncedAt, &u.ComplainedAt, &u.CreatedAt,
-			&s.Watches, &s.EmailsSent)
+		err := row.Scan(append(userDest(&s.User), &s.Watches, &s.EmailsSent)...)
 		return s, err
 	})
 	if err != nil {
