@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -99,6 +100,9 @@ func (k Keys) AuthRate(client string, minute int64) string {
 type Check struct {
 	Course    catalog.CourseKey
 	ClassNbrs []string
+	// WholeCourse asks for every section of the course, for its course
+	// and linked watches; ClassNbrs may then be empty.
+	WholeCourse bool
 	// Sweep is the scheduler sweep that enqueued the check.
 	Sweep      string
 	EnqueuedAt time.Time
@@ -110,13 +114,14 @@ func (c Check) DedupKey() string { return c.Course.String() }
 // Encode returns the protobuf bytes of the check.
 func Encode(c Check) ([]byte, error) {
 	b, err := proto.Marshal(&streamv1.CheckCourse{
-		Term:       c.Course.Term,
-		Subject:    c.Course.Subject,
-		CatalogNbr: c.Course.CatalogNbr,
-		ClassNbrs:  c.ClassNbrs,
-		Cycle:      c.Sweep,
-		EnqueuedAt: timestamppb.New(c.EnqueuedAt),
-		University: University,
+		Term:        c.Course.Term,
+		Subject:     c.Course.Subject,
+		CatalogNbr:  c.Course.CatalogNbr,
+		ClassNbrs:   c.ClassNbrs,
+		Cycle:       c.Sweep,
+		EnqueuedAt:  timestamppb.New(c.EnqueuedAt),
+		University:  University,
+		WholeCourse: c.WholeCourse,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode check %s: %w", c.Course, err)
@@ -134,9 +139,10 @@ func Decode(b []byte) (Check, error) {
 		return Check{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	c := Check{
-		Course:    catalog.CourseKey{Term: m.GetTerm(), Subject: m.GetSubject(), CatalogNbr: m.GetCatalogNbr()},
-		ClassNbrs: m.GetClassNbrs(),
-		Sweep:     m.GetCycle(),
+		Course:      catalog.CourseKey{Term: m.GetTerm(), Subject: m.GetSubject(), CatalogNbr: m.GetCatalogNbr()},
+		ClassNbrs:   m.GetClassNbrs(),
+		Sweep:       m.GetCycle(),
+		WholeCourse: m.GetWholeCourse(),
 	}
 	if m.GetEnqueuedAt() != nil {
 		c.EnqueuedAt = m.GetEnqueuedAt().AsTime()
@@ -146,7 +152,7 @@ func Decode(b []byte) (Check, error) {
 		return c, fmt.Errorf("%w: unknown university %q", ErrInvalid, m.GetUniversity())
 	case c.Course.Term == "" || c.Course.Subject == "" || c.Course.CatalogNbr == "":
 		return c, fmt.Errorf("%w: course %q is incomplete", ErrInvalid, c.Course)
-	case len(c.ClassNbrs) == 0:
+	case len(c.ClassNbrs) == 0 && !c.WholeCourse:
 		return c, fmt.Errorf("%w: no class numbers", ErrInvalid)
 	}
 	return c, nil
@@ -222,7 +228,7 @@ func EncodeWalk(w Walk) ([]byte, error) {
 		ExpectedSections: uint32(min(max(w.Sections, 0), maxExpectedSections)),
 	}
 	for i, c := range w.Courses {
-		m.Courses[i] = &streamv1.WatchedCourse{Subject: c.Course.Subject, CatalogNbr: c.Course.CatalogNbr, ClassNbrs: c.ClassNbrs}
+		m.Courses[i] = &streamv1.WatchedCourse{Subject: c.Course.Subject, CatalogNbr: c.Course.CatalogNbr, ClassNbrs: c.ClassNbrs, WholeCourse: c.WholeCourse}
 	}
 	b, err := proto.Marshal(m)
 	if err != nil {
@@ -257,10 +263,11 @@ func DecodeWalk(b []byte) (Walk, error) {
 			return w, fmt.Errorf("%w: walk %s names an incomplete course %q", ErrInvalid, w.Scan, k)
 		case !w.Scan.Covers(k):
 			return w, fmt.Errorf("%w: walk %s does not cover course %s", ErrInvalid, w.Scan, k)
-		case len(c.GetClassNbrs()) == 0:
+		case len(c.GetClassNbrs()) == 0 && !c.GetWholeCourse():
 			return w, fmt.Errorf("%w: walk %s: course %s has no class numbers", ErrInvalid, w.Scan, k)
 		}
-		w.Courses = append(w.Courses, Check{Course: k, ClassNbrs: c.GetClassNbrs(), Sweep: w.Sweep, EnqueuedAt: w.EnqueuedAt})
+		w.Courses = append(w.Courses, Check{Course: k, ClassNbrs: c.GetClassNbrs(), WholeCourse: c.GetWholeCourse(),
+			Sweep: w.Sweep, EnqueuedAt: w.EnqueuedAt})
 	}
 	return w, nil
 }
@@ -274,8 +281,27 @@ func WalkMessage(w Walk) (stream.Message, error) {
 	return stream.Message{Type: WalkMessageType, Data: data, Key: w.DedupKey()}, nil
 }
 
-// Waiting returns the watched sections an entry of either type asks to
-// check, by term and class number, or false if it is not a valid check.
+// Covers returns the keys of what c checks: its sections, and the whole
+// course (WholeCourseKey) when it asks for it.
+func (c Check) Covers() []catalog.SectionKey {
+	keys := make([]catalog.SectionKey, 0, len(c.ClassNbrs)+1)
+	for _, n := range c.ClassNbrs {
+		keys = append(keys, catalog.SectionKey{Term: c.Course.Term, ClassNbr: n})
+	}
+	if c.WholeCourse {
+		keys = append(keys, WholeCourseKey(c.Course))
+	}
+	return keys
+}
+
+// WholeCourseKey stands for "every section of course k" among section keys:
+// no class number has a space.
+func WholeCourseKey(k catalog.CourseKey) catalog.SectionKey {
+	return catalog.SectionKey{Term: k.Term, ClassNbr: "course " + strings.ToUpper(k.Subject) + " " + strings.ToUpper(k.CatalogNbr)}
+}
+
+// Waiting returns what an entry of either type asks to check (Check.Covers),
+// or false if it is not a valid check.
 func Waiting(e *stream.Entry) (sweep string, sections []catalog.SectionKey, ok bool) {
 	switch e.Type {
 	case MessageType:
@@ -283,19 +309,14 @@ func Waiting(e *stream.Entry) (sweep string, sections []catalog.SectionKey, ok b
 		if err != nil {
 			return "", nil, false
 		}
-		for _, n := range c.ClassNbrs {
-			sections = append(sections, catalog.SectionKey{Term: c.Course.Term, ClassNbr: n})
-		}
-		return c.Sweep, sections, true
+		return c.Sweep, c.Covers(), true
 	case WalkMessageType:
 		w, err := DecodeWalk(e.Data)
 		if err != nil {
 			return "", nil, false
 		}
 		for _, c := range w.Courses {
-			for _, n := range c.ClassNbrs {
-				sections = append(sections, catalog.SectionKey{Term: c.Course.Term, ClassNbr: n})
-			}
+			sections = append(sections, c.Covers()...)
 		}
 		return w.Sweep, sections, true
 	}

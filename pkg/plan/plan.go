@@ -56,6 +56,18 @@ type Course struct {
 	Full int
 	// ChangedAt is the latest change seen on a watched section; zero if none.
 	ChangedAt time.Time
+	// WholeCourse says course or linked watches need every section of the
+	// course; the same request serves them and the section watches.
+	WholeCourse bool
+}
+
+// watched counts what is waiting on c's check: its watched sections, or
+// one for a course watched whole only.
+func (c Course) watched() int {
+	if c.WholeCourse {
+		return max(len(c.ClassNbrs), 1)
+	}
+	return len(c.ClassNbrs)
 }
 
 // Counts are section counts from earlier observations. A missing entry is
@@ -115,7 +127,7 @@ func (u Unit) Key() string {
 func (u Unit) ClassNbrs() int {
 	n := 0
 	for _, c := range u.Watched {
-		n += len(c.ClassNbrs)
+		n += c.watched()
 	}
 	return n
 }
@@ -311,7 +323,7 @@ func courseUnit(c Course, counts Counts, b Budget) Unit {
 	k.Subject = strings.ToUpper(k.Subject)
 	n, ok := counts.Courses[k]
 	if !ok {
-		n = len(c.ClassNbrs)
+		n = c.watched()
 	}
 	return Unit{Course: c.Key, Watched: []Course{c}, Requests: pages(n, b.PageSize), Sections: n}
 }

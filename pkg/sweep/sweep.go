@@ -238,7 +238,8 @@ func (s *Sweeper) plan(ctx context.Context, now time.Time) (Result, []unitMessag
 		}
 		res.Courses++
 		res.Sections += len(d.ClassNbrs)
-		courses = append(courses, plan.Course{Key: d.Course, ClassNbrs: d.ClassNbrs, Watchers: d.Watchers, Full: d.Full, ChangedAt: d.ChangedAt})
+		courses = append(courses, plan.Course{Key: d.Course, ClassNbrs: d.ClassNbrs, Watchers: d.Watchers, Full: d.Full,
+			ChangedAt: d.ChangedAt, WholeCourse: d.WholeCourse})
 		if !terms[d.Course.Term] {
 			terms[d.Course.Term] = true
 			termList = append(termList, d.Course.Term)
@@ -275,12 +276,12 @@ func (m unitMessage) message(sweep string, at time.Time) (stream.Message, string
 	u := m.unit
 	if !u.IsScan() {
 		c := u.Watched[0]
-		msg, err := check.Message(check.Check{Course: u.Course, ClassNbrs: c.ClassNbrs, Sweep: sweep, EnqueuedAt: at})
+		msg, err := check.Message(check.Check{Course: u.Course, ClassNbrs: c.ClassNbrs, WholeCourse: c.WholeCourse, Sweep: sweep, EnqueuedAt: at})
 		return msg, "course", err
 	}
 	w := check.Walk{Scan: u.Scan, Sweep: sweep, EnqueuedAt: at, Sections: u.Sections}
 	for _, c := range u.Watched {
-		w.Courses = append(w.Courses, check.Check{Course: c.Key, ClassNbrs: c.ClassNbrs})
+		w.Courses = append(w.Courses, check.Check{Course: c.Key, ClassNbrs: c.ClassNbrs, WholeCourse: c.WholeCourse})
 	}
 	kind := "subject"
 	if u.Scan.Subject == "" {
@@ -292,8 +293,8 @@ func (m unitMessage) message(sweep string, at time.Time) (stream.Message, string
 
 func coversAll(waiting map[catalog.SectionKey]bool, u plan.Unit) bool {
 	for _, c := range u.Watched {
-		for _, n := range c.ClassNbrs {
-			if !waiting[catalog.SectionKey{Term: c.Key.Term, ClassNbr: n}] {
+		for _, k := range (check.Check{Course: c.Key, ClassNbrs: c.ClassNbrs, WholeCourse: c.WholeCourse}).Covers() {
+			if !waiting[k] {
 				return false
 			}
 		}

@@ -48,7 +48,10 @@ type CheckCourse struct {
 	// enqueued_at is when the scheduler enqueued the check.
 	EnqueuedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=enqueued_at,json=enqueuedAt,proto3" json:"enqueued_at,omitempty"`
 	// university identifies the catalog source, e.g. "asu".
-	University    string `protobuf:"bytes,7,opt,name=university,proto3" json:"university,omitempty"`
+	University string `protobuf:"bytes,7,opt,name=university,proto3" json:"university,omitempty"`
+	// whole_course asks for every section of the course, for its course and
+	// linked watches; class_nbrs may then be empty.
+	WholeCourse   bool `protobuf:"varint,8,opt,name=whole_course,json=wholeCourse,proto3" json:"whole_course,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -130,6 +133,13 @@ func (x *CheckCourse) GetUniversity() string {
 		return x.University
 	}
 	return ""
+}
+
+func (x *CheckCourse) GetWholeCourse() bool {
+	if x != nil {
+		return x.WholeCourse
+	}
+	return false
 }
 
 // CheckScan asks a worker to walk the class search through every page — one
@@ -241,10 +251,12 @@ func (x *CheckScan) GetExpectedSections() uint32 {
 
 // WatchedCourse is a course a walk covers and its watched sections.
 type WatchedCourse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Subject       string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
-	CatalogNbr    string                 `protobuf:"bytes,2,opt,name=catalog_nbr,json=catalogNbr,proto3" json:"catalog_nbr,omitempty"`
-	ClassNbrs     []string               `protobuf:"bytes,3,rep,name=class_nbrs,json=classNbrs,proto3" json:"class_nbrs,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Subject    string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	CatalogNbr string                 `protobuf:"bytes,2,opt,name=catalog_nbr,json=catalogNbr,proto3" json:"catalog_nbr,omitempty"`
+	ClassNbrs  []string               `protobuf:"bytes,3,rep,name=class_nbrs,json=classNbrs,proto3" json:"class_nbrs,omitempty"`
+	// whole_course: as in CheckCourse.
+	WholeCourse   bool `protobuf:"varint,4,opt,name=whole_course,json=wholeCourse,proto3" json:"whole_course,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -300,11 +312,18 @@ func (x *WatchedCourse) GetClassNbrs() []string {
 	return nil
 }
 
+func (x *WatchedCourse) GetWholeCourse() bool {
+	if x != nil {
+		return x.WholeCourse
+	}
+	return false
+}
+
 var File_stream_v1_check_proto protoreflect.FileDescriptor
 
 const file_stream_v1_check_proto_rawDesc = "" +
 	"\n" +
-	"\x15stream/v1/check.proto\x12\x15pickmyclass.stream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x01\n" +
+	"\x15stream/v1/check.proto\x12\x15pickmyclass.stream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x02\n" +
 	"\vCheckCourse\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\tR\x04term\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x1f\n" +
@@ -317,7 +336,8 @@ const file_stream_v1_check_proto_rawDesc = "" +
 	"enqueuedAt\x12\x1e\n" +
 	"\n" +
 	"university\x18\a \x01(\tR\n" +
-	"university\"\x99\x02\n" +
+	"university\x12!\n" +
+	"\fwhole_course\x18\b \x01(\bR\vwholeCourse\"\x99\x02\n" +
 	"\tCheckScan\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\tR\x04term\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12>\n" +
@@ -328,13 +348,14 @@ const file_stream_v1_check_proto_rawDesc = "" +
 	"\n" +
 	"university\x18\x06 \x01(\tR\n" +
 	"university\x12+\n" +
-	"\x11expected_sections\x18\a \x01(\rR\x10expectedSections\"i\n" +
+	"\x11expected_sections\x18\a \x01(\rR\x10expectedSections\"\x8c\x01\n" +
 	"\rWatchedCourse\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1f\n" +
 	"\vcatalog_nbr\x18\x02 \x01(\tR\n" +
 	"catalogNbr\x12\x1d\n" +
 	"\n" +
-	"class_nbrs\x18\x03 \x03(\tR\tclassNbrsB?Z=github.com/pickmyclass/pickmyclass/pkg/gen/stream/v1;streamv1b\x06proto3"
+	"class_nbrs\x18\x03 \x03(\tR\tclassNbrs\x12!\n" +
+	"\fwhole_course\x18\x04 \x01(\bR\vwholeCourseB?Z=github.com/pickmyclass/pickmyclass/pkg/gen/stream/v1;streamv1b\x06proto3"
 
 var (
 	file_stream_v1_check_proto_rawDescOnce sync.Once

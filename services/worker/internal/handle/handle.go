@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -159,7 +160,8 @@ func (h *Handler) Handle(ctx context.Context, e *stream.Entry) error {
 				log.Warn().Err(err).Msg("record section count")
 			}
 		}
-		return []store.CourseObservation{{Course: c.Course, ObservedAt: h.Now(), Sections: sections, Wanted: c.ClassNbrs}}, nil
+		return []store.CourseObservation{{Course: c.Course, ObservedAt: h.Now(), Sections: sections, Wanted: c.ClassNbrs,
+			WholeCourse: c.WholeCourse}}, nil
 	})
 }
 
@@ -195,18 +197,31 @@ func (h *Handler) HandleWalk(ctx context.Context, e *stream.Entry) error {
 		h.Metrics.walkPages.WithLabelValues(kind).Observe(float64(sc.Pages))
 		// Each watched course gets the walk's sections it watches, found by
 		// class number: a section the walk lists under another course is
-		// still found.
+		// still found. A course watched whole gets all of its own too.
 		byNbr := make(map[string]catalog.Section, len(sc.Sections))
+		byCourse := map[catalog.CourseKey][]catalog.Section{}
 		for _, s := range sc.Sections {
 			if s.Term == w.Scan.Term {
 				byNbr[s.ClassNbr] = s
+				k := s.Course()
+				k.Subject, k.CatalogNbr = strings.ToUpper(k.Subject), strings.ToUpper(k.CatalogNbr)
+				byCourse[k] = append(byCourse[k], s)
 			}
 		}
 		obs := make([]store.CourseObservation, len(w.Courses))
 		for i, c := range w.Courses {
-			o := store.CourseObservation{Course: c.Course, ObservedAt: observedAt, Wanted: c.ClassNbrs}
+			o := store.CourseObservation{Course: c.Course, ObservedAt: observedAt, Wanted: c.ClassNbrs, WholeCourse: c.WholeCourse}
+			seen := map[string]bool{}
+			if c.WholeCourse {
+				k := c.Course
+				k.Subject, k.CatalogNbr = strings.ToUpper(k.Subject), strings.ToUpper(k.CatalogNbr)
+				for _, s := range byCourse[k] {
+					o.Sections = append(o.Sections, s)
+					seen[s.ClassNbr] = true
+				}
+			}
 			for _, n := range c.ClassNbrs {
-				if s, ok := byNbr[n]; ok {
+				if s, ok := byNbr[n]; ok && !seen[n] {
 					o.Sections = append(o.Sections, s)
 				}
 			}
@@ -330,7 +345,7 @@ func (h *Handler) readReserved(ctx context.Context, obs []store.CourseObservatio
 		}
 		for j := range obs[i].Sections {
 			s := &obs[i].Sections[j]
-			if wanted[s.ClassNbr] && s.Term == obs[i].Course.Term && s.HasReservedSeats && s.OpenSeats() > 0 {
+			if (wanted[s.ClassNbr] || obs[i].WholeCourse) && s.Term == obs[i].Course.Term && s.HasReservedSeats && s.OpenSeats() > 0 {
 				flagged = append(flagged, s)
 				nbrs = append(nbrs, s.ClassNbr)
 			}
