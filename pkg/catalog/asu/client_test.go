@@ -162,6 +162,12 @@ func TestRoundTrip(t *testing.T) {
 			Offering:    catalog.Offering{CourseID: "170413", OfferNbr: "1", Career: "UGRD"},
 			Instructors: []catalog.Instructor{{Name: "Ada Lovelace", ID: "alovela1"}}},
 	}
+	// Each is a lecture of its own, open for enrollment until the end of
+	// the simulated term's deadline day.
+	for i := range want {
+		want[i].Component, want[i].Association, want[i].Primary = "LEC", want[i].SectionCode, true
+		want[i].EnrollDeadline = time.Date(2026, 8, 27, 0, 0, 0, 0, asu.Phoenix)
+	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Course (-want +got):\n%s", diff)
 	}
