@@ -132,6 +132,7 @@ func demo() asusim.Scenario {
 			{Term: "2271", ClassNbr: "70412", Subject: "MAT", CatalogNbr: "343", Section: "0001", Title: "Applied Linear Algebra",
 				Capacity: 40, Enrolled: 12, Status: catalog.StatusCancelled, Campus: "POLY", Location: "PRLTA101", Days: "M W F", StartTime: "9:00 AM", EndTime: "9:50 AM"},
 		},
+		EnrollDeadlines: map[string]string{"2267": "2026-08-26"},
 	}
 }
 
@@ -163,7 +164,7 @@ func TestRoundTrip(t *testing.T) {
 			Instructors: []catalog.Instructor{{Name: "Ada Lovelace", ID: "alovela1"}}},
 	}
 	// Each is a lecture of its own, open for enrollment until the end of
-	// the simulated term's deadline day.
+	// the term's deadline day.
 	for i := range want {
 		want[i].Component, want[i].Association, want[i].Primary = "LEC", want[i].SectionCode, true
 		want[i].EnrollDeadline = time.Date(2026, 8, 27, 0, 0, 0, 0, asu.Phoenix)
