@@ -22,8 +22,11 @@ type config struct {
 	Latency      time.Duration // ASUSIM_LATENCY
 	Churn        time.Duration // ASUSIM_CHURN; 0: off
 	ChurnSeed    int64         // ASUSIM_CHURN_SEED
-	LogLevel     zerolog.Level // LOG_LEVEL
-	LogFormat    string        // LOG_FORMAT: json or console
+	// Deadlines are ASUSIM_ENROLL_DEADLINES, "2267=2026-08-26,2271=…":
+	// terms' last days to enroll, over the scenario's.
+	Deadlines map[string]string
+	LogLevel  zerolog.Level // LOG_LEVEL
+	LogFormat string        // LOG_FORMAT: json or console
 }
 
 // generateSpec is ASUSIM_GENERATE: "term:courses:sectionsPerCourse" with an
@@ -98,6 +101,22 @@ func parseTerm(v string) (*termSpec, error) {
 	return g, nil
 }
 
+// parseDeadlines reads "term=YYYY-MM-DD" pairs separated by commas.
+func parseDeadlines(v string) (map[string]string, error) {
+	out := map[string]string{}
+	var errs []error
+	for pair := range strings.SplitSeq(v, ",") {
+		term, day, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		_, err := time.Parse("2006-01-02", day)
+		if _, nerr := strconv.Atoi(term); !ok || len(term) != 4 || nerr != nil || err != nil {
+			errs = append(errs, fmt.Errorf("%q is not term=YYYY-MM-DD", pair))
+			continue
+		}
+		out[term] = day
+	}
+	return out, errors.Join(errs...)
+}
+
 // loadConfig reads and validates the environment, reporting every problem.
 func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{
@@ -157,6 +176,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.ChurnSeed = n
 	}
+	if v := getenv("ASUSIM_ENROLL_DEADLINES"); v != "" {
+		d, err := parseDeadlines(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ASUSIM_ENROLL_DEADLINES: %w", err))
+		}
+		cfg.Deadlines = d
+	}
 	if v := getenv("LOG_LEVEL"); v != "" {
 		lvl, err := zerolog.ParseLevel(strings.ToLower(v))
 		if err != nil {
@@ -197,5 +223,12 @@ func (c config) MarshalZerologObject(e *zerolog.Event) {
 	}
 	if c.MaxScrolls > 0 {
 		e.Int("max_scrolls", c.MaxScrolls)
+	}
+	if len(c.Deadlines) > 0 {
+		d := zerolog.Dict()
+		for term, day := range c.Deadlines {
+			d.Str(term, day)
+		}
+		e.Dict("enroll_deadlines", d)
 	}
 }

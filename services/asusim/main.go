@@ -7,6 +7,8 @@
 // ASUSIM_CHURN_SEED), and ASUSIM_CHURN makes seats open and fill on their
 // own. ASUSIM_SCROLL_KEEPALIVE (default 60s) and ASUSIM_MAX_SCROLLS (default
 // 10000) set the scroll contexts' keep-alive and bound.
+// ASUSIM_ENROLL_DEADLINES ("2267=2026-08-26,2271=2027-01-18") sets terms'
+// last days to enroll; other terms' lie asusim.DefaultEnrollWindow ahead.
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand"
 	"net"
 	"net/http"
@@ -57,6 +60,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	sc, err := scenario(cfg)
 	if err != nil {
 		return err
+	}
+	if len(cfg.Deadlines) > 0 {
+		sc.EnrollDeadlines = maps.Clone(sc.EnrollDeadlines)
+		if sc.EnrollDeadlines == nil {
+			sc.EnrollDeadlines = map[string]string{}
+		}
+		maps.Copy(sc.EnrollDeadlines, cfg.Deadlines)
 	}
 	sim := asusim.New(sc)
 	sim.SetLatency(cfg.Latency)
@@ -139,7 +149,7 @@ func scenario(cfg config) (asusim.Scenario, error) {
 	for _, s := range sc.Sections {
 		override[s.Key()] = true
 	}
-	merged := asusim.Scenario{Terms: base.Terms}
+	merged := asusim.Scenario{Terms: base.Terms, EnrollDeadlines: sc.EnrollDeadlines}
 	for _, t := range sc.Terms {
 		if !slices.Contains(merged.Terms, t) {
 			merged.Terms = append(merged.Terms, t)

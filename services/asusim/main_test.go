@@ -83,6 +83,9 @@ func TestRun(t *testing.T) {
 		"ASUSIM_ADDR":  "127.0.0.1:0",
 		"ASUSIM_CHURN": "5ms",
 		"LOG_LEVEL":    "debug",
+		// Fall 2026's enrollment closes as configured; Spring 2027's
+		// keeps the default, months ahead.
+		"ASUSIM_ENROLL_DEADLINES": "2267=2026-08-26",
 	}
 	r := start(t, env)
 	ctx, out := t.Context(), r.out
@@ -97,9 +100,16 @@ func TestRun(t *testing.T) {
 	if diff := cmp.Diff([]catalog.Term{{Code: "2271", Name: "Spring 2027"}, {Code: "2267", Name: "Fall 2026"}}, terms); diff != "" {
 		t.Errorf("Terms (-want +got):\n%s", diff)
 	}
-	for _, term := range []string{"2267", "2271"} {
-		if _, err := c.Section(ctx, catalog.SectionKey{Term: term, ClassNbr: "70412"}); err != nil {
+	for term, deadline := range map[string]time.Time{
+		"2267": time.Date(2026, 8, 27, 0, 0, 0, 0, asu.Phoenix),
+		"2271": time.Now().Add(asusim.DefaultEnrollWindow - 24*time.Hour),
+	} {
+		s, err := c.Section(ctx, catalog.SectionKey{Term: term, ClassNbr: "70412"})
+		if err != nil {
 			t.Errorf("70412 in %s: %v", term, err)
+		}
+		if term == "2267" && !s.EnrollDeadline.Equal(deadline) || term == "2271" && s.EnrollDeadline.Before(deadline) {
+			t.Errorf("70412 in %s: enrollment deadline %v; want %v or later", term, s.EnrollDeadline, deadline)
 		}
 	}
 	testenv.Eventually(t, 5*time.Second, func() error {
@@ -148,13 +158,15 @@ func TestLoadConfig(t *testing.T) {
 			env: map[string]string{
 				"ASUSIM_ADDR": ":9000", "ASUSIM_SCENARIO": "/tmp/s.json", "ASUSIM_GENERATE": "2267:2000:5:0.5",
 				"ASUSIM_LATENCY": "50ms", "ASUSIM_CHURN": "20s", "ASUSIM_CHURN_SEED": "42",
-				"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "console",
+				"ASUSIM_ENROLL_DEADLINES": "2267=2026-08-26, 2271=2027-01-18",
+				"LOG_LEVEL":               "DEBUG", "LOG_FORMAT": "console",
 			},
 			want: config{
 				Addr: ":9000", ScenarioPath: "/tmp/s.json",
 				Generate: &generateSpec{Term: "2267", Courses: 2000, Sections: 5, FullFraction: 0.5},
 				Latency:  50 * time.Millisecond, Churn: 20 * time.Second, ChurnSeed: 42,
-				LogLevel: zerolog.DebugLevel, LogFormat: "console",
+				Deadlines: map[string]string{"2267": "2026-08-26", "2271": "2027-01-18"},
+				LogLevel:  zerolog.DebugLevel, LogFormat: "console",
 			},
 		},
 		{name: "generate default fraction", env: map[string]string{"ASUSIM_GENERATE": "2271:10:2"},
@@ -173,6 +185,9 @@ func TestLoadConfig(t *testing.T) {
 		{name: "negative churn", env: map[string]string{"ASUSIM_CHURN": "-1s"}, wantErr: true},
 		{name: "bad seed", env: map[string]string{"ASUSIM_CHURN_SEED": "x"}, wantErr: true},
 		{name: "bad level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: true},
+		{name: "bad deadline day", env: map[string]string{"ASUSIM_ENROLL_DEADLINES": "2267=08/26/2026"}, wantErr: true},
+		{name: "bad deadline term", env: map[string]string{"ASUSIM_ENROLL_DEADLINES": "Fall=2026-08-26"}, wantErr: true},
+		{name: "deadline without a day", env: map[string]string{"ASUSIM_ENROLL_DEADLINES": "2267"}, wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,6 +214,22 @@ func TestScenarioChoice(t *testing.T) {
 	}
 	if len(demo.Sections) < 12 {
 		t.Errorf("demo has %d sections", len(demo.Sections))
+	}
+	// The demo offers a lecture with two labs to watch together, and
+	// courses of several sections to watch whole.
+	courses := map[catalog.CourseKey]int{}
+	labs := map[string]int{} // by course and association
+	for _, s := range demo.Sections {
+		courses[s.Course()]++
+		if s.Component == "LAB" {
+			labs[s.Course().String()+"/"+s.Association]++
+		}
+	}
+	if labs["2267:BIO:181/1011"] != 2 {
+		t.Errorf("BIO 181 lecture 1011 has %d labs; want 2", labs["2267:BIO:181/1011"])
+	}
+	if courses[catalog.CourseKey{Term: "2267", Subject: "ENG", CatalogNbr: "101"}] < 3 {
+		t.Errorf("ENG 101 has %d sections; want several", courses[catalog.CourseKey{Term: "2267", Subject: "ENG", CatalogNbr: "101"}])
 	}
 	gen, err := scenario(config{Generate: &generateSpec{Term: "2267", Courses: 20, Sections: 3}})
 	if err != nil || len(gen.Sections) != 60 {

@@ -132,6 +132,7 @@ func demo() asusim.Scenario {
 			{Term: "2271", ClassNbr: "70412", Subject: "MAT", CatalogNbr: "343", Section: "0001", Title: "Applied Linear Algebra",
 				Capacity: 40, Enrolled: 12, Status: catalog.StatusCancelled, Campus: "POLY", Location: "PRLTA101", Days: "M W F", StartTime: "9:00 AM", EndTime: "9:50 AM"},
 		},
+		EnrollDeadlines: map[string]string{"2267": "2026-08-26"},
 	}
 }
 
@@ -161,6 +162,12 @@ func TestRoundTrip(t *testing.T) {
 			Mode: "P", Session: "C", Meetings: []catalog.Meeting{{Days: "M W", StartTime: "1:30 PM", EndTime: "2:45 PM"}},
 			Offering:    catalog.Offering{CourseID: "170413", OfferNbr: "1", Career: "UGRD"},
 			Instructors: []catalog.Instructor{{Name: "Ada Lovelace", ID: "alovela1"}}},
+	}
+	// Each is a lecture of its own, open for enrollment until the end of
+	// the term's deadline day.
+	for i := range want {
+		want[i].Component, want[i].Association, want[i].Primary = "LEC", want[i].SectionCode, true
+		want[i].EnrollDeadline = time.Date(2026, 8, 27, 0, 0, 0, 0, asu.Phoenix)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Course (-want +got):\n%s", diff)

@@ -2,9 +2,11 @@ package asu
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 )
@@ -52,6 +54,7 @@ type row struct {
 	CLAS           *clas      `json:"CLAS"`
 	SubjectNumber  flexString `json:"SUBJECTNUMBER"`
 	SectionClassNo flexString `json:"SECTIONCLASSNUMBER"`
+	EnrollDeadline flexString `json:"ENROLLDEADLINE"`
 	SeatInfo       *struct {
 		Cap flexInt `json:"ENRL_CAP"`
 		Tot flexInt `json:"ENRL_TOT"`
@@ -94,6 +97,12 @@ type clas struct {
 	CourseID        flexString  `json:"CRSEID"`
 	OfferNbr        flexString  `json:"CRSEOFFERNBR"`
 	Career          flexString  `json:"ACADCAREER"`
+	Component       flexString  `json:"SSRCOMPONENT"`
+	Associated      flexString  `json:"ASSOCIATEDCLASS"`
+	SSR             flexString  `json:"SSR"`
+	Primary         flexString  `json:"COMPONENTPRIMARY"`
+	EnrollDeadline  flexString  `json:"ENROLLDEADLINE"`
+	EndDate         flexString  `json:"ENDDATE"`
 }
 
 // Parse decodes one page of GET /classes. It tolerates odd field types per
@@ -224,6 +233,11 @@ func parseRow(raw json.RawMessage) (catalog.Section, bool) {
 	s.HasReservedSeats = yes(string(c.Reserved))
 	s.Offering = catalog.Offering{CourseID: string(c.CourseID), OfferNbr: string(c.OfferNbr), Career: string(c.Career)}
 	s.Instructors = instructors(c)
+
+	s.Component = strings.ToUpper(string(c.Component))
+	s.Association = string(c.Associated)
+	s.Primary = primary(c, s.Component)
+	s.EnrollDeadline = enrollDeadline(c, r.EnrollDeadline)
 
 	s.Online = isOnline(c)
 	if !s.Online {
@@ -386,4 +400,57 @@ func dayFlags(c *clas) string {
 		}
 	}
 	return strings.Join(days, " ")
+}
+
+// Phoenix is Arizona's time zone, in which ASU's dates are written. Arizona
+// keeps Mountain Standard Time all year (no daylight saving), so a fixed
+// zone is exact and needs no tzdata on the host.
+var Phoenix = time.FixedZone("MST", -7*60*60)
+
+// ssrComponents maps the words of SSR ("Lecture, Laboratory") to the
+// component codes of SSRCOMPONENT.
+var ssrComponents = map[string]string{
+	"LECTURE": "LEC", "LABORATORY": "LAB", "LAB": "LAB", "RECITATION": "REC",
+	"SEMINAR": "SEM", "DISCUSSION": "DIS", "STUDIO": "STU",
+}
+
+// primary tells whether a section is the one students enroll in for its
+// association. COMPONENTPRIMARY decides when sent: "Y" or "N", or (as
+// PeopleSoft's course catalog writes it) the code of the course's primary
+// component, which the section is when its own component is that code.
+// Without it, a section is primary unless its component is known and is
+// neither a lecture nor the first component SSR lists.
+func primary(c *clas, component string) bool {
+	switch p := strings.ToUpper(string(c.Primary)); p {
+	case "":
+	case "Y", "YES", "TRUE":
+		return true
+	case "N", "NO", "FALSE":
+		return false
+	default:
+		return component == "" || component == p
+	}
+	if component == "" || component == "LEC" {
+		return true
+	}
+	first, _, _ := strings.Cut(string(c.SSR), ",")
+	return component == ssrComponents[strings.ToUpper(strings.TrimSpace(first))]
+}
+
+// dateLayouts are the forms ASU writes a date in.
+var dateLayouts = []string{"2006-01-02 15:04:05.0", "2006-01-02 15:04:05", "2006-01-02"}
+
+// enrollDeadline returns the end (the next midnight, Arizona time) of the
+// section's enrollment deadline day: ENROLLDEADLINE in CLAS or beside it,
+// or when neither is sent, its last class day (ENDDATE). A date that cannot
+// be read is no deadline (zero), not a reason to drop the section.
+func enrollDeadline(c *clas, top flexString) time.Time {
+	v := cmp.Or(c.EnrollDeadline, top, c.EndDate)
+	for _, layout := range dateLayouts {
+		if t, err := time.ParseInLocation(layout, string(v), Phoenix); err == nil {
+			y, m, d := t.Date()
+			return time.Date(y, m, d+1, 0, 0, 0, 0, Phoenix)
+		}
+	}
+	return time.Time{}
 }

@@ -286,3 +286,161 @@ func TestParseRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// oneRow parses a one-row page whose CLAS holds the identity fields and extra.
+func oneRow(t *testing.T, clas, top string) catalog.Section {
+	t.Helper()
+	if top != "" {
+		top = ", " + top
+	}
+	body := `{"classes": [{"CLAS": {"STRM": "2267", "CLASSNBR": "70412", "SUBJECT": "CSE", "CATALOGNBR": "240", ` +
+		`"ENRLCAP": "10", "ENRLTOT": "5"` + clas + `}` + top + `}]}`
+	page, err := Parse([]byte(body))
+	if err != nil || len(page.Sections) != 1 {
+		t.Fatalf("Parse(%s) = %d sections, %v; want 1", body, len(page.Sections), err)
+	}
+	return page.Sections[0]
+}
+
+func TestParseComponents(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		clas        string
+		component   string
+		association string
+		primary     bool
+	}{
+		{name: "nothing said", clas: ``, primary: true},
+		{name: "lecture of a lecture and lab", clas: `, "SSRCOMPONENT": "LEC", "ASSOCIATEDCLASS": "1", "SSR": "Lecture, Laboratory"`,
+			component: "LEC", association: "1", primary: true},
+		{name: "lab by SSR", clas: `, "SSRCOMPONENT": " lab ", "ASSOCIATEDCLASS": 1, "SSR": "Lecture, Laboratory"`,
+			component: "LAB", association: "1", primary: false},
+		{name: "recitation by SSR", clas: `, "SSRCOMPONENT": "REC", "ASSOCIATEDCLASS": "1011", "SSR": "Lecture, Recitation"`,
+			component: "REC", association: "1011", primary: false},
+		{name: "seminar first in SSR", clas: `, "SSRCOMPONENT": "SEM", "SSR": "Seminar, Discussion"`,
+			component: "SEM", primary: true},
+		{name: "discussion second in SSR", clas: `, "SSRCOMPONENT": "DIS", "SSR": "Seminar, Discussion"`,
+			component: "DIS", primary: false},
+		{name: "studio alone", clas: `, "SSRCOMPONENT": "STU", "SSR": "Studio"`, component: "STU", primary: true},
+		{name: "lab first as Lab", clas: `, "SSRCOMPONENT": "LAB", "SSR": "Lab"`, component: "LAB", primary: true},
+		{name: "component without SSR", clas: `, "SSRCOMPONENT": "LAB"`, component: "LAB", primary: false},
+		{name: "component, SSR of unknown words", clas: `, "SSRCOMPONENT": "LAB", "SSR": "Practicum"`, component: "LAB", primary: false},
+		{name: "COMPONENTPRIMARY Y wins over SSR", clas: `, "SSRCOMPONENT": "LAB", "SSR": "Lecture, Laboratory", "COMPONENTPRIMARY": "Y"`,
+			component: "LAB", primary: true},
+		{name: "COMPONENTPRIMARY N wins over a lecture", clas: `, "SSRCOMPONENT": "LEC", "COMPONENTPRIMARY": "N"`,
+			component: "LEC", primary: false},
+		{name: "COMPONENTPRIMARY as the primary code, a lecture", clas: `, "SSRCOMPONENT": "LEC", "COMPONENTPRIMARY": "LEC"`,
+			component: "LEC", primary: true},
+		{name: "COMPONENTPRIMARY as the primary code, a lab", clas: `, "SSRCOMPONENT": "LAB", "COMPONENTPRIMARY": "lec", "SSR": "Laboratory"`,
+			component: "LAB", primary: false},
+		{name: "COMPONENTPRIMARY empty is absent", clas: `, "SSRCOMPONENT": "REC", "COMPONENTPRIMARY": "", "SSR": "Lecture, Recitation"`,
+			component: "REC", primary: false},
+		{name: "COMPONENTPRIMARY null is absent", clas: `, "SSRCOMPONENT": "LEC", "COMPONENTPRIMARY": null`,
+			component: "LEC", primary: true},
+		{name: "odd types", clas: `, "SSRCOMPONENT": ["LAB"], "ASSOCIATEDCLASS": 1011, "COMPONENTPRIMARY": false`,
+			association: "1011", primary: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := oneRow(t, tc.clas, "")
+			if s.Component != tc.component || s.Association != tc.association || s.Primary != tc.primary {
+				t.Errorf("component %q, association %q, primary %t; want %q, %q, %t",
+					s.Component, s.Association, s.Primary, tc.component, tc.association, tc.primary)
+			}
+			if s.Status != catalog.StatusOpen || s.Capacity != 10 {
+				t.Errorf("the rest of the row was lost: %+v", s)
+			}
+		})
+	}
+}
+
+func TestParseEnrollDeadline(t *testing.T) {
+	t.Parallel()
+	// The end of the day in Arizona: the next midnight, UTC-7 all year.
+	endOf := func(y int, m time.Month, d int) time.Time {
+		return time.Date(y, m, d, 7, 0, 0, 0, time.UTC).AddDate(0, 0, 1)
+	}
+	tests := []struct {
+		name string
+		clas string
+		top  string
+		want time.Time
+	}{
+		{name: "upstream form", clas: `, "ENROLLDEADLINE": "2026-08-26 00:00:00.0"`, want: endOf(2026, 8, 26)},
+		{name: "without fraction", clas: `, "ENROLLDEADLINE": "2026-08-26 00:00:00"`, want: endOf(2026, 8, 26)},
+		{name: "date only", clas: `, "ENROLLDEADLINE": "2026-08-26"`, want: endOf(2026, 8, 26)},
+		{name: "time of day ignored", clas: `, "ENROLLDEADLINE": "2026-08-26 13:45:00.0"`, want: endOf(2026, 8, 26)},
+		{name: "month end", clas: `, "ENROLLDEADLINE": "2026-12-31"`, want: endOf(2026, 12, 31)},
+		{name: "summer, no daylight saving", clas: `, "ENROLLDEADLINE": "2026-07-01"`, want: time.Date(2026, 7, 2, 7, 0, 0, 0, time.UTC)},
+		{name: "top level", top: `"ENROLLDEADLINE": "2026-10-15 00:00:00.0"`, want: endOf(2026, 10, 15)},
+		{name: "CLAS before top level", clas: `, "ENROLLDEADLINE": "2026-08-26"`, top: `"ENROLLDEADLINE": "2026-10-15"`, want: endOf(2026, 8, 26)},
+		{name: "ENDDATE when no deadline", clas: `, "ENDDATE": "2026-12-04 00:00:00.0"`, want: endOf(2026, 12, 4)},
+		{name: "deadline before ENDDATE", clas: `, "ENROLLDEADLINE": "2026-08-26", "ENDDATE": "2026-12-04"`, want: endOf(2026, 8, 26)},
+		{name: "empty deadline is absent", clas: `, "ENROLLDEADLINE": "", "ENDDATE": "2026-12-04"`, want: endOf(2026, 12, 4)},
+		{name: "null deadline is absent", clas: `, "ENROLLDEADLINE": null, "ENDDATE": "2026-12-04"`, want: endOf(2026, 12, 4)},
+		{name: "neither", clas: ``},
+		{name: "malformed deadline", clas: `, "ENROLLDEADLINE": "26/08/2026", "ENDDATE": "2026-12-04"`},
+		{name: "impossible date", clas: `, "ENROLLDEADLINE": "2026-02-30 00:00:00.0"`},
+		{name: "malformed ENDDATE", clas: `, "ENDDATE": "soon"`},
+		{name: "a number", clas: `, "ENROLLDEADLINE": 1787209200000`},
+		{name: "a structure", clas: `, "ENROLLDEADLINE": {"date": "2026-08-26"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := oneRow(t, tc.clas, tc.top)
+			if !s.EnrollDeadline.Equal(tc.want) {
+				t.Errorf("EnrollDeadline = %v; want %v", s.EnrollDeadline, tc.want)
+			}
+			if !s.EnrollDeadline.IsZero() {
+				if _, off := s.EnrollDeadline.Zone(); off != -7*3600 {
+					t.Errorf("EnrollDeadline %v is not in Arizona time", s.EnrollDeadline)
+				}
+			}
+			if s.Status != catalog.StatusOpen || s.Capacity != 10 {
+				t.Errorf("the rest of the row was lost: %+v", s)
+			}
+		})
+	}
+}
+
+// TestParseLinked reads a course of two lectures, one with two labs and one
+// with a recitation, as upstream sends them, and pairs them up.
+func TestParseLinked(t *testing.T) {
+	t.Parallel()
+	body, err := os.ReadFile(filepath.Join("testdata", "linked.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := Parse(body)
+	if err != nil || len(page.Sections) != 5 {
+		t.Fatalf("Parse = %d sections, %v; want 5", len(page.Sections), err)
+	}
+	nbrs := func(secs []catalog.Section) []string {
+		var out []string
+		for _, s := range secs {
+			out = append(out, s.ClassNbr)
+		}
+		return out
+	}
+	var primaries []string
+	for _, s := range page.Sections {
+		if s.Primary {
+			primaries = append(primaries, s.ClassNbr)
+		}
+	}
+	if diff := cmp.Diff([]string{"66445", "66450"}, primaries); diff != "" {
+		t.Errorf("primary sections (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"66446", "66447"}, nbrs(page.Sections[0].Linked(page.Sections))); diff != "" {
+		t.Errorf("labs of 66445 (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"66451"}, nbrs(page.Sections[3].Linked(page.Sections))); diff != "" {
+		t.Errorf("recitations of 66450 (-want +got):\n%s", diff)
+	}
+	if rec := page.Sections[4]; !rec.EnrollDeadline.IsZero() || rec.Component != "REC" || rec.Status != catalog.StatusClosed {
+		t.Errorf("recitation with a malformed deadline = %+v; want no deadline, the rest read", rec)
+	}
+}

@@ -18,7 +18,6 @@ type clasBulk struct {
 	DESCR3                            string     `json:"DESCR3"`
 	TITLEFORSORTING                   string     `json:"TITLEFORSORTING"`
 	STARTDATE                         string     `json:"STARTDATE"`
-	ENDDATE                           string     `json:"ENDDATE"`
 	MON                               string     `json:"MON"`
 	TUES                              string     `json:"TUES"`
 	WED                               string     `json:"WED"`
@@ -35,14 +34,11 @@ type clasBulk struct {
 	CLASSNOTESSEQ                     string     `json:"CLASSNOTESSEQ"`
 	DESCRLONG                         string     `json:"DESCRLONG"`
 	ACADCAREER                        string     `json:"ACADCAREER"`
-	COMPONENTPRIMARY                  string     `json:"COMPONENTPRIMARY"`
 	DESCR2                            string     `json:"DESCR2"`
 	UNITSMINIMUM                      string     `json:"UNITSMINIMUM"`
 	UNITSMAXIMUM                      string     `json:"UNITSMAXIMUM"`
 	FLATAMOUNT1                       string     `json:"FLATAMOUNT1"`
 	FLATAMOUNT2                       string     `json:"FLATAMOUNT2"`
-	ASSOCIATEDCLASS                   string     `json:"ASSOCIATEDCLASS"`
-	SSRCOMPONENT                      string     `json:"SSRCOMPONENT"`
 	XLATLONGNAME                      string     `json:"XLATLONGNAME"`
 	OPTIONALSECTION                   string     `json:"OPTIONALSECTION"`
 	COUNTROWS                         string     `json:"COUNTROWS"`
@@ -76,7 +72,6 @@ type clasBulk struct {
 	TERMENDDATE                       string     `json:"TERMENDDATE"`
 	CAPNBR                            string     `json:"CAPNBR"`
 	CAPSTARTDATE                      string     `json:"CAPSTARTDATE"`
-	ENROLLDEADLINE                    string     `json:"ENROLLDEADLINE"`
 	DROPRETAINRECORD                  string     `json:"DROPRETAINRECORD"`
 	DROPWITHPENALTY                   string     `json:"DROPWITHPENALTY"`
 	WITHDRAWWITHPENALTY               string     `json:"WITHDRAWWITHPENALTY"`
@@ -171,10 +166,9 @@ type sectionBulk struct {
 	SYLLABUSURL string `json:"SYLLABUSURL,omitempty"`
 }
 
-// termDates returns a term's first and last class days and its
-// enrollment deadline in upstream's format, from the code "2YYS" (S: 1
-// spring, 4 summer, 7 fall).
-func termDates(term string) (begin, end, deadline string) {
+// termDates returns a term's first and last class days in upstream's
+// format, from the code "2YYS" (S: 1 spring, 4 summer, 7 fall).
+func termDates(term string) (begin, end string) {
 	year := 2026
 	if len(term) == 4 {
 		if yy, err := strconv.Atoi(term[1:3]); err == nil {
@@ -185,16 +179,16 @@ func termDates(term string) (begin, end, deadline string) {
 	const t = " 00:00:00.0"
 	switch {
 	case strings.HasSuffix(term, "1"):
-		return y + "-01-12" + t, y + "-05-01" + t, y + "-01-18" + t
+		return y + "-01-12" + t, y + "-05-01" + t
 	case strings.HasSuffix(term, "4"):
-		return y + "-05-18" + t, y + "-08-07" + t, y + "-05-20" + t
+		return y + "-05-18" + t, y + "-08-07" + t
 	}
-	return y + "-08-20" + t, y + "-12-04" + t, y + "-08-26" + t
+	return y + "-08-20" + t, y + "-12-04" + t
 }
 
 // bulkCLAS fills the CLAS columns the adapter does not read.
 func bulkCLAS(sec SectionSpec, c apiCLAS) clasBulk {
-	begin, end, deadline := termDates(sec.Term)
+	begin, end := termDates(sec.Term)
 	yn := func(day string) string {
 		for _, d := range strings.Fields(sec.Days) {
 			if d == day && !sec.Online {
@@ -230,15 +224,15 @@ func bulkCLAS(sec SectionSpec, c apiCLAS) clasBulk {
 		CRSEID: courseID(sec), CRSEOFFERNBR: "1", CLASSMTGNBR: "1",
 		SUBJECTFORSORTING: sec.Subject, CATALOGNBRFORSORTING: sec.CatalogNbr,
 		DESCR: "ASU at " + campus, DESCR3: "Campus: " + campus,
-		TITLEFORSORTING: "Topic " + title, STARTDATE: begin, ENDDATE: end,
+		TITLEFORSORTING: "Topic " + title, STARTDATE: begin,
 		MON: yn("M"), TUES: yn("T"), WED: yn("W"), THURS: yn("Th"), FRI: yn("F"), SAT: yn("Sa"), SUN: yn("Su"),
 		SCHEDULEPRINT: "Y", DESCR1: room, INSTRROLE: "PI", CLASSNOTESSEQ: "0",
-		ACADCAREER: "UGRD", COMPONENTPRIMARY: "LEC", DESCR2: "Lecture", UNITSMINIMUM: "3", UNITSMAXIMUM: "3",
-		ASSOCIATEDCLASS: sec.Section, SSRCOMPONENT: "LEC", XLATLONGNAME: "Lecture", OPTIONALSECTION: "N",
+		ACADCAREER: "UGRD", DESCR2: componentWord(c.SSRCOMPONENT), UNITSMINIMUM: "3", UNITSMAXIMUM: "3",
+		XLATLONGNAME: componentWord(c.SSRCOMPONENT), OPTIONALSECTION: "N",
 		COUNTROWS: "0", CONSENT: "N", CRSTOPICID: "0", ACADGROUP: "AS", DESCR5: "College of Liberal Arts and Sciences",
 		ACADORG: "C" + sec.Subject, DESCR501: subjectDescr, DESCR6: subjectDescr, SCHEDPRINTINSTR: "Y",
 		ASUBLDLOCATION: sec.Campus, ASUBLDNAME: bldg, CRSEREPEATABLE: "N", CLASSTYPE: "E",
-		TERMBEGINDATE: begin, TERMENDDATE: end, ENROLLDEADLINE: deadline, DROPRETAINRECORD: deadline,
+		TERMBEGINDATE: begin, TERMENDDATE: end, DROPRETAINRECORD: c.ENROLLDEADLINE,
 		DROPWITHPENALTY: end, WITHDRAWWITHPENALTY: end, PROMOD: "N", INSTRUCTOREDIT: "N",
 		OFFICIALSTARTDATE: begin, OFFICIALENDDATE: end, CLASSDESCR: strings.ToUpper(title),
 		LASTFULLUPDATETIMESTAMP: 1785114087681,
@@ -249,7 +243,7 @@ func bulkCLAS(sec SectionSpec, c apiCLAS) clasBulk {
 		INSTRUCTORLISTFORKEYWORD: strings.Join(instrKW, " "), INSTRUCTORSLASTNAMELISTFORSORTING: strings.Join(lastNames, " "),
 		MEETINGDATES: [][]string{{begin[:10], end[:10]}}, MEETINGDATESFORSORTING: 1787209200000,
 		STARTTIMES: []*string{c.STARTTIME}, ENDTIMES: []*string{c.ENDTIME}, ASUBLDNAMELIST: bldg,
-		CATALOGNBRNUMBER: catalogNbr, UNITSRANGE: "3 ", ASSOCIATEDCLASSNOTNULL: sec.Section,
+		CATALOGNBRNUMBER: catalogNbr, UNITSRANGE: "3 ", ASSOCIATEDCLASSNOTNULL: c.ASSOCIATEDCLASS,
 		STARTTIMESFORSORTING: c.STARTTIME, ID: sec.ClassNbr,
 	}
 	return b
@@ -269,7 +263,7 @@ func buildingOf(sec SectionSpec, room, bldg string) building {
 // bulkSection fills the top-level fields the adapter does not read.
 func bulkSection(sec SectionSpec, c apiCLAS) sectionBulk {
 	b := sectionBulk{
-		DAYLIST: []string{sec.Days}, HOURS: "3", SSR: "Lecture",
+		DAYLIST: []string{sec.Days}, HOURS: "3", SSR: c.SSR,
 		MEETINGSTARTDATES: []string{}, MTGDATES: []string{},
 		GROUPORG: "College of Liberal Arts and Sciences - " + sec.Subject + " Program",
 	}

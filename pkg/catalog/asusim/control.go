@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 )
 
 // FaultKind is what an injected fault does to a request.
@@ -219,6 +221,53 @@ func (s *Server) SetStatus(key catalog.SectionKey, st catalog.Status) error {
 	})
 }
 
+// SetEnrollDeadline sets the last day to enroll in a section: the day of
+// t in Arizona, its enrollment closing at the end of that day. A day before
+// today closes it now. The zero time gives it back its term's deadline.
+func (s *Server) SetEnrollDeadline(key catalog.SectionKey, t time.Time) error {
+	return s.update(key, func(sec *SectionSpec) error {
+		sec.EnrollDeadline = ""
+		if !t.IsZero() {
+			sec.EnrollDeadline = deadlineDay(t)
+		}
+		return nil
+	})
+}
+
+// SetTermDeadline sets the last day to enroll in a term's sections that
+// have no deadline of their own: the day of t in Arizona. The zero time
+// gives them the server's default again.
+func (s *Server) SetTermDeadline(term string, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.IsZero() {
+		delete(s.deadlines, term)
+	} else {
+		s.deadlines[term] = deadlineDay(t)
+	}
+	for _, r := range s.sections {
+		if r.spec.Term == term && r.spec.EnrollDeadline == "" {
+			s.replace(r.spec)
+		}
+	}
+}
+
+// EnrollDeadline returns the end of the last day to enroll in a section as
+// served (its own day, its term's or the default), in Arizona time.
+func (s *Server) EnrollDeadline(key catalog.SectionKey) (time.Time, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.sections[key]
+	if !ok {
+		return time.Time{}, false
+	}
+	day, err := time.ParseInLocation(deadlineLayout, r.deadline, asu.Phoenix)
+	if err != nil {
+		return time.Time{}, false // every stored deadline was validated
+	}
+	return day.AddDate(0, 0, 1), true
+}
+
 // AddSection adds a section, replacing one with the same term and class
 // number.
 func (s *Server) AddSection(sec SectionSpec) error {
@@ -237,11 +286,14 @@ func (s *Server) AddSection(sec SectionSpec) error {
 func (s *Server) RemoveSection(key catalog.SectionKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.sections[key]; !ok {
+	r, ok := s.sections[key]
+	if !ok {
 		return fmt.Errorf("remove section %s: %w", key, ErrNotFound)
 	}
+	s.leave(r.spec)
 	delete(s.sections, key)
 	s.idx = nil
+	s.rerender(r.spec.Course())
 	return nil
 }
 
@@ -314,8 +366,17 @@ type State struct {
 	LatencyMS         int64          `json:"latency_ms"`
 	Faults            []FaultState   `json:"faults"`
 	Terms             []catalog.Term `json:"terms"`
-	SectionCount      int            `json:"section_count"`
-	Sections          []SectionSpec  `json:"sections,omitempty"`
+	// Searches counts the requests for a class search's first page by
+	// what they asked for: "2267:CSE:240" a course, "2267:CSE:*" a
+	// subject walk, "2267:*" a term walk, "2267:70412" a class number,
+	// "other" anything else.
+	Searches map[string]int64 `json:"searches"`
+	// EnrollDeadlines are the terms' last days to enroll, and
+	// DefaultEnrollDeadline that of the other terms (YYYY-MM-DD, Arizona).
+	EnrollDeadlines       map[string]string `json:"enroll_deadlines"`
+	DefaultEnrollDeadline string            `json:"default_enroll_deadline"`
+	SectionCount          int               `json:"section_count"`
+	Sections              []SectionSpec     `json:"sections,omitempty"`
 }
 
 // State returns a snapshot; sections are included (in catalog order) only
@@ -343,8 +404,11 @@ func (s *Server) State(withSections bool) State {
 		LatencyMS:         time.Duration(s.latency.Load()).Milliseconds(),
 		Faults:            make([]FaultState, len(s.faults)),
 		Terms:             slices.Clone(s.terms),
+		Searches:          s.Searches(),
+		EnrollDeadlines:   maps.Clone(s.deadlines),
 		SectionCount:      len(s.sections),
 	}
+	st.DefaultEnrollDeadline = s.defaultDeadline
 	for i, f := range s.faults {
 		st.Faults[i] = *f
 	}
@@ -411,6 +475,30 @@ func (s *Server) routeControl() {
 	s.mux.HandleFunc("POST /_sim/remove", control(func(req sectionRef) error {
 		return s.RemoveSection(req.key())
 	}))
+	s.mux.HandleFunc("POST /_sim/deadline", control(func(req struct {
+		sectionRef
+		EnrollDeadline string `json:"enroll_deadline"`
+	}) error {
+		if req.Term == "" {
+			return errors.New("term is required")
+		}
+		if err := validDeadline(req.EnrollDeadline); err != nil {
+			return err
+		}
+		var day time.Time
+		if req.EnrollDeadline != "" {
+			day, _ = time.ParseInLocation(deadlineLayout, req.EnrollDeadline, asu.Phoenix) // validated
+		}
+		if req.ClassNbr == "" {
+			s.SetTermDeadline(req.Term, day)
+			return nil
+		}
+		return s.SetEnrollDeadline(req.key(), day)
+	}))
+	s.mux.HandleFunc("GET /_sim/searches", func(w http.ResponseWriter, r *http.Request) {
+		key := searchKey(r.URL.Query())
+		writeJSON(w, http.StatusOK, map[string]any{"key": key, "searches": s.searchCount(key)})
+	})
 	s.mux.HandleFunc("POST /_sim/faults", control(func(f Fault) error {
 		return s.InjectFault(f)
 	}))

@@ -23,8 +23,10 @@
 //	    "reserved": false,
 //	    "status": "",
 //	    "days": "M W", "start_time": "1:30 PM", "end_time": "2:45 PM",
-//	    "campus": "TEMPE", "location": "PSH153", "online": false
-//	  }]
+//	    "campus": "TEMPE", "location": "PSH153", "online": false,
+//	    "component": "LEC", "association": "1002", "enroll_deadline": "2026-08-26"
+//	  }],
+//	  "enroll_deadlines": {"2267": "2026-08-26"}
 //	}
 //
 // A section may also carry "reserved_groups": [{"name", "capacity",
@@ -39,6 +41,26 @@
 // status is "open", "closed" or "cancelled"; left empty it follows the seats
 // (closed when enrolled >= capacity). An empty instructor list is "Staff".
 // A term used by a section but missing from terms is listed anyway.
+//
+// # Linked components and deadlines
+//
+// component is "LEC" (the default), "LAB", "REC", "DIS", "SEM" or "STU";
+// association is the section code of the lecture a lab or recitation goes
+// with (by default a section's own code). Rows carry them as upstream does,
+// in CLAS: SSRCOMPONENT, ASSOCIATEDCLASS, and for every section of a course
+// SSR, its components in words ("Lecture, Laboratory"), and
+// COMPONENTPRIMARY, the course's primary component as PeopleSoft's course
+// catalog names it ("LEC" when it has lectures): the adapter takes a section
+// whose SSRCOMPONENT is that code for the one students enroll in. Adding or
+// removing a lab updates its course's rows.
+//
+// Every row carries ENROLLDEADLINE ("2026-08-26 00:00:00.0"): the section's
+// enroll_deadline, else its term's (enroll_deadlines, or set later), else
+// the day DefaultEnrollWindow (90 days) after the server started, so no
+// section's enrollment closes unless a scenario or a test says so.
+//
+// Generate and GenerateTerm make about one course in four (of two sections
+// or more) lectures with 1 to 3 labs or recitations each.
 //
 // # Searches and walks
 //
@@ -70,7 +92,11 @@
 //   - ExpireScrolls drops every context, to fail a walk mid-way.
 //
 // State counts what walks cost: first pages, scroll pages, scroll misses,
-// rows (sections) served and body bytes.
+// rows (sections) served and body bytes. It also counts class searches by
+// what they asked for (CourseSearches, ScanSearches): a course
+// ("2267:CSE:240"), a subject walk ("2267:CSE:*"), a term walk ("2267:*"),
+// a class number ("2267:70412"); every request for a search's first page
+// counts, refused or faulted ones too, and a walk's scroll pages do not.
 //
 // # Control
 //
@@ -83,6 +109,11 @@
 //	POST /_sim/reserved     {"term","class_nbr","groups":[{"name","capacity","enrolled"}]} (flag set when any)
 //	POST /_sim/sections     a section object as in the scenario (added or replaced)
 //	POST /_sim/remove       {"term","class_nbr"}
+//	POST /_sim/deadline     {"term","class_nbr","enroll_deadline":"2026-08-26"} a section's last day to enroll
+//	                        ("" gives back its term's); without class_nbr, the term's
+//	GET  /_sim/searches?term=2267&subject=CSE&catalogNbr=240
+//	                        {"key":"2267:CSE:240","searches":3}: class searches that asked
+//	                        for this (the API's own parameters; see State.Searches)
 //	POST /_sim/faults       {"kind":"status","status":429,"retry_after_seconds":30,"count":2}
 //	                        {"kind":"delay","delay_ms":1500,"count":0}
 //	                        {"kind":"malformed","count":1}

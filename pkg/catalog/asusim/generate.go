@@ -41,6 +41,8 @@ var (
 //   - Every section is full (enrolled = capacity, capacity 20 to 300), so an
 //     opened seat is a visible change. About one in eight is "Staff", one in
 //     twenty online.
+//   - About one course in four with two sections or more is lectures with
+//     1 to 3 labs or recitations each (see linkComponents).
 //   - Sections come in catalog order (subject, catalog number, section),
 //     with class numbers from 10000 up in that order.
 func GenerateTerm(term string, sections, subjects int, seed int64) Scenario {
@@ -49,7 +51,7 @@ func GenerateTerm(term string, sections, subjects int, seed int64) Scenario {
 		return sc
 	}
 	subjects = min(max(subjects, 1), sections)
-	rng := rand.New(rand.NewSource(seed))
+	rng, links := rand.New(rand.NewSource(seed)), linkRand(seed)
 	codes := subjectCodes(rng, subjects)
 	sizes := zipfSizes(sections, subjects)
 	sc.Sections = make([]SectionSpec, 0, sections)
@@ -57,6 +59,7 @@ func GenerateTerm(term string, sections, subjects int, seed int64) Scenario {
 		courses := courseSizes(rng, sizes[i])
 		for j, nbr := range catalogNumbers(rng, len(courses)) {
 			title := titleStems[rng.Intn(len(titleStems))] + " " + titleWords[rng.Intn(len(titleWords))]
+			first := len(sc.Sections)
 			for k := range courses[j] {
 				capacity := 20 + rng.Intn(29)*10
 				s := SectionSpec{
@@ -78,6 +81,7 @@ func GenerateTerm(term string, sections, subjects int, seed int64) Scenario {
 				}
 				sc.Sections = append(sc.Sections, s)
 			}
+			linkComponents(links, sc.Sections[first:])
 		}
 	}
 	slices.SortStableFunc(sc.Sections, func(a, b SectionSpec) int {
@@ -161,4 +165,38 @@ func catalogNumbers(rng *rand.Rand, n int) []string {
 		out[i] = strconv.Itoa(lo + v)
 	}
 	return out
+}
+
+// linkRand returns the generator that picks linked components: apart from
+// the one that builds the sections, so a seed gives the same sections
+// (seats, instructors, times) whichever courses get labs.
+func linkRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed ^ 0x1ab5)) }
+
+// linkComponents makes about one course in four of two sections or more
+// (secs, in section order) lectures with labs or recitations: each lecture
+// is followed by 1 to 3 sections of one kind (LAB or REC for the whole
+// course) that share its association, so every lecture has at least one.
+// Other courses are left as they are: lectures alone.
+func linkComponents(rng *rand.Rand, secs []SectionSpec) {
+	if len(secs) < 2 || rng.Intn(4) != 0 {
+		return
+	}
+	kind := []string{"LAB", "REC"}[rng.Intn(2)]
+	for i := 0; i < len(secs); {
+		lecture := secs[i].Section
+		secs[i].Component, secs[i].Association = "LEC", lecture
+		rest := len(secs) - i - 1
+		n := min(1+rng.Intn(3), rest)
+		if rest-n == 1 { // a lone last section would be a lecture without labs
+			if n < 3 {
+				n++
+			} else {
+				n--
+			}
+		}
+		for j := i + 1; j <= i+n; j++ {
+			secs[j].Component, secs[j].Association = kind, lecture
+		}
+		i += n + 1
+	}
 }

@@ -2,12 +2,16 @@ package asusim
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
@@ -17,6 +21,10 @@ import (
 type Scenario struct {
 	Terms    []catalog.Term `json:"terms"`
 	Sections []SectionSpec  `json:"sections"`
+	// EnrollDeadlines gives a term's last day to enroll ("2006-01-02", in
+	// Arizona), for its sections that set none; a term missing here gets
+	// the server's default, DefaultEnrollWindow after it started.
+	EnrollDeadlines map[string]string `json:"enroll_deadlines,omitempty"`
 }
 
 // SectionSpec is one simulated section, in the scenario file's vocabulary.
@@ -44,6 +52,17 @@ type SectionSpec struct {
 	Campus    string         `json:"campus,omitempty"`
 	Location  string         `json:"location,omitempty"`
 	Online    bool           `json:"online,omitempty"`
+	// Component is the kind of class: "LEC" (the default), "LAB", "REC",
+	// "SEM"… A course's primary component is its lecture when it has one;
+	// its sections of other kinds are linked to a lecture by Association.
+	Component string `json:"component,omitempty"`
+	// Association ties labs and recitations to their lecture: the
+	// lecture's section code, on the lecture and on each of them (ASU's
+	// ASSOCIATEDCLASS). Empty is the section's own code.
+	Association string `json:"association,omitempty"`
+	// EnrollDeadline is the last day to enroll, "2006-01-02" in Arizona;
+	// empty is the term's (see Scenario.EnrollDeadlines).
+	EnrollDeadline string `json:"enroll_deadline,omitempty"`
 }
 
 // Key returns the section's key.
@@ -53,6 +72,59 @@ func (s SectionSpec) Key() catalog.SectionKey {
 
 // Full reports whether the section has no open seat.
 func (s SectionSpec) Full() bool { return s.Enrolled >= s.Capacity }
+
+// Course returns the key of the section's course, its subject upper-cased
+// as searches match it.
+func (s SectionSpec) Course() catalog.CourseKey {
+	return catalog.CourseKey{Term: s.Term, Subject: strings.ToUpper(s.Subject), CatalogNbr: s.CatalogNbr}
+}
+
+// component returns the section's component code, "LEC" by default.
+func (s SectionSpec) component() string {
+	return cmp.Or(strings.ToUpper(strings.TrimSpace(s.Component)), "LEC")
+}
+
+// componentNames are the components a simulated section can be, with the
+// words SSR uses for them, in the order SSR lists them.
+var componentNames = []struct{ code, word string }{
+	{"LEC", "Lecture"}, {"LAB", "Laboratory"}, {"REC", "Recitation"},
+	{"DIS", "Discussion"}, {"SEM", "Seminar"}, {"STU", "Studio"},
+}
+
+// componentWord is the word for a component code ("Lecture" for "LEC").
+func componentWord(code string) string {
+	for _, n := range componentNames {
+		if n.code == code {
+			return n.word
+		}
+	}
+	return code
+}
+
+func validComponent(c string) error {
+	c = strings.ToUpper(strings.TrimSpace(c))
+	if c == "" || slices.ContainsFunc(componentNames, func(n struct{ code, word string }) bool { return n.code == c }) {
+		return nil
+	}
+	return fmt.Errorf("component %q is not LEC, LAB, REC, DIS, SEM or STU", c)
+}
+
+// association returns the section's association, its own code by default.
+func (s SectionSpec) association() string { return cmp.Or(s.Association, s.Section) }
+
+// deadlineLayout is how scenarios and the control API write a deadline day.
+const deadlineLayout = "2006-01-02"
+
+// validDeadline accepts "" (none of its own) or a day in deadlineLayout.
+func validDeadline(day string) error {
+	if day == "" {
+		return nil
+	}
+	if _, err := time.Parse(deadlineLayout, day); err != nil {
+		return fmt.Errorf("enroll deadline %q is not a YYYY-MM-DD day", day)
+	}
+	return nil
+}
 
 func (s SectionSpec) validate() error {
 	var errs []error
@@ -69,6 +141,12 @@ func (s SectionSpec) validate() error {
 		errs = append(errs, err)
 	}
 	if err := validGroups(s.ReservedGroups); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validDeadline(s.EnrollDeadline); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validComponent(s.Component); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -110,6 +188,11 @@ func (sc Scenario) Validate() error {
 	for _, t := range sc.Terms {
 		if t.Code == "" {
 			errs = append(errs, errors.New("a term has no code"))
+		}
+	}
+	for term, day := range sc.EnrollDeadlines {
+		if err := validDeadline(day); term == "" || day == "" || err != nil {
+			errs = append(errs, fmt.Errorf("term %q: enroll deadline %q is not a YYYY-MM-DD day", term, day))
 		}
 	}
 	return errors.Join(errs...)
@@ -161,9 +244,10 @@ var (
 // Generate builds a synthetic catalog of one term: courses courses of
 // sectionsPerCourse sections each, of which about fullFraction are full. The
 // same seed gives the same catalog. Class numbers start at 10000 and are
-// unique within the term.
+// unique within the term. About one course in four (of two sections or
+// more) is lectures with 1 to 3 labs or recitations each.
 func Generate(term string, courses, sectionsPerCourse int, fullFraction float64, seed int64) Scenario {
-	rng := rand.New(rand.NewSource(seed))
+	rng, links := rand.New(rand.NewSource(seed)), linkRand(seed)
 	sc := Scenario{
 		Terms:    []catalog.Term{{Code: term, Name: asu.TermName(term)}},
 		Sections: make([]SectionSpec, 0, max(courses*sectionsPerCourse, 0)),
@@ -173,6 +257,7 @@ func Generate(term string, courses, sectionsPerCourse int, fullFraction float64,
 		subject := genSubjects[i%len(genSubjects)]
 		nbr := strconv.Itoa(100 + i/len(genSubjects))
 		title := fmt.Sprintf("%s Topics %s", subject, nbr)
+		first := len(sc.Sections)
 		for j := range max(sectionsPerCourse, 0) {
 			capacity := 20 + rng.Intn(13)*10
 			s := SectionSpec{
@@ -198,6 +283,7 @@ func Generate(term string, courses, sectionsPerCourse int, fullFraction float64,
 			}
 			sc.Sections = append(sc.Sections, s)
 		}
+		linkComponents(links, sc.Sections[first:])
 	}
 	return sc
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"path"
 	"slices"
@@ -38,6 +39,13 @@ type Server struct {
 	idx      *index // nil after a section is added or removed; rebuilt on demand
 	terms    []catalog.Term
 	faults   []*FaultState
+	// courses holds each course's sections and their components, from
+	// which every section of the course renders SSR and COMPONENTPRIMARY.
+	courses map[catalog.CourseKey]map[catalog.SectionKey]string
+	// deadlines holds the terms' last days to enroll (deadlineLayout);
+	// defaultDeadline serves the other terms.
+	deadlines       map[string]string
+	defaultDeadline string
 
 	scrolls *scrollTable
 
@@ -51,21 +59,34 @@ type Server struct {
 	scrollMisses   atomic.Int64
 	sectionsServed atomic.Int64
 	bytesServed    atomic.Int64
+
+	searchMu sync.Mutex
+	searches map[string]int64 // by searchKey
 }
+
+// DefaultEnrollWindow is how far after a server starts its default
+// enrollment deadline falls: far enough that a demo or a test never sees
+// its sections' enrollment close unless it sets a deadline itself.
+const DefaultEnrollWindow = 90 * 24 * time.Hour
 
 // New returns a Server holding sc. Sections are taken as given; use
 // sc.Validate (or LoadScenario) to reject a bad hand-written scenario.
 func New(sc Scenario) *Server {
 	s := &Server{
-		sections: make(map[catalog.SectionKey]*record, len(sc.Sections)),
-		terms:    slices.Clone(sc.Terms),
-		scrolls:  newScrollTable(time.Now),
+		sections:        make(map[catalog.SectionKey]*record, len(sc.Sections)),
+		terms:           slices.Clone(sc.Terms),
+		courses:         map[catalog.CourseKey]map[catalog.SectionKey]string{},
+		deadlines:       map[string]string{},
+		defaultDeadline: deadlineDay(time.Now().Add(DefaultEnrollWindow)),
+		scrolls:         newScrollTable(time.Now),
+		searches:        map[string]int64{},
 	}
+	maps.Copy(s.deadlines, sc.EnrollDeadlines)
 	for _, sec := range sc.Sections {
 		s.put(sec)
 	}
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET "+BasePath+"/classes", s.api(&s.classes, s.handleClasses))
+	s.mux.HandleFunc("GET "+BasePath+"/classes", s.countSearch(s.api(&s.classes, s.handleClasses)))
 	s.mux.HandleFunc("GET "+BasePath+"/terms", s.api(&s.termsReq, s.handleTerms))
 	s.mux.HandleFunc("GET "+BasePath+"/reservedseatsadditionalinfo", s.api(&s.reservedReq, s.handleReserved))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
@@ -82,22 +103,62 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 type record struct {
 	spec    SectionSpec
 	subject string // upper-cased, for ordering and subject searches
-	once    sync.Once
-	row     []byte
+	// course and deadline are what the row says beyond spec: its course's
+	// components and its enrollment deadline day.
+	course   courseComponents
+	deadline string
+	once     sync.Once
+	row      []byte
 }
 
-func newRecord(sec SectionSpec) *record {
-	return &record{spec: sec, subject: strings.ToUpper(sec.Subject)}
+// courseComponents is what every section of a course says about the
+// course's components: SSR lists them ("Lecture, Laboratory") and
+// COMPONENTPRIMARY names the one students enroll in (the lecture when there
+// is one).
+type courseComponents struct {
+	ssr, primary string
+}
+
+// newRecord renders sec against the rest of the catalog; s.mu must be held
+// for writing.
+func (s *Server) newRecord(sec SectionSpec) *record {
+	return &record{
+		spec:     sec,
+		subject:  strings.ToUpper(sec.Subject),
+		course:   s.components(sec.Course()),
+		deadline: cmp.Or(sec.EnrollDeadline, s.deadlines[sec.Term], s.defaultDeadline),
+	}
 }
 
 // json returns the section's row as the API sends it.
 func (r *record) json() []byte {
 	r.once.Do(func() {
 		// A struct of strings, ints and string slices always marshals.
-		r.row, _ = json.Marshal(toAPI(r.spec))
+		r.row, _ = json.Marshal(toAPI(r.spec, r.course, r.deadline))
 	})
 	return r.row
 }
+
+// components lists course c's components in SSR's order; s.mu must be held.
+func (s *Server) components(c catalog.CourseKey) courseComponents {
+	has := map[string]bool{}
+	for _, code := range s.courses[c] {
+		has[code] = true
+	}
+	var cc courseComponents
+	var words []string
+	for _, n := range componentNames {
+		if has[n.code] {
+			cc.primary = cmp.Or(cc.primary, n.code)
+			words = append(words, n.word)
+		}
+	}
+	cc.ssr = strings.Join(words, ", ")
+	return cc
+}
+
+// deadlineDay is the day of t in Arizona, in deadlineLayout.
+func deadlineDay(t time.Time) string { return t.In(asu.Phoenix).Format(deadlineLayout) }
 
 // compareRecords is the catalog order: term, subject, catalog number,
 // section, class number. Every search answers in this order, so walks are
@@ -196,10 +257,49 @@ func (s *Server) writeIndex() *index {
 
 // put adds or replaces a section; s.mu must be held (or s unshared).
 func (s *Server) put(sec SectionSpec) {
-	s.sections[sec.Key()] = newRecord(sec)
+	key := sec.Key()
+	old, had := s.sections[key]
+	if had {
+		s.leave(old.spec)
+	}
+	s.join(sec)
+	s.sections[key] = s.newRecord(sec)
 	s.idx = nil
+	s.rerender(sec.Course())
+	if had && old.spec.Course() != sec.Course() {
+		s.rerender(old.spec.Course())
+	}
 	if !slices.ContainsFunc(s.terms, func(t catalog.Term) bool { return t.Code == sec.Term }) {
 		s.terms = append(s.terms, catalog.Term{Code: sec.Term, Name: asu.TermName(sec.Term)})
+	}
+}
+
+// join and leave keep s.courses; s.mu must be held for writing.
+func (s *Server) join(sec SectionSpec) {
+	c := sec.Course()
+	if s.courses[c] == nil {
+		s.courses[c] = map[catalog.SectionKey]string{}
+	}
+	s.courses[c][sec.Key()] = sec.component()
+}
+
+func (s *Server) leave(sec SectionSpec) {
+	c := sec.Course()
+	delete(s.courses[c], sec.Key())
+	if len(s.courses[c]) == 0 {
+		delete(s.courses, c)
+	}
+}
+
+// rerender renders again the sections of course c whose rows no longer
+// list its components right, after a section of it came, went or changed
+// its component; s.mu must be held for writing.
+func (s *Server) rerender(c catalog.CourseKey) {
+	cc := s.components(c)
+	for key := range s.courses[c] {
+		if r := s.sections[key]; r.course != cc {
+			s.replace(r.spec)
+		}
 	}
 }
 
@@ -207,7 +307,7 @@ func (s *Server) put(sec SectionSpec) {
 // and class numbers are unchanged, so its place in the order is too; s.mu
 // must be held for writing.
 func (s *Server) replace(sec SectionSpec) {
-	r := newRecord(sec)
+	r := s.newRecord(sec)
 	s.sections[sec.Key()] = r
 	if s.idx == nil {
 		return

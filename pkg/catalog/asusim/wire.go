@@ -53,6 +53,11 @@ type apiCLAS struct {
 	INSTRUCTIONMODE          string   `json:"INSTRUCTIONMODE"`
 	SESSIONCODE              string   `json:"SESSIONCODE"`
 	SSR                      string   `json:"SSR"`
+	SSRCOMPONENT             string   `json:"SSRCOMPONENT"`
+	ASSOCIATEDCLASS          string   `json:"ASSOCIATEDCLASS"`
+	COMPONENTPRIMARY         string   `json:"COMPONENTPRIMARY"`
+	ENROLLDEADLINE           string   `json:"ENROLLDEADLINE"`
+	ENDDATE                  string   `json:"ENDDATE"`
 	clasBulk
 }
 
@@ -60,14 +65,21 @@ type apiCLAS struct {
 // in COURSETITLELONG.
 const shortTitleLen = 30
 
-func toAPI(sec SectionSpec) apiSection {
+// toAPI renders a section whose course has the components cc and whose
+// enrollment deadline is the day deadline (deadlineLayout). COMPONENTPRIMARY
+// is the course's primary component, as PeopleSoft's course catalog writes
+// it: a section is primary when its SSRCOMPONENT is that code.
+func toAPI(sec SectionSpec, cc courseComponents, deadline string) apiSection {
+	_, end := termDates(sec.Term)
 	c := apiCLAS{
 		STRM: sec.Term, CLASSNBR: sec.ClassNbr, SUBJECT: sec.Subject, CATALOGNBR: sec.CatalogNbr,
 		CLASSSECTION: sec.Section, TITLE: sec.Title, COURSETITLELONG: sec.Title,
 		ENRLTOT: strconv.Itoa(sec.Enrolled), ENRLCAP: strconv.Itoa(sec.Capacity), WAITTOT: "0", WAITCAP: "0",
 		ENRLSTAT: "O", CLASSSTAT: "A", HASACTIVERESERVEDSEATS: "N",
 		INSTRUCTORSLIST: []string{}, INSTRUCTORSFIRSTNAMELIST: []string{}, INSTRUCTORSLASTNAMELIST: []string{},
-		CAMPUS: sec.Campus, LOCATION: sec.Campus, INSTRUCTIONMODE: "P", SESSIONCODE: "C", SSR: "Lecture",
+		CAMPUS: sec.Campus, LOCATION: sec.Campus, INSTRUCTIONMODE: "P", SESSIONCODE: "C", SSR: cc.ssr,
+		SSRCOMPONENT: sec.component(), ASSOCIATEDCLASS: sec.association(), COMPONENTPRIMARY: cc.primary,
+		ENROLLDEADLINE: deadline + " 00:00:00.0", ENDDATE: end,
 	}
 	if r := []rune(c.TITLE); len(r) > shortTitleLen {
 		c.TITLE = string(r[:shortTitleLen])
