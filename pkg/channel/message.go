@@ -66,12 +66,14 @@ func Alert(id string, ev catalog.Event, s catalog.Section, termName string, open
 // WatchAlert builds the message of an event of any watch: w says what the
 // watch asks for and, for a course or linked watch, names the sections;
 // s is the first of them (or the watched section), enrollURL its page.
+// Any other event is told as a section watch's alert on s.
 func WatchAlert(id string, ev catalog.Event, s catalog.Section, w Watch, termName string, openSeats int, enrollURL string, at time.Time) Message {
 	if w.Kind == "" {
 		w.Kind = catalog.WatchSection
 	}
 	m := Message{ID: id, Event: string(ev), URL: enrollURL, Section: s, TermName: termName, OpenSeats: openSeats, At: at, Watch: w}
-	if w.Kind != catalog.WatchSection {
+	if (w.Kind == catalog.WatchCourse || w.Kind == catalog.WatchLinked) &&
+		(ev == catalog.EventSeatAvailable || ev == catalog.EventSeatGone) {
 		if len(m.Watch.Sections) == 0 {
 			m.Watch.Sections = []catalog.Section{s}
 			m.Watch.URLs = []string{enrollURL}

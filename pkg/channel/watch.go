@@ -8,6 +8,12 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 )
 
+// maxListed is how many sections a message details. Receivers cap a
+// message's size (Discord 4096 characters, Slack 3000, a push record 2048
+// bytes) and refuse a longer one for good, so the rest of a course's
+// sections are only counted.
+const maxListed = 4
+
 // watchText is the title and body of a course or linked watch's alert
 // about the sections w names (at least one).
 func watchText(ev catalog.Event, w Watch, termName string) (title, body string) {
@@ -26,7 +32,7 @@ func watchText(ev catalog.Event, w Watch, termName string) (title, body string) 
 	}
 	combo := course + " " + names[0]
 	if len(names) > 1 {
-		combo += " with " + listPhrase(names[1:])
+		combo += " with " + listPhrase(capped(names[1:]))
 	}
 
 	var b strings.Builder
@@ -36,7 +42,7 @@ func watchText(ev catalog.Event, w Watch, termName string) (title, body string) 
 		if len(names) == 1 {
 			fmt.Fprintf(&b, "The section of %s you were told about, %s, is full again.\n", course, names[0])
 		} else {
-			fmt.Fprintf(&b, "The sections of %s you were told about, %s, are full again.\n", course, listPhrase(names))
+			fmt.Fprintf(&b, "The sections of %s you were told about, %s, are full again.\n", course, listPhrase(capped(names)))
 		}
 		b.WriteString("Still watching the course: you'll get another alert when a section opens.")
 		return title, b.String()
@@ -57,7 +63,7 @@ func watchText(ev catalog.Event, w Watch, termName string) (title, body string) 
 		case 2:
 			title = course + " " + names[0] + " and " + names[1] + " both have seats"
 		default:
-			title = course + " " + names[0] + " and " + listPhrase(names[1:]) + " have seats"
+			title = course + " " + names[0] + " and " + listPhrase(capped(names[1:])) + " have seats"
 		}
 	}
 	if first.Title != "" {
@@ -75,13 +81,25 @@ func watchText(ev catalog.Event, w Watch, termName string) (title, body string) 
 	if len(about) > 0 {
 		b.WriteString(strings.Join(about, " · ") + "\n")
 	}
-	for i, s := range w.Sections {
+	for i, s := range w.Sections[:min(len(w.Sections), maxListed)] {
 		fmt.Fprintf(&b, "%s: %s\n", upperFirst(names[i]), sectionLine(s))
 		if i < len(w.URLs) && w.URLs[i] != "" {
 			fmt.Fprintf(&b, "Enroll: %s\n", w.URLs[i])
 		}
 	}
+	if more := len(w.Sections) - maxListed; more > 0 {
+		fmt.Fprintf(&b, "And %d more; see them all on PickMyClass.\n", more)
+	}
 	return title, strings.TrimRight(b.String(), "\n")
+}
+
+// capped is names with those past maxListed counted: "lab #1, lab #2, lab
+// #3, lab #4 and 2 more".
+func capped(names []string) []string {
+	if len(names) <= maxListed {
+		return names
+	}
+	return append(names[:maxListed:maxListed], strconv.Itoa(len(names)-maxListed)+" more")
 }
 
 // sectionLine is one section's details on a line: "1 of 150 open · Ada

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,5 +262,62 @@ func TestWebhookNamesWatchAndSections(t *testing.T) {
 		if _, ok := raw[1][k]; ok {
 			t.Errorf("test message has %q", k)
 		}
+	}
+}
+
+// TestBigCourseAlertStaysSmall: a course alert naming 30 sections details
+// four, counts the rest, and still fits a push record; the webhook lists
+// all 30.
+func TestBigCourseAlertStaysSmall(t *testing.T) {
+	t.Parallel()
+	var secs []catalog.Section
+	for i := range 30 {
+		s := courseSections()[0]
+		s.ClassNbr = strconv.Itoa(70000 + i)
+		s.SectionCode = strconv.Itoa(1000 + i)
+		s.Title = strings.Repeat("Long Title ", 8)
+		s.Location = strings.Repeat("Building ", 5)
+		secs = append(secs, s)
+	}
+	m := watchMessage(catalog.WatchCourse, catalog.EventSeatGone, secs, catalog.Filter{})
+	a := watchMessage(catalog.WatchCourse, catalog.EventSeatAvailable, secs, catalog.Filter{})
+	if !strings.Contains(m.Body, "section 1003 (#70003) and 26 more, are full again") {
+		t.Errorf("gone body:\n%s", m.Body)
+	}
+	if !strings.Contains(a.Body, "Section 1003 (#70003)") || strings.Contains(a.Body, "#70004") || !strings.Contains(a.Body, "And 26 more") {
+		t.Errorf("seat body:\n%s", a.Body)
+	}
+	if len(a.Body) > 1500 {
+		t.Errorf("body of %d bytes", len(a.Body))
+	}
+
+	vapid := vapidKeys(t)
+	push := channeltest.NewPushService(t, vapid.PublicKey, vapid.Subject)
+	pushSrv := channeltest.Start(t, push)
+	if err := newClient(t, pushSrv, vapid).Send(context.Background(), push.Channel(pushSrv.URL+"/push/big"), a); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	rec := &receiver{status: http.StatusOK}
+	srv := channeltest.Start(t, rec)
+	ch := channel.Channel{Kind: channel.KindWebhook, Config: channel.Config{URL: srv.URL + "/hook"}, Secret: channel.NewWebhookSecret()}
+	if err := newClient(t, srv, channel.VAPID{}).Send(context.Background(), ch, a); err != nil {
+		t.Fatal(err)
+	}
+	var p channel.WebhookPayload
+	if err := json.Unmarshal(rec.requests()[0].body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Data.Sections) != 30 || p.Data.Sections[29].ClassNbr != "70029" {
+		t.Errorf("webhook lists %d sections", len(p.Data.Sections))
+	}
+}
+
+// TestInstructorEventOnCourseWatch: an event other than seats is told as
+// a section alert on its section.
+func TestInstructorEventOnCourseWatch(t *testing.T) {
+	t.Parallel()
+	m := watchMessage(catalog.WatchCourse, catalog.EventInstructorAssigned, courseSections(), catalog.Filter{})
+	if m.Title != "Instructor assigned: CSE 240 (#70412)" {
+		t.Errorf("title %q", m.Title)
 	}
 }
