@@ -1,26 +1,33 @@
 package main
 
 import (
-	"fmt"
 	"strings"
+	"time"
 
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
+	"github.com/pickmyclass/pickmyclass/pkg/notify"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
 // expirySummary writes the email telling a user which watches stopped at
-// their enrollment deadline.
+// their enrollment deadline, with a link to the dashboard under baseURL.
 func expirySummary(baseURL string) store.ExpiryMail {
+	dashboard := strings.TrimRight(baseURL, "/") + "/dashboard"
 	return func(to string, ws []store.ExpiredWatch) (store.OutboxMail, error) {
-		var b strings.Builder
-		fmt.Fprintf(&b, "Enrollment has closed for %d of your watches, so PickMyClass stopped checking them:\n\n", len(ws))
-		for _, w := range ws {
-			what := w.Subject + " " + w.CatalogNbr
-			if w.ClassNbr != "" {
-				what += " #" + w.ClassNbr
+		items := make([]notify.ExpiredWatch, len(ws))
+		for i, w := range ws {
+			items[i] = notify.ExpiredWatch{
+				Kind: w.Kind, Term: asu.TermName(w.Term), Course: w.Subject + " " + w.CatalogNbr,
+				ClassNbr: w.ClassNbr, Title: w.Title,
+				// The deadline is the end of the last day to enroll; the
+				// email names that day, as the university does.
+				Deadline: w.Deadline.Add(-time.Second).In(asu.Phoenix),
 			}
-			fmt.Fprintf(&b, "- %s %s (term %s), enrollment deadline %s\n", what, w.Title, w.Term, w.Deadline.Format("Jan 2, 2006"))
 		}
-		fmt.Fprintf(&b, "\nThey no longer count toward your limit. Your dashboard: %s/dashboard\n", strings.TrimRight(baseURL, "/"))
-		return store.OutboxMail{To: to, Subject: fmt.Sprintf("Enrollment closed for %d of your watches", len(ws)), Text: b.String()}, nil
+		e, err := notify.RenderExpirySummary(to, dashboard, items)
+		if err != nil {
+			return store.OutboxMail{}, err
+		}
+		return store.OutboxMail{To: e.To, Subject: e.Subject, Text: e.Text, HTML: e.HTML}, nil
 	}
 }
