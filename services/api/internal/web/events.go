@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -234,16 +235,13 @@ func (a *app) events(c echo.Context) error {
 		return e
 	}
 	defer a.streams.release(uid)
-	ws, err := a.DB.ListWatches(ctx, uid)
+	vs, err := a.watchViews(ctx, uid)
 	if err != nil {
 		return err
 	}
-	keys := make([]catalog.SectionKey, len(ws))
-	for i, w := range ws {
-		keys[i] = catalog.SectionKey{Term: w.Term, ClassNbr: w.ClassNbr}
-	}
+	keys, courses := watchKeys(vs)
 	updates, stop := a.Updates.Subscribe(keys)
-	defer stop()
+	defer func() { stop() }()
 
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")
@@ -270,6 +268,28 @@ func (a *app) events(c echo.Context) error {
 			if _, err := a.DB.Session(ctx, session, a.Now()); err != nil {
 				// Signed out, password changed, account disabled or deleted,
 				// or the database is unreachable: the stream ends either way.
+				return nil
+			}
+			if !courses {
+				continue
+			}
+			// Sections come and go from the courses of course and linked
+			// watches: follow them, and show the cards that gained or lost
+			// one.
+			vs, err := a.watchViews(ctx, uid)
+			if err != nil {
+				return nil
+			}
+			fresh, _ := watchKeys(vs)
+			if slices.Equal(fresh, keys) {
+				continue
+			}
+			moved := symmetricDifference(keys, fresh)
+			next, nextStop := a.Updates.Subscribe(fresh)
+			stop()
+			updates, stop, keys = next, nextStop, fresh
+			if err := a.sendChanges(ctx, c, uid, moved); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("event stream")
 				return nil
 			}
 		case <-tick.C:
@@ -299,16 +319,18 @@ func (a *app) sendChanges(ctx context.Context, c echo.Context, uid int64, keys [
 		return err
 	}
 	w := c.Response()
+	csrf := csrfToken(c)
 	sent := false
 	for _, v := range vs {
-		if !changed[catalog.SectionKey{Term: v.Term, ClassNbr: v.ClassNbr}] {
+		if !slices.ContainsFunc(v.keys, func(k catalog.SectionKey) bool { return changed[k] }) {
 			continue
 		}
+		v.CSRF = csrf
 		html, err := renderPartial("watchcard", v)
 		if err != nil {
 			return err
 		}
-		b, err := json.Marshal(map[string]any{"id": v.ID, "status": v.Status, "html": html})
+		b, err := json.Marshal(map[string]any{"id": v.ID, "status": v.Status, "seat_status": v.SeatStatus, "html": html})
 		if err != nil {
 			return err
 		}
@@ -321,4 +343,33 @@ func (a *app) sendChanges(ctx context.Context, c echo.Context, uid int64, keys [
 		w.Flush()
 	}
 	return nil
+}
+
+// watchKeys lists the sections the cards of vs show, sorted and without
+// repeats, and reports whether any card is a course or linked watch's,
+// whose sections can change.
+func watchKeys(vs []watchView) (keys []catalog.SectionKey, courses bool) {
+	for _, v := range vs {
+		keys = append(keys, v.keys...)
+		courses = courses || v.Kind != catalog.WatchSection
+	}
+	slices.SortFunc(keys, func(a, b catalog.SectionKey) int { return strings.Compare(a.String(), b.String()) })
+	return slices.Compact(keys), courses
+}
+
+// symmetricDifference returns the keys in exactly one of the sorted lists
+// a and b.
+func symmetricDifference(a, b []catalog.SectionKey) []catalog.SectionKey {
+	var out []catalog.SectionKey
+	for _, k := range a {
+		if _, found := slices.BinarySearchFunc(b, k, func(x, y catalog.SectionKey) int { return strings.Compare(x.String(), y.String()) }); !found {
+			out = append(out, k)
+		}
+	}
+	for _, k := range b {
+		if _, found := slices.BinarySearchFunc(a, k, func(x, y catalog.SectionKey) int { return strings.Compare(x.String(), y.String()) }); !found {
+			out = append(out, k)
+		}
+	}
+	return out
 }

@@ -50,7 +50,10 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprint(t)
 	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"deref": func(b *bool) bool { return b != nil && *b },
+	"sub":   func(a, b int) int { return a - b },
+	"lower": strings.ToLower,
 }
 
 // pages maps a page name to its template: the layout plus the page file,

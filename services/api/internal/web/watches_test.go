@@ -246,6 +246,9 @@ func (c termsCatalog) Terms(context.Context) ([]catalog.Term, error) { return c.
 func (c termsCatalog) Section(context.Context, catalog.SectionKey) (catalog.Section, error) {
 	return catalog.Section{}, &catalog.Error{Kind: catalog.KindNotFound}
 }
+func (c termsCatalog) Course(context.Context, catalog.CourseKey) ([]catalog.Section, error) {
+	return nil, nil
+}
 
 // Two servers in one process keep their own term lists: a list cached by
 // one is never served by the other.
