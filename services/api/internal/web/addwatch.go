@@ -162,7 +162,7 @@ func (a *app) lookupSection(ctx context.Context, uid int64, nw *store.NewWatch) 
 // takes its spelling from it.
 func (a *app) lookupCourse(ctx context.Context, uid int64, nw *store.NewWatch) error {
 	key := catalog.CourseKey{Term: nw.Term, Subject: nw.Subject, CatalogNbr: nw.CatalogNbr}
-	secs, err := a.courseSections(ctx, uid, key)
+	secs, err := a.courseSections(ctx, uid, key, false)
 	if errors.Is(err, errLookupMissing) {
 		return courseMissing(key)
 	}
@@ -176,23 +176,26 @@ func (a *app) lookupCourse(ctx context.Context, uid int64, nw *store.NewWatch) e
 // lookupLinked checks that a linked watch's section is a lecture with
 // labs or recitations, and records whether the lecture and one of them
 // both have seats now: the watch's baseline, so a combination already open
-// is not announced as new.
+// is not announced as new. The seats are read afresh, not from the cache:
+// a stale baseline would announce an opening the student saw already, or
+// miss one.
 func (a *app) lookupLinked(ctx context.Context, uid int64, nw *store.NewWatch) error {
-	lecture, labs, secs, err := a.linkedOf(ctx, uid, catalog.SectionKey{Term: nw.Term, ClassNbr: nw.ClassNbr})
+	lecture, labs, secs, err := a.linkedOf(ctx, uid, catalog.SectionKey{Term: nw.Term, ClassNbr: nw.ClassNbr}, true)
 	if err != nil {
 		return err
 	}
 	if len(labs) == 0 {
-		return invalid(FieldError{Field: "class_nbr", Message: noLabs(lecture, secs)})
+		return invalid(FieldError{Field: "class_nbr", Message: noLabs(lecture, primaryOf(lecture, secs))})
 	}
 	nw.Subject, nw.CatalogNbr = lecture.Subject, lecture.CatalogNbr
 	nw.Open = hasSeats(lecture, nw.NotifyReserved) && slices.ContainsFunc(labs, func(s catalog.Section) bool { return hasSeats(s, nw.NotifyReserved) })
 	return nil
 }
 
-// linkedOf looks a section up with its course, and returns it with its
-// labs and recitations and every section of the course.
-func (a *app) linkedOf(ctx context.Context, uid int64, key catalog.SectionKey) (catalog.Section, []catalog.Section, []catalog.Section, error) {
+// linkedOf looks a section up with its course (afresh when fresh), and
+// returns it with its labs and recitations and every section of the
+// course.
+func (a *app) linkedOf(ctx context.Context, uid int64, key catalog.SectionKey, fresh bool) (catalog.Section, []catalog.Section, []catalog.Section, error) {
 	sec, err := a.sectionOf(ctx, uid, key)
 	if errors.Is(err, errLookupMissing) {
 		return sec, nil, nil, sectionMissing(key)
@@ -200,7 +203,7 @@ func (a *app) linkedOf(ctx context.Context, uid int64, key catalog.SectionKey) (
 	if err != nil {
 		return sec, nil, nil, err
 	}
-	secs, err := a.courseSections(ctx, uid, sec.Course())
+	secs, err := a.courseSections(ctx, uid, sec.Course(), fresh)
 	if errors.Is(err, errLookupMissing) {
 		secs = []catalog.Section{sec}
 	} else if err != nil {
@@ -210,19 +213,34 @@ func (a *app) linkedOf(ctx context.Context, uid int64, key catalog.SectionKey) (
 	if i := slices.IndexFunc(secs, func(s catalog.Section) bool { return s.ClassNbr == key.ClassNbr }); i >= 0 {
 		sec = secs[i]
 	}
+	if primaryOf(sec, secs) != nil {
+		// A lab's "links" are its sibling labs: only a lecture has labs.
+		return sec, nil, secs, nil
+	}
 	return sec, sec.Linked(secs), secs, nil
 }
 
-// noLabs says why a section cannot be watched with its labs.
-func noLabs(sec catalog.Section, secs []catalog.Section) string {
-	name := sec.Subject + " " + sec.CatalogNbr + " #" + sec.ClassNbr
-	if !sec.Primary && sec.Association != "" {
-		for _, p := range secs {
-			if p.Primary && p.Association == sec.Association {
-				return "Class " + name + " is a " + strings.ToLower(componentLabel(sec.Component)) + " of lecture #" + p.ClassNbr +
-					". To take them together, watch #" + p.ClassNbr + " with its labs."
-			}
+// primaryOf returns the lecture a lab or recitation goes with, or nil for
+// a section that is not one.
+func primaryOf(sec catalog.Section, secs []catalog.Section) *catalog.Section {
+	if sec.Primary || sec.Association == "" {
+		return nil
+	}
+	for i, p := range secs {
+		if p.Primary && p.Association == sec.Association && p.ClassNbr != sec.ClassNbr {
+			return &secs[i]
 		}
+	}
+	return nil
+}
+
+// noLabs says why a section cannot be watched with its labs; lecture is
+// the one it goes with when it is a lab itself.
+func noLabs(sec catalog.Section, lecture *catalog.Section) string {
+	name := sec.Subject + " " + sec.CatalogNbr + " #" + sec.ClassNbr
+	if lecture != nil {
+		return "Class " + name + " is a " + strings.ToLower(componentLabel(sec.Component)) + " of lecture #" + lecture.ClassNbr +
+			". To take them together, watch #" + lecture.ClassNbr + " with its labs."
 	}
 	return "Class " + name + " has no labs or recitations linked to it. Watch the section itself instead."
 }

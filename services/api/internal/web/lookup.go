@@ -38,15 +38,15 @@ const (
 var errLookupMissing = errors.New("not in the catalog")
 
 // lookup returns what fetch finds, cached under name: from the cache the
-// API instances share, or from the class search, charged to user uid's
-// lookup budget and guarded by the shared breaker. fetch returns
-// errLookupMissing, or an error of catalog.KindNotFound, when the catalog
-// has nothing; lookup then returns errLookupMissing. Other failures are an
-// *Error for the user.
-func lookup[T any](ctx context.Context, a *app, uid int64, name string, fetch func(context.Context) (T, error)) (T, error) {
+// API instances share (unless fresh), or from the class search, charged to
+// user uid's lookup budget and guarded by the shared breaker; a fresh
+// answer refreshes the cache. fetch returns errLookupMissing, or an error
+// of catalog.KindNotFound, when the catalog has nothing; lookup then
+// returns errLookupMissing. Other failures are an *Error for the user.
+func lookup[T any](ctx context.Context, a *app, uid int64, name string, fresh bool, fetch func(context.Context) (T, error)) (T, error) {
 	var zero T
 	cacheKey := a.Keys.Prefix + "lookup:" + name
-	if v, err := a.Redis.Get(ctx, cacheKey).Result(); err == nil {
+	if v, err := a.Redis.Get(ctx, cacheKey).Result(); err == nil && !fresh {
 		if v == lookupMissing {
 			return zero, errLookupMissing
 		}
@@ -55,7 +55,7 @@ func lookup[T any](ctx context.Context, a *app, uid int64, name string, fetch fu
 			return out, nil
 		}
 		// An entry this version cannot read is looked up again.
-	} else if !errors.Is(err, redis.Nil) {
+	} else if err != nil && !errors.Is(err, redis.Nil) {
 		return zero, err
 	}
 
@@ -99,16 +99,17 @@ func lookup[T any](ctx context.Context, a *app, uid int64, name string, fetch fu
 // It returns errLookupMissing when the catalog has no such section, or an
 // *Error for the user.
 func (a *app) sectionOf(ctx context.Context, uid int64, key catalog.SectionKey) (catalog.Section, error) {
-	return lookup(ctx, a, uid, "section:"+key.Term+":"+key.ClassNbr, func(ctx context.Context) (catalog.Section, error) {
+	return lookup(ctx, a, uid, "section:"+key.Term+":"+key.ClassNbr, false, func(ctx context.Context) (catalog.Section, error) {
 		return a.Catalog.Section(ctx, key)
 	})
 }
 
 // courseSections returns every section of a course as the catalog lists
-// them, for user uid. It returns errLookupMissing when the course has no
-// section in that term, or an *Error for the user.
-func (a *app) courseSections(ctx context.Context, uid int64, key catalog.CourseKey) ([]catalog.Section, error) {
-	return lookup(ctx, a, uid, "course:"+key.Term+":"+key.Subject+":"+key.CatalogNbr, func(ctx context.Context) ([]catalog.Section, error) {
+// them, for user uid; fresh skips the cache, for seat counts that must be
+// current. It returns errLookupMissing when the course has no section in
+// that term, or an *Error for the user.
+func (a *app) courseSections(ctx context.Context, uid int64, key catalog.CourseKey, fresh bool) ([]catalog.Section, error) {
+	return lookup(ctx, a, uid, "course:"+key.Term+":"+key.Subject+":"+key.CatalogNbr, fresh, func(ctx context.Context) ([]catalog.Section, error) {
 		secs, err := a.Catalog.Course(ctx, key)
 		if err == nil && len(secs) == 0 {
 			err = errLookupMissing

@@ -281,7 +281,7 @@ func (a *app) lookupForPage(c echo.Context, term, classNbr string) (*foundSectio
 	if err := a.knownTerm(ctx, term); err != nil {
 		return nil, err
 	}
-	sec, labs, secs, err := a.linkedOf(ctx, currentUser(c).ID, catalog.SectionKey{Term: term, ClassNbr: classNbr})
+	sec, labs, secs, err := a.linkedOf(ctx, currentUser(c).ID, catalog.SectionKey{Term: term, ClassNbr: classNbr}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -293,13 +293,9 @@ func (a *app) lookupForPage(c echo.Context, term, classNbr string) (*foundSectio
 	for _, l := range labs {
 		found.Labs = append(found.Labs, view(l))
 	}
-	if !sec.Primary && sec.Association != "" {
-		for _, p := range secs {
-			if p.Primary && p.Association == sec.Association {
-				lv := view(p)
-				found.Lecture = &lv
-			}
-		}
+	if p := primaryOf(sec, secs); p != nil {
+		lv := view(*p)
+		found.Lecture = &lv
 	}
 	return found, nil
 }
