@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asusim"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 	"github.com/pickmyclass/pickmyclass/services/api/internal/web"
@@ -358,4 +361,161 @@ func TestExportHasTheNewWatchFields(t *testing.T) {
 	if len(ns) != 1 || fmt.Sprint(ns[0].(map[string]any)["sections"]) != "[70412]" {
 		t.Errorf("notification history = %v", ns)
 	}
+}
+
+// cardEvent is one "watch" event of the live-update stream.
+type cardEvent struct {
+	ID         int64  `json:"id"`
+	Status     string `json:"status"`
+	SeatStatus string `json:"seat_status"`
+	HTML       string `json:"html"`
+}
+
+// waitCard reads the stream until an event for watch id satisfies ok.
+func waitCard(t *testing.T, what string, rd *bufio.Reader, id int64, ok func(cardEvent) bool) {
+	t.Helper()
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: stream ended: %v", what, err)
+		}
+		if !strings.HasPrefix(line, "data: ") {
+			continue
+		}
+		var ev cardEvent
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.ID == id && ok(ev) {
+			return
+		}
+	}
+}
+
+// TestLiveUpdatesCourseAndLinked: the cards of course and linked watches
+// are re-rendered on the stream when any of their sections changes, and a
+// section added to a watched course joins its card.
+func TestLiveUpdatesCourseAndLinked(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(d *web.Deps) { d.Streams.Recheck = 100 * time.Millisecond })
+	u := e.user("livecourse@example.edu", false)
+	ctx := context.Background()
+	course, err := e.db.CreateWatch(ctx, u.ID, store.NewWatch{Kind: catalog.WatchCourse, Term: "2267", Subject: "CSE", CatalogNbr: "240"}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked, err := e.db.CreateWatch(ctx, u.ID, store.NewWatch{Kind: catalog.WatchLinked, Term: "2267", ClassNbr: "71001", Subject: "BIO", CatalogNbr: "181"}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	courseCheck(t, e, cse240)
+	courseCheck(t, e, bio181)
+	c := e.login("livecourse@example.edu")
+	_, rd := openStream(t, e, c)
+
+	seats(t, e, "70412", 95)
+	courseCheck(t, e, cse240)
+	waitCard(t, "course", rd, course.ID, func(ev cardEvent) bool {
+		return ev.Status == "open" && strings.Contains(ev.HTML, "5 of 100 seats open") && strings.Contains(ev.HTML, "2 sections · 2 with seats")
+	})
+
+	seats(t, e, "71001", 140)
+	seats(t, e, "71002", 20)
+	courseCheck(t, e, bio181)
+	waitCard(t, "linked", rd, linked.ID, func(ev cardEvent) bool {
+		return ev.Status == "open" && strings.Contains(ev.HTML, "Lecture and a lab open") && strings.Contains(ev.HTML, "Labs with seats: 1 of 2")
+	})
+
+	// A new section of the course: the stream follows it.
+	if err := e.sim.AddSection(asusim.SectionSpec{Term: "2267", ClassNbr: "70499", Subject: "CSE", CatalogNbr: "240", Section: "03",
+		Title: "Intro to Programming Languages", Capacity: 30, Enrolled: 30}); err != nil {
+		t.Fatal(err)
+	}
+	courseCheck(t, e, cse240)
+	waitCard(t, "new section", rd, course.ID, func(ev cardEvent) bool {
+		return strings.Contains(ev.HTML, "#70499") && strings.Contains(ev.HTML, "3 sections")
+	})
+	seats(t, e, "70499", 29)
+	courseCheck(t, e, cse240)
+	waitCard(t, "new section opens", rd, course.ID, func(ev cardEvent) bool {
+		return strings.Contains(ev.HTML, "1 of 30 seats open")
+	})
+}
+
+// TestCourseAndLinkedPages drives the add page (a section looked up with
+// its labs, a course with a filter), the cards, the settings page and the
+// admin classes page.
+func TestCourseAndLinkedPages(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	u := e.user("pages@example.edu", false)
+	c := e.login("pages@example.edu")
+	mustContain := func(what string, r response, status int, texts ...string) {
+		t.Helper()
+		mustStatus(t, r, status)
+		for _, s := range texts {
+			if !strings.Contains(r.body, s) {
+				t.Errorf("%s: %q not in the page", what, s)
+			}
+		}
+	}
+
+	mustContain("add page", c.get("/dashboard/add"), http.StatusOK, "Any section of a course", `id="lookup"`)
+	mustContain("lecture", c.get("/dashboard/add?term=2267&class_nbr=71001"), http.StatusOK,
+		"Labs and recitations of this lecture", "#71002", "#71003", "Watch this lecture with any of its labs", "Charles Darwin", "Watch any section of BIO 181 instead")
+	r := c.get("/dashboard/add?term=2267&class_nbr=71002")
+	mustContain("lab", r, http.StatusOK, "of lecture #71001")
+	if strings.Contains(r.body, `id="watch-linked"`) {
+		t.Error("a lab is offered with labs")
+	}
+	if r := c.get("/dashboard/add?term=2267&class_nbr=70412"); strings.Contains(r.body, `id="watch-linked"`) || !strings.Contains(r.body, `id="watch-section"`) {
+		t.Error("a section without labs: wrong buttons")
+	}
+	mustContain("unknown class", c.get("/dashboard/add?term=2267&class_nbr=99999"), http.StatusBadRequest, `id="class-error"`, "No class 99999")
+
+	mustStatus(t, c.do("POST", "/dashboard/add", "", url.Values{"kind": {"linked"}, "term": {"2267"}, "class_nbr": {"71001"}, "notify_gone": {"on"}}), http.StatusSeeOther)
+	r = c.do("POST", "/dashboard/add", "", url.Values{"kind": {"course"}, "term": {"2267"}, "subject": {"CSE"}, "catalog_nbr": {"240"},
+		"after": {"14:00"}, "before": {"09:00"}, "days": {"M", "W"}})
+	mustContain("bad window", r, http.StatusBadRequest, "Before must be later than after", `value="14:00"`, `value="M" checked`)
+	r = c.do("POST", "/dashboard/add", "", url.Values{"kind": {"course"}, "term": {"2267"}, "subject": {"cse"}, "catalog_nbr": {"240"},
+		"mode": {"in_person"}, "days": {"M", "W"}})
+	mustStatus(t, r, http.StatusSeeOther)
+	ws, err := e.db.ListWatches(context.Background(), u.ID)
+	if err != nil || len(ws) != 2 || ws[1].Kind != catalog.WatchCourse || ws[1].Filter.String() != "in person, on M W" || !ws[0].NotifyGone {
+		t.Fatalf("watches = %+v, %v", ws, err)
+	}
+	courseID := fmt.Sprint(ws[1].ID)
+	mustContain("dashboard before a check", c.get(r.header.Get("Location")), http.StatusOK,
+		"Now watching any section of CSE 240", "Any section: in person, on M W", "with any of its labs", "The sections show after the first check.")
+
+	courseCheck(t, e, cse240)
+	courseCheck(t, e, bio181)
+	mustContain("dashboard", c.get("/dashboard"), http.StatusOK, "2 of 2 sections match · 1 with seats", "Lecture full", "Labs with seats: 0 of 2",
+		`data-class="71002"`, `action="/watches/`+courseID+`/pause"`)
+
+	mustContain("course settings", c.get("/watches/"+courseID+"/settings"), http.StatusOK, `value="in_person" selected`, `value="M" checked`, "Pause this watch")
+	mustContain("bad settings", c.do("POST", "/watches/"+courseID+"/settings", "", url.Values{"mode": {"hybrid"}}), http.StatusBadRequest, "Mode")
+	mustStatus(t, c.do("POST", "/watches/"+courseID+"/settings", "", url.Values{"mode": {"online"}, "notify_gone": {"on"}}), http.StatusSeeOther)
+	if ws, _ := e.db.ListWatches(context.Background(), u.ID); ws[1].Filter.String() != "online" || !ws[1].NotifyGone || ws[1].NotifyReserved {
+		t.Errorf("after settings: %+v", ws[1])
+	}
+	mustContain("no match", c.get("/dashboard"), http.StatusOK, "No section matches your filter", "0 of 2 sections match")
+
+	// Paused and closed cards.
+	mustStatus(t, c.do("POST", "/watches/"+courseID+"/pause", "", url.Values{"for": {"1d"}}), http.StatusSeeOther)
+	mustContain("paused", c.get("/dashboard"), http.StatusOK, "Paused until", "No alerts until", `action="/watches/`+courseID+`/resume"`)
+	if _, err := e.db.Pool().Exec(context.Background(), `UPDATE class_watches SET expired_at = now() WHERE id = $1`, ws[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	mustContain("closed", c.get("/dashboard"), http.StatusOK, "Enrollment closed", "is no longer checked and does not count toward your limit")
+
+	// The operator sees the course watch beside the watched sections.
+	e.user("root@example.edu", true)
+	mustContain("admin classes", e.login("root@example.edu").get("/admin/classes"), http.StatusOK, `id="watched-courses"`, "<td>CSE 240</td>", "#71001")
+
+	r = c.get("/go/asu?term=2267&subject=CSE&catalogNbr=240")
+	if r.status != http.StatusFound || !strings.Contains(r.header.Get("Location"), "subject=CSE") || !strings.HasPrefix(r.header.Get("Location"), "https://catalog.apps.asu.edu/") {
+		t.Errorf("course link: %d %s", r.status, r.header.Get("Location"))
+	}
+	mustStatus(t, c.get("/go/asu?term=2267&subject=C%3CS&catalogNbr=240"), http.StatusBadRequest)
 }
