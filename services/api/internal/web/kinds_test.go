@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
+	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asusim"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
@@ -261,7 +262,7 @@ func TestWatchOptionsAndPauseAPI(t *testing.T) {
 	r = patch(linkedID, `{"paused_until":"`+until.Format(time.RFC3339)+`"}`)
 	mustStatus(t, r, http.StatusOK)
 	w = r.json(t)["watch"].(map[string]any)
-	if w["status"] != "paused" || w["paused_until"] != until.Format(time.RFC3339) || !strings.HasPrefix(w["status_label"].(string), "Paused until") {
+	if w["status"] != "paused" || w["paused_until"] != until.Format(time.RFC3339) || w["status_label"] != "Paused" || w["seat_status"] != "waiting" {
 		t.Errorf("paused watch = %v", w)
 	}
 	r = patch(linkedID, `{"paused_until":null}`)
@@ -487,11 +488,20 @@ func TestCourseAndLinkedPages(t *testing.T) {
 	courseID := fmt.Sprint(ws[1].ID)
 	mustContain("dashboard before a check", c.get(r.header.Get("Location")), http.StatusOK,
 		"Now watching any section of CSE 240", "Any section: in person, on M W", "with any of its labs", "The sections show after the first check.")
+	// The last day to enroll, in Arizona, is the day before the deadline.
+	end, ok := e.sim.EnrollDeadline(catalog.SectionKey{Term: "2267", ClassNbr: "70412"})
+	if !ok {
+		t.Fatal("no deadline")
+	}
+	lastDay := end.AddDate(0, 0, -1).In(asu.Phoenix).Format("Mon, Jan 2, 2006")
 
 	courseCheck(t, e, cse240)
 	courseCheck(t, e, bio181)
 	mustContain("dashboard", c.get("/dashboard"), http.StatusOK, "2 of 2 sections match · 1 with seats", "Lecture full", "Labs with seats: 0 of 2",
-		`data-class="71002"`, `action="/watches/`+courseID+`/pause"`)
+		`data-class="71002"`, `action="/watches/`+courseID+`/pause"`, "CSE 240 — Intro to Programming Languages", "Last day to enroll: ")
+	if !strings.Contains(c.get("/dashboard").body, lastDay) {
+		t.Errorf("the dashboard does not say the last day to enroll is %s", lastDay)
+	}
 
 	mustContain("course settings", c.get("/watches/"+courseID+"/settings"), http.StatusOK, `value="in_person" selected`, `value="M" checked`, "Pause this watch")
 	mustContain("bad settings", c.do("POST", "/watches/"+courseID+"/settings", "", url.Values{"mode": {"hybrid"}}), http.StatusBadRequest, "Mode")
@@ -503,7 +513,7 @@ func TestCourseAndLinkedPages(t *testing.T) {
 
 	// Paused and closed cards.
 	mustStatus(t, c.do("POST", "/watches/"+courseID+"/pause", "", url.Values{"for": {"1d"}}), http.StatusSeeOther)
-	mustContain("paused", c.get("/dashboard"), http.StatusOK, "Paused until", "No alerts until", `action="/watches/`+courseID+`/resume"`)
+	mustContain("paused", c.get("/dashboard"), http.StatusOK, `data-status="paused">Paused<`, "No alerts until", `action="/watches/`+courseID+`/resume"`)
 	if _, err := e.db.Pool().Exec(context.Background(), `UPDATE class_watches SET expired_at = now() WHERE id = $1`, ws[1].ID); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -311,6 +312,15 @@ func (v watchView) Name() string {
 	return course + " #" + v.ClassNbr
 }
 
+// DeadlineDay is the last day to enroll, in the university's time zone:
+// the deadline is the end of that day.
+func (v watchView) DeadlineDay() string {
+	if v.Deadline == nil {
+		return ""
+	}
+	return v.Deadline.Add(-time.Second).In(asu.Phoenix).Format("Mon, Jan 2, 2006")
+}
+
 // Paused reports whether the watch's alerts are held back.
 func (v watchView) Paused() bool { return v.Status == statusPaused }
 
@@ -413,7 +423,7 @@ func newWatchView(w store.WatchView, now time.Time) watchView {
 		v.StatusLabel = v.Status.label()
 	case w.Paused(now):
 		v.Status = statusPaused
-		v.StatusLabel = "Paused until " + w.PausedUntil.UTC().Format("Jan 2, 15:04 UTC")
+		v.StatusLabel = v.Status.label()
 	default:
 		if v.Kind == catalog.WatchLinked && v.Counts != nil {
 			v.StatusLabel = v.linkedLabel()
@@ -442,6 +452,7 @@ func (v *watchView) courseSections(w store.WatchView) watchStatus {
 	c := courseCounts{Sections: len(w.Course)}
 	var statuses []watchStatus
 	for _, st := range w.Course {
+		v.Title = cmp.Or(v.Title, st.Section.Title)
 		sv := newSectionView(w.Term, st.Section.ClassNbr, st)
 		m := w.Filter.Matches(st.Section)
 		sv.Matches, sv.Alerted = &m, named[sv.ClassNbr]
