@@ -220,11 +220,14 @@ func (s *streamSlots) release(uid int64) {
 }
 
 // events is the dashboard's Server-Sent Events stream: for every change to
-// a section the user watched when the stream opened (the cards the page
-// shows) it sends a "watch" event whose data is
-// {"id": watch ID, "status": …, "html": the re-rendered card}. Streams are
-// capped per user and per process, end when their session does (checked
-// every Streams.Recheck) and after Streams.Lifetime in any case.
+// a section a card of the page shows (a section watch's section, the
+// sections of a course watch's course, a linked watch's lecture and labs)
+// it sends a "watch" event whose data is {"id": watch ID, "status": …,
+// "seat_status": …, "html": the re-rendered card}. While the user has
+// course or linked watches, each session recheck also follows the sections
+// their courses gained or lost. Streams are capped per user and per
+// process, end when their session does (checked every Streams.Recheck) and
+// after Streams.Lifetime in any case.
 func (a *app) events(c echo.Context) error {
 	ctx := c.Request().Context()
 	uid := currentUser(c).ID

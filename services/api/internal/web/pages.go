@@ -163,6 +163,7 @@ func (a *app) sectionPage(c echo.Context) error {
 		return err
 	}
 	title := v.Subject + " " + v.CatalogNbr + " #" + v.ClassNbr
+	v.CSRF = csrfToken(c)
 	return a.render(c, http.StatusOK, "section", pageData{Title: title, Data: sectionData{Watch: v, Chart: seatChart(pts), Points: pts}})
 }
 
