@@ -361,9 +361,23 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#`+linkedCard+` form[action$="/resume"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`#`+linkedCard+`.status-open`)),
 	)
+	// The course watch's settings: its filter, seat-gone notices, pause.
+	b.do("course watch settings",
+		chromedp.Click(chromedp.CSS(`#`+courseCard+` a[href$="/settings"]`)),
+		chromedp.WaitVisible(text("h2", "Pause this watch")),
+		chromedp.WaitReady(chromedp.CSS(`#mode option[value=in_person][selected]`)),
+		chromedp.SendKeys(chromedp.ID("instructor"), "lovelace"),
+		chromedp.Click(chromedp.CSS(`form[action$="/settings"] button[type=submit]`)),
+		chromedp.WaitVisible(text("p", "Your alert settings were saved.")),
+		b.shots("watch-settings-course"),
+	)
+	if ws, err := e.db.ListWatches(context.Background(), mustUserID(t, e, email)); err != nil || ws[1].Filter.Instructor != "lovelace" || !ws[1].NotifyGone {
+		t.Fatalf("after the settings form: %+v, %v", ws, err)
+	}
 
 	// The section page with its seat history chart, and the settings page.
 	b.do("section page",
+		b.open("/dashboard"),
 		chromedp.Click(chromedp.CSS(`#`+card+` a[href="/sections/2267/70412"]`)),
 		chromedp.WaitVisible(text("h2", "Seat history")),
 		chromedp.WaitVisible(chromedp.CSS("svg.chart")),

@@ -242,7 +242,7 @@ func (a *app) events(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	keys, courses := watchKeys(vs)
+	keys, courses := a.streamKeys(ctx, vs)
 	updates, stop := a.Updates.Subscribe(keys)
 	defer func() { stop() }()
 
@@ -283,7 +283,7 @@ func (a *app) events(c echo.Context) error {
 			if err != nil {
 				return nil
 			}
-			fresh, _ := watchKeys(vs)
+			fresh, _ := a.streamKeys(ctx, vs)
 			if slices.Equal(fresh, keys) {
 				continue
 			}
@@ -348,13 +348,22 @@ func (a *app) sendChanges(ctx context.Context, c echo.Context, uid int64, keys [
 	return nil
 }
 
-// watchKeys lists the sections the cards of vs show, sorted and without
+// streamKeys lists the sections the cards of vs show, sorted and without
 // repeats, and reports whether any card is a course or linked watch's,
-// whose sections can change.
-func watchKeys(vs []watchView) (keys []catalog.SectionKey, courses bool) {
+// whose sections can change. A course or linked watch's card also follows
+// the sections its course had when it was last looked up: a watch just
+// added shows its course's sections once the first check stores them, not
+// a session recheck later.
+func (a *app) streamKeys(ctx context.Context, vs []watchView) (keys []catalog.SectionKey, courses bool) {
 	for _, v := range vs {
 		keys = append(keys, v.keys...)
-		courses = courses || v.Kind != catalog.WatchSection
+		if v.Kind == catalog.WatchSection {
+			continue
+		}
+		courses = true
+		for _, s := range a.cachedCourse(ctx, catalog.CourseKey{Term: v.Term, Subject: v.Subject, CatalogNbr: v.CatalogNbr}) {
+			keys = append(keys, s.Key())
+		}
 	}
 	slices.SortFunc(keys, func(a, b catalog.SectionKey) int { return strings.Compare(a.String(), b.String()) })
 	return slices.Compact(keys), courses

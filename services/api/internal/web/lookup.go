@@ -109,13 +109,32 @@ func (a *app) sectionOf(ctx context.Context, uid int64, key catalog.SectionKey) 
 // current. It returns errLookupMissing when the course has no section in
 // that term, or an *Error for the user.
 func (a *app) courseSections(ctx context.Context, uid int64, key catalog.CourseKey, fresh bool) ([]catalog.Section, error) {
-	return lookup(ctx, a, uid, "course:"+key.Term+":"+key.Subject+":"+key.CatalogNbr, fresh, func(ctx context.Context) ([]catalog.Section, error) {
+	return lookup(ctx, a, uid, courseLookupName(key), fresh, func(ctx context.Context) ([]catalog.Section, error) {
 		secs, err := a.Catalog.Course(ctx, key)
 		if err == nil && len(secs) == 0 {
 			err = errLookupMissing
 		}
 		return secs, err
 	})
+}
+
+// cachedCourse returns the sections of a course as a recent lookup left
+// them in the cache, or nil: it never asks the class search.
+func (a *app) cachedCourse(ctx context.Context, key catalog.CourseKey) []catalog.Section {
+	v, err := a.Redis.Get(ctx, a.Keys.Prefix+"lookup:"+courseLookupName(key)).Bytes()
+	if err != nil {
+		return nil
+	}
+	var secs []catalog.Section
+	if json.Unmarshal(v, &secs) != nil {
+		return nil
+	}
+	return secs
+}
+
+// courseLookupName names a course's entry in the lookup cache.
+func courseLookupName(key catalog.CourseKey) string {
+	return "course:" + key.Term + ":" + key.Subject + ":" + key.CatalogNbr
 }
 
 // chargeLookup counts one class-search lookup against the user's budget

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -54,6 +56,11 @@ var funcs = template.FuncMap{
 	"deref": func(b *bool) bool { return b != nil && *b },
 	"sub":   func(a, b int) int { return a - b },
 	"lower": strings.ToLower,
+	// capital starts a sentence with a capital letter.
+	"capital": func(s string) string {
+		r, n := utf8.DecodeRuneInString(s)
+		return string(unicode.ToUpper(r)) + s[n:]
+	},
 }
 
 // pages maps a page name to its template: the layout plus the page file,

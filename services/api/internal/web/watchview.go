@@ -402,7 +402,7 @@ func newWatchView(w store.WatchView, now time.Time) watchView {
 		v.ClassURL = "/go/asu?term=" + w.Term + "&subject=" + w.Subject + "&catalogNbr=" + w.CatalogNbr
 		f := w.Filter
 		v.Filter, v.FilterLabel = &f, f.String()
-		v.SeatStatus = v.courseSections(w)
+		v.SeatStatus = v.fillCourse(w)
 	default:
 		v.sectionView = newSectionView(w.Term, w.ClassNbr, w.State)
 		v.ClassURL = v.sectionView.ClassURL
@@ -412,7 +412,7 @@ func newWatchView(w store.WatchView, now time.Time) watchView {
 			v.SeatStatus = statusNotFound
 		}
 		if v.Kind == catalog.WatchLinked {
-			v.linkedSections(w)
+			v.fillLinked(w)
 		}
 	}
 	v.Status = v.SeatStatus
@@ -444,9 +444,9 @@ func alerted(w store.WatchView) map[string]bool {
 	return out
 }
 
-// courseSections fills a course watch's sections and returns its seat
-// status: open when a section passing the filter has seats.
-func (v *watchView) courseSections(w store.WatchView) watchStatus {
+// fillCourse fills a course watch's sections and returns its seat status:
+// open when a section passing the filter has seats.
+func (v *watchView) fillCourse(w store.WatchView) watchStatus {
 	named := alerted(w)
 	v.Sections = make([]sectionView, 0, len(w.Course))
 	c := courseCounts{Sections: len(w.Course)}
@@ -492,10 +492,10 @@ func (v *watchView) courseSections(w store.WatchView) watchStatus {
 	return statusFull
 }
 
-// linkedSections fills a linked watch's lecture and its labs, and sets its
+// fillLinked fills a linked watch's lecture and its labs, and sets its
 // seat status: open when the lecture has seats and so has one of its labs
 // (or the lecture alone, when it has none).
-func (v *watchView) linkedSections(w store.WatchView) {
+func (v *watchView) fillLinked(w store.WatchView) {
 	named := alerted(w)
 	lecture := v.sectionView
 	lecture.Role, lecture.Alerted = "lecture", named[lecture.ClassNbr]
