@@ -122,12 +122,24 @@ func (a *app) adminSetDisabled(disabled bool) echo.HandlerFunc {
 	}
 }
 
+// adminClassesData is the watched sections and, beside them, the courses
+// with course watches.
+type adminClassesData struct {
+	Sections []store.WatchedSection
+	Courses  []store.WatchedCourse
+}
+
 func (a *app) adminClasses(c echo.Context) error {
-	secs, err := a.DB.WatchedSections(c.Request().Context(), 500)
+	ctx := c.Request().Context()
+	secs, err := a.DB.WatchedSections(ctx, 500)
 	if err != nil {
 		return err
 	}
-	return a.render(c, http.StatusOK, "admin_classes", pageData{Title: "Classes", Data: secs})
+	courses, err := a.DB.WatchedCourses(ctx, 500)
+	if err != nil {
+		return err
+	}
+	return a.render(c, http.StatusOK, "admin_classes", pageData{Title: "Classes", Data: adminClassesData{Sections: secs, Courses: courses}})
 }
 
 type adminClassData struct {
@@ -164,7 +176,7 @@ func (a *app) adminClass(c echo.Context) error {
 		return err
 	}
 	return a.render(c, http.StatusOK, "admin_class", pageData{Title: "Class " + key.ClassNbr,
-		Data: adminClassData{Key: key, View: newWatchView(wv), Watchers: ws, Chart: seatChart(pts)}})
+		Data: adminClassData{Key: key, View: newWatchView(wv, a.Now()), Watchers: ws, Chart: seatChart(pts)}})
 }
 
 func (a *app) adminDeadLetters(c echo.Context) error {

@@ -427,7 +427,7 @@ func userJSON(u *store.User) map[string]any {
 		"id": u.ID, "email": u.Email, "verified": u.VerifiedAt != nil, "is_admin": u.IsAdmin,
 		"notifications_enabled": u.NotifyEmail && u.UnsubscribedAt == nil,
 		"email_bounced":         u.BouncedAt != nil, "spam_complaint": u.ComplainedAt != nil,
-		"created_at": u.CreatedAt,
+		"created_at": u.CreatedAt, "alerts_paused_until": pausedUntil(u, time.Now()),
 	}
 }
 

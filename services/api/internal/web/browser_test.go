@@ -230,19 +230,22 @@ func TestBrowserJourney(t *testing.T) {
 		b.shots("dashboard-empty"),
 	)
 
-	// Add a watch: term select and class number, checked against the catalog.
+	// Add a watch: term select and class number, looked up in the catalog
+	// and shown before it is added.
 	b.do("add watch",
 		chromedp.Click(text("a", "Add your first class")),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/dashboard/add"]`)),
 		chromedp.SetValue(chromedp.ID("term"), "2267"),
 		chromedp.SendKeys(chromedp.ID("class_nbr"), "99999"),
-		chromedp.Click(chromedp.CSS(`form[action="/dashboard/add"] button[type=submit]`)),
+		chromedp.Click(chromedp.ID("lookup")),
 		chromedp.WaitVisible(chromedp.ID("class-error")),
 		b.shots("add-watch-error"),
 		chromedp.Clear(chromedp.ID("class_nbr")),
 		chromedp.SendKeys(chromedp.ID("class_nbr"), "70412"),
 		b.shots("add-watch"),
-		chromedp.Click(chromedp.CSS(`form[action="/dashboard/add"] button[type=submit]`)),
+		chromedp.Click(chromedp.ID("lookup")),
+		chromedp.WaitVisible(text("h3", "CSE 240")),
+		chromedp.Click(chromedp.ID("watch-section")),
 		chromedp.WaitVisible(chromedp.CSS(`article.card[data-watch]`)),
 		chromedp.WaitVisible(text("p", "Now watching CSE 240")),
 	)
@@ -283,8 +286,98 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	b.do("dashboard", b.shots("dashboard"))
 
+	// Any section of a course, in person, from the add page's course form.
+	b.do("add course watch",
+		b.open("/dashboard/add"),
+		chromedp.WaitVisible(chromedp.ID("by-course")),
+		chromedp.SetValue(chromedp.ID("course_term"), "2267"),
+		chromedp.SendKeys(chromedp.ID("subject"), "cse"),
+		chromedp.SendKeys(chromedp.ID("catalog_nbr"), "240"),
+		chromedp.SetValue(chromedp.ID("mode"), "in_person"),
+		chromedp.Click(chromedp.ID("course-gone")),
+		b.shots("add-course"),
+		chromedp.Click(chromedp.ID("watch-course")),
+		chromedp.WaitVisible(text("p", "Now watching any section of CSE 240")),
+	)
+	// A lecture with any of its labs: the looked-up lecture lists them.
+	b.do("add lecture with labs",
+		b.open("/dashboard/add"),
+		chromedp.SetValue(chromedp.ID("term"), "2267"),
+		chromedp.SendKeys(chromedp.ID("class_nbr"), "71001"),
+		chromedp.Click(chromedp.ID("lookup")),
+		chromedp.WaitVisible(text("h4", "Labs and recitations of this lecture")),
+		chromedp.WaitVisible(chromedp.CSS(`#found li[data-class="71003"]`)),
+		b.shots("add-lecture-labs"),
+		chromedp.Click(chromedp.ID("watch-linked")),
+		chromedp.WaitVisible(text("p", "Now watching BIO 181 #71001 with a lab")),
+	)
+	ws, err = e.db.ListWatches(context.Background(), mustUserID(t, e, email))
+	if err != nil || len(ws) != 3 || ws[1].Kind != catalog.WatchCourse || ws[2].Kind != catalog.WatchLinked || !ws[1].NotifyGone {
+		t.Fatalf("watches = %+v, %v", ws, err)
+	}
+	courseCard, linkedCard := fmt.Sprintf("watch-%d", ws[1].ID), fmt.Sprintf("watch-%d", ws[2].ID)
+	b.do("live connection for the new cards",
+		chromedp.WaitVisible(text(`dd[@id="live-status"]`, "Live")),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`window.pmcNoReload = true`)(ctx, t)
+			return err
+		}),
+	)
+	// The workers check both courses whole; the cards fill in, then follow
+	// the seats.
+	courseCheck(t, e, cse240)
+	courseCheck(t, e, bio181)
+	b.do("live update: course and linked cards",
+		chromedp.WaitVisible(text(`article[@id="`+courseCard+`"]//p`, "2 of 2 sections match")),
+		chromedp.WaitVisible(chromedp.CSS(`#`+courseCard+` li[data-class="70413"].status-open`)),
+		chromedp.WaitVisible(chromedp.CSS(`#`+linkedCard+` .badge[data-status=full]`)),
+		chromedp.WaitVisible(text(`article[@id="`+linkedCard+`"]//span`, "Lecture full")),
+	)
+	seats(t, e, "71001", 140)
+	seats(t, e, "71002", 21)
+	courseCheck(t, e, bio181)
+	seats(t, e, "70412", 90)
+	courseCheck(t, e, cse240)
+	b.do("live update: lecture and lab open, a course section opens",
+		chromedp.WaitVisible(chromedp.CSS(`#`+linkedCard+`.status-open .badge[data-status=open]`)),
+		chromedp.WaitVisible(text(`article[@id="`+linkedCard+`"]//span`, "Lecture and a lab open")),
+		chromedp.WaitVisible(text(`article[@id="`+linkedCard+`"]//li[@data-class="71002"]`, "3 of 24 seats open")),
+		chromedp.WaitVisible(text(`article[@id="`+courseCard+`"]//li[@data-class="70412"]`, "10 of 100 seats open")),
+		chromedp.WaitVisible(chromedp.Search(`//dd[@id="count-open"][normalize-space(.)="3"]`)),
+	)
+	noReload, err = chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.pmcNoReload === true`))
+	if err != nil || !noReload {
+		t.Fatalf("the dashboard reloaded instead of updating the course and linked cards in place (%v)", err)
+	}
+	b.do("dashboard with course and linked watches", b.shots("dashboard-kinds"))
+
+	// Pause the linked watch for a week from its card, then resume it.
+	b.do("pause a watch",
+		chromedp.Click(chromedp.CSS(`#`+linkedCard+` details.pause summary`)),
+		chromedp.Click(chromedp.CSS(`#`+linkedCard+` form[action$="/pause"] button[value="1w"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#`+linkedCard+`.status-paused`)),
+		chromedp.WaitVisible(text(`article[@id="`+linkedCard+`"]//p`, "No alerts until")),
+		b.shots("dashboard-paused"),
+		chromedp.Click(chromedp.CSS(`#`+linkedCard+` form[action$="/resume"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#`+linkedCard+`.status-open`)),
+	)
+	// The course watch's settings: its filter, seat-gone notices, pause.
+	b.do("course watch settings",
+		chromedp.Click(chromedp.CSS(`#`+courseCard+` a[href$="/settings"]`)),
+		chromedp.WaitVisible(text("h2", "Pause this watch")),
+		chromedp.WaitReady(chromedp.CSS(`#mode option[value=in_person][selected]`)),
+		chromedp.SendKeys(chromedp.ID("instructor"), "lovelace"),
+		chromedp.Click(chromedp.CSS(`form[action$="/settings"] button[type=submit]`)),
+		chromedp.WaitVisible(text("p", "Your alert settings were saved.")),
+		b.shots("watch-settings-course"),
+	)
+	if ws, err := e.db.ListWatches(context.Background(), mustUserID(t, e, email)); err != nil || ws[1].Filter.Instructor != "lovelace" || !ws[1].NotifyGone {
+		t.Fatalf("after the settings form: %+v, %v", ws, err)
+	}
+
 	// The section page with its seat history chart, and the settings page.
 	b.do("section page",
+		b.open("/dashboard"),
 		chromedp.Click(chromedp.CSS(`#`+card+` a[href="/sections/2267/70412"]`)),
 		chromedp.WaitVisible(text("h2", "Seat history")),
 		chromedp.WaitVisible(chromedp.CSS("svg.chart")),
@@ -303,10 +396,10 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.WaitVisible(text("h1", "Stop watching this class?")),
 		b.shots("delete"),
 		chromedp.Click(chromedp.CSS(`form[action$="/delete"] button.danger`)),
-		chromedp.WaitVisible(text("h2", "No classes yet")),
+		chromedp.WaitVisible(text("p", "The class was removed")),
 		chromedp.WaitNotPresent(chromedp.ID(card)),
 	)
-	if ws, err := e.db.ListWatches(context.Background(), mustUserID(t, e, email)); err != nil || len(ws) != 0 {
+	if ws, err := e.db.ListWatches(context.Background(), mustUserID(t, e, email)); err != nil || len(ws) != 2 {
 		t.Fatalf("after delete: watches = %v, %v", ws, err)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -219,11 +220,14 @@ func (s *streamSlots) release(uid int64) {
 }
 
 // events is the dashboard's Server-Sent Events stream: for every change to
-// a section the user watched when the stream opened (the cards the page
-// shows) it sends a "watch" event whose data is
-// {"id": watch ID, "status": …, "html": the re-rendered card}. Streams are
-// capped per user and per process, end when their session does (checked
-// every Streams.Recheck) and after Streams.Lifetime in any case.
+// a section a card of the page shows (a section watch's section, the
+// sections of a course watch's course, a linked watch's lecture and labs)
+// it sends a "watch" event whose data is {"id": watch ID, "status": …,
+// "seat_status": …, "html": the re-rendered card}. While the user has
+// course or linked watches, each session recheck also follows the sections
+// their courses gained or lost. Streams are capped per user and per
+// process, end when their session does (checked every Streams.Recheck) and
+// after Streams.Lifetime in any case.
 func (a *app) events(c echo.Context) error {
 	ctx := c.Request().Context()
 	uid := currentUser(c).ID
@@ -234,16 +238,13 @@ func (a *app) events(c echo.Context) error {
 		return e
 	}
 	defer a.streams.release(uid)
-	ws, err := a.DB.ListWatches(ctx, uid)
+	vs, err := a.watchViews(ctx, uid)
 	if err != nil {
 		return err
 	}
-	keys := make([]catalog.SectionKey, len(ws))
-	for i, w := range ws {
-		keys[i] = catalog.SectionKey{Term: w.Term, ClassNbr: w.ClassNbr}
-	}
+	keys, courses := a.streamKeys(ctx, vs)
 	updates, stop := a.Updates.Subscribe(keys)
-	defer stop()
+	defer func() { stop() }()
 
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")
@@ -270,6 +271,28 @@ func (a *app) events(c echo.Context) error {
 			if _, err := a.DB.Session(ctx, session, a.Now()); err != nil {
 				// Signed out, password changed, account disabled or deleted,
 				// or the database is unreachable: the stream ends either way.
+				return nil
+			}
+			if !courses {
+				continue
+			}
+			// Sections come and go from the courses of course and linked
+			// watches: follow them, and show the cards that gained or lost
+			// one.
+			vs, err := a.watchViews(ctx, uid)
+			if err != nil {
+				return nil
+			}
+			fresh, _ := a.streamKeys(ctx, vs)
+			if slices.Equal(fresh, keys) {
+				continue
+			}
+			moved := symmetricDifference(keys, fresh)
+			next, nextStop := a.Updates.Subscribe(fresh)
+			stop()
+			updates, stop, keys = next, nextStop, fresh
+			if err := a.sendChanges(ctx, c, uid, moved); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("event stream")
 				return nil
 			}
 		case <-tick.C:
@@ -299,16 +322,18 @@ func (a *app) sendChanges(ctx context.Context, c echo.Context, uid int64, keys [
 		return err
 	}
 	w := c.Response()
+	csrf := csrfToken(c)
 	sent := false
 	for _, v := range vs {
-		if !changed[catalog.SectionKey{Term: v.Term, ClassNbr: v.ClassNbr}] {
+		if !slices.ContainsFunc(v.keys, func(k catalog.SectionKey) bool { return changed[k] }) {
 			continue
 		}
+		v.CSRF = csrf
 		html, err := renderPartial("watchcard", v)
 		if err != nil {
 			return err
 		}
-		b, err := json.Marshal(map[string]any{"id": v.ID, "status": v.Status, "html": html})
+		b, err := json.Marshal(map[string]any{"id": v.ID, "status": v.Status, "seat_status": v.SeatStatus, "html": html})
 		if err != nil {
 			return err
 		}
@@ -321,4 +346,42 @@ func (a *app) sendChanges(ctx context.Context, c echo.Context, uid int64, keys [
 		w.Flush()
 	}
 	return nil
+}
+
+// streamKeys lists the sections the cards of vs show, sorted and without
+// repeats, and reports whether any card is a course or linked watch's,
+// whose sections can change. A course or linked watch's card also follows
+// the sections its course had when it was last looked up: a watch just
+// added shows its course's sections once the first check stores them, not
+// a session recheck later.
+func (a *app) streamKeys(ctx context.Context, vs []watchView) (keys []catalog.SectionKey, courses bool) {
+	for _, v := range vs {
+		keys = append(keys, v.keys...)
+		if v.Kind == catalog.WatchSection {
+			continue
+		}
+		courses = true
+		for _, s := range a.cachedCourse(ctx, catalog.CourseKey{Term: v.Term, Subject: v.Subject, CatalogNbr: v.CatalogNbr}) {
+			keys = append(keys, s.Key())
+		}
+	}
+	slices.SortFunc(keys, func(a, b catalog.SectionKey) int { return strings.Compare(a.String(), b.String()) })
+	return slices.Compact(keys), courses
+}
+
+// symmetricDifference returns the keys in exactly one of the sorted lists
+// a and b.
+func symmetricDifference(a, b []catalog.SectionKey) []catalog.SectionKey {
+	var out []catalog.SectionKey
+	for _, k := range a {
+		if _, found := slices.BinarySearchFunc(b, k, func(x, y catalog.SectionKey) int { return strings.Compare(x.String(), y.String()) }); !found {
+			out = append(out, k)
+		}
+	}
+	for _, k := range b {
+		if _, found := slices.BinarySearchFunc(a, k, func(x, y catalog.SectionKey) int { return strings.Compare(x.String(), y.String()) }); !found {
+			out = append(out, k)
+		}
+	}
+	return out
 }

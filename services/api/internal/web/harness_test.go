@@ -46,6 +46,13 @@ func scenario() asusim.Scenario {
 			{Term: "2267", ClassNbr: "70413", Subject: "CSE", CatalogNbr: "240", Section: "02", Title: "Intro to Programming Languages", Capacity: 50, Enrolled: 10},
 			{Term: "2267", ClassNbr: "81777", Subject: "MAT", CatalogNbr: "343", Section: "01", Title: "Applied Algebra", Capacity: 40, Enrolled: 40},
 			{Term: "2271", ClassNbr: "70412", Subject: "ENG", CatalogNbr: "101", Section: "01", Title: "First-Year Composition", Capacity: 25, Enrolled: 25},
+			// A lecture with two labs, full.
+			{Term: "2267", ClassNbr: "71001", Subject: "BIO", CatalogNbr: "181", Section: "01", Title: "General Biology I", Component: "LEC",
+				Capacity: 150, Enrolled: 150, Instructors: []catalog.Instructor{{Name: "Charles Darwin"}}, Days: "MWF", StartTime: "10:00 AM", EndTime: "10:50 AM", Campus: "TEMPE", Location: "LSA 191"},
+			{Term: "2267", ClassNbr: "71002", Subject: "BIO", CatalogNbr: "181", Section: "02", Title: "General Biology I", Component: "LAB", Association: "01",
+				Capacity: 24, Enrolled: 24, Days: "T", StartTime: "1:30 PM", EndTime: "4:20 PM", Campus: "TEMPE", Location: "LSE 104"},
+			{Term: "2267", ClassNbr: "71003", Subject: "BIO", CatalogNbr: "181", Section: "03", Title: "General Biology I", Component: "LAB", Association: "01",
+				Capacity: 24, Enrolled: 24, Days: "Th", StartTime: "1:30 PM", EndTime: "4:20 PM", Campus: "TEMPE", Location: "LSE 104"},
 		},
 	}
 }

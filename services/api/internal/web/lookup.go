@@ -2,10 +2,10 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,11 +21,11 @@ type Breaker interface {
 	Allow(ctx context.Context) (breaker.Done, error)
 }
 
-// A lookup of a new watch's section costs a request from the politeness
-// budget every worker shares, so the web app spends it sparingly: a
-// section's course is cached for a few minutes (a missing section for
-// one), each user gets a few lookups a minute, and none goes out while the
-// breaker is open.
+// A lookup of a new watch's section or course costs a request from the
+// politeness budget every worker shares, so the web app spends it
+// sparingly: an answer is cached for a few minutes (a missing section or
+// course for one), each user gets a few lookups a minute, and none goes out
+// while the breaker is open.
 const (
 	lookupTTL         = 5 * time.Minute
 	lookupMissingTTL  = time.Minute
@@ -33,56 +33,108 @@ const (
 	defaultLookupRate = 10 // per user per minute
 )
 
-var errSectionMissing = errors.New("section not in the catalog")
+// errLookupMissing is a lookup's answer that the catalog has no such
+// section or course.
+var errLookupMissing = errors.New("not in the catalog")
 
-// courseOf returns the course of the section key for user uid: from the
-// cache, or from the class search. It returns errSectionMissing when the
-// catalog has no such section, or an *Error for the user.
-func (a *app) courseOf(ctx context.Context, uid int64, key catalog.SectionKey) (catalog.CourseKey, error) {
-	cacheKey := a.Keys.Prefix + "lookup:" + key.Term + ":" + key.ClassNbr
-	if v, err := a.Redis.Get(ctx, cacheKey).Result(); err == nil {
+// lookup returns what fetch finds, cached under name: from the cache the
+// API instances share (unless fresh), or from the class search, charged to
+// user uid's lookup budget and guarded by the shared breaker; a fresh
+// answer refreshes the cache. fetch returns errLookupMissing, or an error
+// of catalog.KindNotFound, when the catalog has nothing; lookup then
+// returns errLookupMissing. Other failures are an *Error for the user.
+func lookup[T any](ctx context.Context, a *app, uid int64, name string, fresh bool, fetch func(context.Context) (T, error)) (T, error) {
+	var zero T
+	cacheKey := a.Keys.Prefix + "lookup:" + name
+	if v, err := a.Redis.Get(ctx, cacheKey).Result(); err == nil && !fresh {
 		if v == lookupMissing {
-			return catalog.CourseKey{}, errSectionMissing
+			return zero, errLookupMissing
 		}
-		if subject, nbr, ok := strings.Cut(v, " "); ok {
-			return catalog.CourseKey{Term: key.Term, Subject: subject, CatalogNbr: nbr}, nil
+		var out T
+		if json.Unmarshal([]byte(v), &out) == nil {
+			return out, nil
 		}
-	} else if !errors.Is(err, redis.Nil) {
-		return catalog.CourseKey{}, err
+		// An entry this version cannot read is looked up again.
+	} else if err != nil && !errors.Is(err, redis.Nil) {
+		return zero, err
 	}
 
 	if err := a.chargeLookup(ctx, uid); err != nil {
-		return catalog.CourseKey{}, err
+		return zero, err
 	}
 	done, err := a.Breaker.Allow(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return catalog.CourseKey{}, err
+			return zero, err
 		}
 		e := errorf(http.StatusServiceUnavailable, "the university's class search is not answering; try again in a few minutes")
 		var open *breaker.OpenError
 		if errors.As(err, &open) {
 			e.RetryAfter = int(open.RetryIn.Seconds()) + 1
 		}
-		return catalog.CourseKey{}, e
+		return zero, e
 	}
-	sec, err := a.Catalog.Section(ctx, key)
+	out, err := fetch(ctx)
 	switch {
 	case err == nil:
 		done(breaker.Success)
-		a.Redis.Set(ctx, cacheKey, sec.Subject+" "+sec.CatalogNbr, lookupTTL)
-		return sec.Course(), nil
-	case catalog.KindOf(err) == catalog.KindNotFound:
+		if b, err := json.Marshal(out); err == nil {
+			a.Redis.Set(ctx, cacheKey, b, lookupTTL)
+		}
+		return out, nil
+	case errors.Is(err, errLookupMissing) || catalog.KindOf(err) == catalog.KindNotFound:
 		done(breaker.Success)
 		a.Redis.Set(ctx, cacheKey, lookupMissing, lookupMissingTTL)
-		return catalog.CourseKey{}, errSectionMissing
+		return zero, errLookupMissing
 	case ctx.Err() != nil || catalog.KindOf(err) == catalog.KindRateLimited:
 		// Neither says the class search is unwell.
 		done(breaker.Ignore)
 	default:
 		done(breaker.Failure)
 	}
-	return catalog.CourseKey{}, errorf(http.StatusBadGateway, "the university's class search is not answering; try again in a few minutes")
+	return zero, errorf(http.StatusBadGateway, "the university's class search is not answering; try again in a few minutes")
+}
+
+// sectionOf returns the section key as the catalog lists it, for user uid.
+// It returns errLookupMissing when the catalog has no such section, or an
+// *Error for the user.
+func (a *app) sectionOf(ctx context.Context, uid int64, key catalog.SectionKey) (catalog.Section, error) {
+	return lookup(ctx, a, uid, "section:"+key.Term+":"+key.ClassNbr, false, func(ctx context.Context) (catalog.Section, error) {
+		return a.Catalog.Section(ctx, key)
+	})
+}
+
+// courseSections returns every section of a course as the catalog lists
+// them, for user uid; fresh skips the cache, for seat counts that must be
+// current. It returns errLookupMissing when the course has no section in
+// that term, or an *Error for the user.
+func (a *app) courseSections(ctx context.Context, uid int64, key catalog.CourseKey, fresh bool) ([]catalog.Section, error) {
+	return lookup(ctx, a, uid, courseLookupName(key), fresh, func(ctx context.Context) ([]catalog.Section, error) {
+		secs, err := a.Catalog.Course(ctx, key)
+		if err == nil && len(secs) == 0 {
+			err = errLookupMissing
+		}
+		return secs, err
+	})
+}
+
+// cachedCourse returns the sections of a course as a recent lookup left
+// them in the cache, or nil: it never asks the class search.
+func (a *app) cachedCourse(ctx context.Context, key catalog.CourseKey) []catalog.Section {
+	v, err := a.Redis.Get(ctx, a.Keys.Prefix+"lookup:"+courseLookupName(key)).Bytes()
+	if err != nil {
+		return nil
+	}
+	var secs []catalog.Section
+	if json.Unmarshal(v, &secs) != nil {
+		return nil
+	}
+	return secs
+}
+
+// courseLookupName names a course's entry in the lookup cache.
+func courseLookupName(key catalog.CourseKey) string {
+	return "course:" + key.Term + ":" + key.Subject + ":" + key.CatalogNbr
 }
 
 // chargeLookup counts one class-search lookup against the user's budget
@@ -109,4 +161,10 @@ func (a *app) chargeLookup(ctx context.Context, uid int64) error {
 func sectionMissing(key catalog.SectionKey) error {
 	return invalid(FieldError{Field: "class_nbr",
 		Message: "No class " + key.ClassNbr + " in " + asu.TermName(key.Term) + ". Check the number in the class search."})
+}
+
+// courseMissing is the field error for a course the catalog lacks.
+func courseMissing(key catalog.CourseKey) error {
+	return invalid(FieldError{Field: "catalog_nbr",
+		Message: "No course " + key.Subject + " " + key.CatalogNbr + " in " + asu.TermName(key.Term) + ". Check the subject and number in the class search."})
 }

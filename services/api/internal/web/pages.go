@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -43,22 +44,46 @@ func (a *app) sitemap(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/xml; charset=utf-8", []byte(b.String()))
 }
 
-// goASU redirects to the university's page for a class. Only well-formed
-// term and class numbers are accepted, so it can never become an open
-// redirect.
+// goASU redirects to the university's page for a class (term and
+// classNbr) or a course (term, subject and catalogNbr). Only well-formed
+// values are accepted, so it can never become an open redirect.
 func (a *app) goASU(c echo.Context) error {
 	term, nbr := c.QueryParam("term"), c.QueryParam("classNbr")
+	subject, catalogNbr := c.QueryParam("subject"), c.QueryParam("catalogNbr")
 	var f fields
 	if !termRe.MatchString(term) {
 		f.add("term", "The term is 4 digits.")
 	}
-	if !classNbrRe.MatchString(nbr) {
+	course := nbr == "" && (subject != "" || catalogNbr != "")
+	switch {
+	case !course && !classNbrRe.MatchString(nbr):
 		f.add("classNbr", "The class number is 5 digits.")
+	case course && !subjectRe.MatchString(subject):
+		f.add("subject", "The subject is 2 to 4 capital letters.")
+	case course && !catalogNbrRe.MatchString(catalogNbr):
+		f.add("catalogNbr", "The catalog number is 3 digits.")
 	}
 	if err := f.err(); err != nil {
 		return err
 	}
+	if course {
+		return c.Redirect(http.StatusFound, courseURL(term, subject, catalogNbr))
+	}
 	return c.Redirect(http.StatusFound, asu.ClassURL(term, nbr))
+}
+
+// courseURL is the ASU class search's list of a course's sections.
+func courseURL(term, subject, catalogNbr string) string {
+	q := url.Values{
+		"campusOrOnlineSelection": {"A"},
+		"catalogNbr":              {catalogNbr},
+		"honors":                  {"F"},
+		"promod":                  {"F"},
+		"searchType":              {"all"},
+		"subject":                 {subject},
+		"term":                    {term},
+	}
+	return "https://catalog.apps.asu.edu/catalog/classes/classlist?" + q.Encode()
 }
 
 // unsubscribePage shows a confirmation for a GET of either unsubscribe link
@@ -138,6 +163,7 @@ func (a *app) sectionPage(c echo.Context) error {
 		return err
 	}
 	title := v.Subject + " " + v.CatalogNbr + " #" + v.ClassNbr
+	v.CSRF = csrfToken(c)
 	return a.render(c, http.StatusOK, "section", pageData{Title: title, Data: sectionData{Watch: v, Chart: seatChart(pts), Points: pts}})
 }
 

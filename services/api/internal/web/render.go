@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -50,7 +52,15 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprint(t)
 	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"deref": func(b *bool) bool { return b != nil && *b },
+	"sub":   func(a, b int) int { return a - b },
+	"lower": strings.ToLower,
+	// capital starts a sentence with a capital letter.
+	"capital": func(s string) string {
+		r, n := utf8.DecodeRuneInString(s)
+		return string(unicode.ToUpper(r)) + s[n:]
+	},
 }
 
 // pages maps a page name to its template: the layout plus the page file,

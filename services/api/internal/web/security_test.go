@@ -176,7 +176,9 @@ func TestHostileInputEveryField(t *testing.T) {
 	victim := e.user("victim@example.edu", false)
 	admin := e.login("admin@example.edu")
 	user := e.login("victim@example.edu")
-	mustStatus(t, user.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`), http.StatusCreated)
+	created := user.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`)
+	mustStatus(t, created, http.StatusCreated)
+	watchID := fmt.Sprint(created.json(t)["watch"].(map[string]any)["id"])
 	before := e.snapshot()
 	if !strings.Contains(before.tables, "users") || !strings.Contains(before.tables, "class_watches") {
 		t.Fatalf("tables: %s", before.tables)
@@ -259,6 +261,33 @@ func TestHostileInputEveryField(t *testing.T) {
 			assert4xx(t, "delete watch "+name, user.do("DELETE", "/api/class-watches?id="+esc(p), "", nil), p)
 			assert4xx(t, "delete watch path "+name, user.do("DELETE", "/api/class-watches/"+url.PathEscape(p), "", nil), p)
 			assert4xx(t, "delete form "+name, user.do("POST", "/watches/"+url.PathEscape(p)+"/delete", "", url.Values{}), p)
+		}},
+		// Course and linked watches, options and pauses: every new field.
+		{"watch kinds", func(t *testing.T, p, name string) {
+			r := user.post("/api/class-watches", jsonBody(map[string]any{"kind": p, "term": "2267", "class_nbr": "70412"}))
+			assertField(t, "watch kind "+name, r, "kind")
+			assertInert(t, "watch kind "+name, r, p)
+			filter := map[string]any{"mode": p, "campus": p, "instructor": p, "days": []string{p}, "after": p, "before": p}
+			r = user.post("/api/class-watches", jsonBody(map[string]any{"kind": "course", "term": p, "subject": p, "catalog_nbr": p, "filter": filter}))
+			assertField(t, "course subject "+name, r, "subject")
+			assertInert(t, "course "+name, r, p)
+			assert4xx(t, "linked "+name, user.post("/api/class-watches", jsonBody(map[string]any{"kind": "linked", "term": "2267", "class_nbr": p})), p)
+			assert4xx(t, "patch filter "+name, user.do("PATCH", "/api/class-watches/"+watchID, jsonBody(map[string]any{"filter": filter}), nil), p)
+			assertField(t, "patch pause "+name, user.do("PATCH", "/api/class-watches/"+watchID, jsonBody(map[string]any{"paused_until": p}), nil), "paused_until")
+			assertField(t, "alerts pause "+name, user.do("PUT", "/api/user/alerts-pause", jsonBody(map[string]any{"until": p}), nil), "until")
+			assertInert(t, "lookup page "+name, user.get("/dashboard/add?term="+esc(p)+"&class_nbr="+esc(p)), p)
+			assertInert(t, "course page "+name, user.get("/dashboard/add?kind=course&term="+esc(p)+"&subject="+esc(p)+"&catalog_nbr="+esc(p)), p)
+			form := url.Values{"kind": {"course"}, "term": {p}, "subject": {p}, "catalog_nbr": {p}, "mode": {p}, "campus": {p}, "instructor": {p}, "days": {p}, "after": {p}, "before": {p}}
+			assert4xx(t, "course form "+name, user.do("POST", "/dashboard/add", "", form), p)
+			form.Set("kind", p)
+			assert4xx(t, "kind form "+name, user.do("POST", "/dashboard/add", "", form), p)
+			assert4xx(t, "pause form "+name, user.do("POST", "/watches/"+watchID+"/pause", "", url.Values{"for": {"date"}, "until": {p}}), p)
+			r = user.do("POST", "/settings/alerts-pause", "", url.Values{"for": {p}, "until": {p}, "back": {p}})
+			if r.status != http.StatusSeeOther || r.header.Get("Location") != "/dashboard?m=pause-invalid#pause" {
+				t.Errorf("alerts pause form %s: %d %s", name, r.status, r.header.Get("Location"))
+			}
+			r = anon.get("/go/asu?term=2267&subject=" + esc(p) + "&catalogNbr=" + esc(p))
+			assert4xx(t, "go/asu course "+name, r, p)
 		}},
 		{"settings", func(t *testing.T, p, name string) {
 			assertField(t, "notifications "+name, user.do("PUT", "/api/user/notifications", jsonBody(map[string]any{"enabled": p}), nil), "enabled")

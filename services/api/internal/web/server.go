@@ -45,9 +45,11 @@ type Tokens interface {
 }
 
 // Catalog is the part of the university's class search the web app uses:
-// validating a new watch and listing terms.
+// validating a new watch (its section, or its course's sections) and
+// listing terms.
 type Catalog interface {
 	Section(ctx context.Context, key catalog.SectionKey) (catalog.Section, error)
+	Course(ctx context.Context, key catalog.CourseKey) ([]catalog.Section, error)
 	Terms(ctx context.Context) ([]catalog.Term, error)
 }
 
@@ -248,6 +250,10 @@ func (a *app) routes(e *echo.Echo) {
 	e.POST("/watches/:id/delete", a.deleteWatchForm, u...)
 	e.GET("/watches/:id/settings", a.watchSettingsPage, u...)
 	e.POST("/watches/:id/settings", a.watchSettingsForm, u...)
+	e.POST("/watches/:id/pause", a.pauseWatchForm, u...)
+	e.POST("/watches/:id/resume", a.resumeWatchForm, u...)
+	e.POST("/settings/alerts-pause", a.pauseAlertsForm, u...)
+	e.POST("/settings/alerts-resume", a.resumeAlertsForm, u...)
 	e.GET("/sections/:term/:classNbr", a.sectionPage, u...)
 	e.GET("/settings", a.settingsPage, u...)
 	e.POST("/settings/notifications", a.notificationsForm, u...)
@@ -272,6 +278,8 @@ func (a *app) routes(e *echo.Echo) {
 	e.GET("/api/sections/:term/:classNbr", a.apiSection, u...)
 	e.GET("/api/events", a.events, u...)
 	e.GET("/api/user/export", a.apiExport, u...)
+	e.PUT("/api/user/alerts-pause", a.apiPauseAlerts, u...)
+	e.POST("/api/user/alerts-pause", a.apiPauseAlerts, u...)
 	e.PUT("/api/user/notifications", a.apiNotifications, u...)
 	e.POST("/api/user/password", a.apiPassword, u...)
 	e.DELETE("/api/user", a.apiDeleteAccount, u...)

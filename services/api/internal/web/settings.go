@@ -32,10 +32,12 @@ type settingsData struct {
 	VAPIDPublicKey string
 	// NewSecret is a new webhook's signing secret, shown this once.
 	NewSecret string
+	// AlertsPaused is whether every alert is paused now.
+	AlertsPaused bool
 }
 
 func (a *app) settingsData(c echo.Context) (settingsData, error) {
-	d := settingsData{MaxChannels: store.MaxChannels, VAPIDPublicKey: a.Channels.PublicKey()}
+	d := settingsData{MaxChannels: store.MaxChannels, VAPIDPublicKey: a.Channels.PublicKey(), AlertsPaused: currentUser(c).AlertsPaused(a.Now())}
 	var err error
 	if d.Sessions, err = a.sessions(c); err != nil {
 		return d, err
@@ -137,6 +139,10 @@ func settingsFlash(key string) string {
 		"channel-events":   "Your choices for that channel were saved.",
 		"channel-removed":  "The channel was removed.",
 		"push-added":       "Browser push is on for this browser.",
+
+		"alerts-paused":  "Every alert is paused. Your watches are still checked; you can resume any time.",
+		"alerts-resumed": "Alerts are on again.",
+		"pause-invalid":  "Choose a day in the coming year on which alerts resume.",
 	}[key]
 }
 
@@ -234,20 +240,26 @@ func (a *app) apiExport(c echo.Context) error {
 		return err
 	}
 	type notification struct {
-		Term      string     `json:"term"`
-		ClassNbr  string     `json:"class_nbr"`
-		Event     string     `json:"event"`
+		Term     string `json:"term"`
+		ClassNbr string `json:"class_nbr"`
+		Event    string `json:"event"`
+		// Sections are what a course or linked watch's alert named.
+		Sections  []string   `json:"sections"`
 		Status    string     `json:"status"`
 		CreatedAt time.Time  `json:"created_at"`
 		SentAt    *time.Time `json:"sent_at"`
 	}
 	ns := make([]notification, 0, len(x.Notifications))
 	for _, n := range x.Notifications {
-		ns = append(ns, notification{n.Term, n.ClassNbr, n.Event, n.Status, n.CreatedAt, n.SentAt})
+		secs := n.Sections
+		if secs == nil {
+			secs = []string{}
+		}
+		ns = append(ns, notification{n.Term, n.ClassNbr, n.Event, secs, n.Status, n.CreatedAt, n.SentAt})
 	}
 	ws := make([]watchView, 0, len(x.Watches))
 	for _, w := range x.Watches {
-		ws = append(ws, newWatchView(w))
+		ws = append(ws, newWatchView(w, a.Now()))
 	}
 	acc := x.Account
 	now := a.Now().UTC()
@@ -258,6 +270,7 @@ func (a *app) apiExport(c echo.Context) error {
 			"age_confirmed_at": acc.AgeConfirmedAt, "terms_accepted_at": acc.TermsAcceptedAt,
 			"notifications_enabled": acc.NotifyEmail && acc.UnsubscribedAt == nil, "unsubscribed_at": acc.UnsubscribedAt,
 			"email_bounced_at": acc.BouncedAt, "spam_complaint_at": acc.ComplainedAt, "disabled_at": acc.DisabledAt,
+			"alerts_paused_until": acc.AlertsPausedUntil,
 		},
 		"class_watches":        ws,
 		"notification_history": ns,

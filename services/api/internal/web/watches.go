@@ -2,9 +2,9 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pickmyclass/pickmyclass/pkg/catalog"
-	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
@@ -22,192 +21,15 @@ var (
 	classNbrRe = regexp.MustCompile(`^[0-9]{5}$`)
 )
 
-// watchStatus is the state of a watched section as a card and the API show
-// it.
-type watchStatus string
-
-const (
-	statusOpen      watchStatus = "open"
-	statusFull      watchStatus = "full"
-	statusNotFound  watchStatus = "not_found"
-	statusCancelled watchStatus = "cancelled"
-	statusUnknown   watchStatus = "unknown"  // last read without seat counts
-	statusReserved  watchStatus = "reserved" // open only to reserved groups
-	statusWaiting   watchStatus = "waiting"  // not checked yet
-)
-
-// label is the status in words.
-func (s watchStatus) label() string {
-	switch s {
-	case statusOpen:
-		return "Open"
-	case statusFull:
-		return "Full"
-	case statusNotFound:
-		return "Not found in the catalog"
-	case statusCancelled:
-		return "Cancelled"
-	case statusUnknown:
-		return "Seat count unavailable"
-	case statusReserved:
-		return "Reserved seats only"
-	default:
-		return "Waiting for first check"
-	}
-}
-
-// watchView is a watch as the dashboard and the API show it.
-type watchView struct {
-	ID           int64       `json:"id"`
-	Term         string      `json:"term"`
-	TermName     string      `json:"term_name"`
-	ClassNbr     string      `json:"class_nbr"`
-	Subject      string      `json:"subject"`
-	CatalogNbr   string      `json:"catalog_nbr"`
-	CreatedAt    time.Time   `json:"created_at"`
-	Status       watchStatus `json:"status"`
-	StatusLabel  string      `json:"status_label"`
-	Title        string      `json:"title,omitempty"`
-	Section      string      `json:"section,omitempty"`
-	Instructors  []string    `json:"instructors"`
-	OpenSeats    *int        `json:"open_seats"`
-	Capacity     *int        `json:"capacity"`
-	Enrolled     *int        `json:"enrolled"`
-	ReservedNote string      `json:"reserved_note,omitempty"`
-	// OpenToEveryone and ReservedGroups are set once the reserved seat
-	// groups of a section that has them were read.
-	OpenToEveryone *int                `json:"open_to_everyone,omitempty"`
-	ReservedGroups []reservedGroupView `json:"reserved_groups,omitempty"`
-	// NotifyReserved: alert also when only reserved seats open.
-	NotifyReserved bool              `json:"notify_reserved"`
-	Location       string            `json:"location,omitempty"`
-	Meetings       []catalog.Meeting `json:"meetings"`
-	LastChecked    *time.Time        `json:"last_checked"`
-	ClassURL       string            `json:"class_url"`
-}
-
-// reservedGroupView is one reserved seat group of a section.
-type reservedGroupView struct {
-	Name     string `json:"name"`
-	Capacity int    `json:"capacity"`
-	Enrolled int    `json:"enrolled"`
-	Open     int    `json:"open"`
-}
-
-// Label is "Computer Science majors: 2 of 20 open".
-func (g reservedGroupView) Label() string {
-	return g.Name + ": " + strconv.Itoa(g.Open) + " of " + strconv.Itoa(g.Capacity) + " open"
-}
-
-// SeatsLabel is the seat line of a card.
-func (v watchView) SeatsLabel() string {
-	if v.OpenSeats == nil || v.Capacity == nil {
-		return ""
-	}
-	// "1 of 100 seats open": the noun goes with the capacity.
-	n := *v.OpenSeats
-	word := "seats"
-	if *v.Capacity == 1 {
-		word = "seat"
-	}
-	label := strconv.Itoa(n) + " of " + strconv.Itoa(*v.Capacity) + " " + word + " open"
-	if v.OpenToEveryone != nil {
-		label += " to everyone"
-	}
-	return label
-}
-
-// MeetingsLabel joins the meeting patterns.
-func (v watchView) MeetingsLabel() string {
-	var parts []string
-	for _, m := range v.Meetings {
-		s := strings.TrimSpace(m.Days + " " + m.StartTime)
-		if m.EndTime != "" {
-			s += "–" + m.EndTime
-		}
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-	return strings.Join(parts, "; ")
-}
-
-func newWatchView(w store.WatchView) watchView {
-	v := watchView{
-		ID: w.ID, Term: w.Term, TermName: asu.TermName(w.Term), ClassNbr: w.ClassNbr, Subject: w.Subject,
-		CatalogNbr: w.CatalogNbr, CreatedAt: w.CreatedAt, Instructors: []string{}, Meetings: []catalog.Meeting{},
-		ClassURL:       "/go/asu?term=" + w.Term + "&classNbr=" + w.ClassNbr,
-		NotifyReserved: w.NotifyReserved,
-	}
-	st := w.State
-	if st == nil {
-		v.Status = statusWaiting
-		if w.NotFoundAt != nil {
-			v.Status = statusNotFound
-		}
-		v.StatusLabel = v.Status.label()
-		return v
-	}
-	s := st.Section
-	v.Title, v.Section, v.Location = s.Title, s.SectionCode, s.Location
-	if v.Location == "" && s.Online {
-		v.Location = "Online"
-	}
-	for _, in := range s.Instructors {
-		v.Instructors = append(v.Instructors, in.Name)
-	}
-	if s.Meetings != nil {
-		v.Meetings = s.Meetings
-	}
-	open, capacity, enrolled := st.OpenSeats, s.Capacity, s.Enrolled
-	if s.Status != catalog.StatusUnknown {
-		v.OpenSeats, v.Capacity, v.Enrolled = &open, &capacity, &enrolled
-	}
-	observed := st.ObservedAt
-	v.LastChecked = &observed
-	reserved := 0
-	if s.HasReservedSeats {
-		general, known := s.GeneralOpen()
-		switch {
-		case s.NonReservedOpen != nil && known:
-			v.OpenToEveryone = &general
-			reserved, _ = s.ReservedOpen()
-			for _, g := range s.ReservedGroups {
-				v.ReservedGroups = append(v.ReservedGroups, reservedGroupView{Name: g.Name, Capacity: g.Capacity, Enrolled: g.Enrolled, Open: g.Open()})
-			}
-			v.ReservedNote = "Some seats are reserved; the count shows seats open to everyone."
-		case s.OpenSeats() > 0:
-			v.ReservedNote = "Some seats may be reserved for certain students; check before enrolling."
-		default:
-			v.ReservedNote = "Some seats are reserved for certain students."
-		}
-	}
-	switch {
-	case w.NotFoundAt != nil || st.NotFoundAt != nil:
-		v.Status = statusNotFound
-	case s.Status == catalog.StatusCancelled:
-		v.Status = statusCancelled
-	case s.Status == catalog.StatusUnknown:
-		v.Status = statusUnknown
-	case open > 0:
-		v.Status = statusOpen
-	case reserved > 0:
-		v.Status = statusReserved
-	default:
-		v.Status = statusFull
-	}
-	v.StatusLabel = v.Status.label()
-	return v
-}
-
 func (a *app) watchViews(ctx context.Context, userID int64) ([]watchView, error) {
 	ws, err := a.DB.ListWatches(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]watchView, 0, len(ws))
+	now := a.Now()
 	for _, w := range ws {
-		out = append(out, newWatchView(w))
+		out = append(out, newWatchView(w, now))
 	}
 	return out, nil
 }
@@ -239,74 +61,6 @@ func (a *app) terms(ctx context.Context) ([]catalog.Term, error) {
 	return ts, nil
 }
 
-// watchInput is the add-watch form.
-type watchInput struct {
-	Term     string `json:"term"`
-	ClassNbr string `json:"class_nbr"`
-}
-
-// addWatch validates the section against the catalog and creates the
-// watch. The watch limit and a duplicate are refused before the class
-// search is asked anything. It never writes the section's shared state: a
-// fresh observation here could hide a seat opening from the other watchers.
-func (a *app) addWatch(ctx context.Context, u *store.User, in watchInput) (store.Watch, error) {
-	in.Term, in.ClassNbr = strings.TrimSpace(in.Term), strings.TrimSpace(in.ClassNbr)
-	var f fields
-	if !termRe.MatchString(in.Term) {
-		f.add("term", "Choose a term.")
-	}
-	if !classNbrRe.MatchString(in.ClassNbr) {
-		f.add("class_nbr", "The class number is exactly 5 digits, like 70412.")
-	}
-	if err := f.err(); err != nil {
-		return store.Watch{}, err
-	}
-	n, dup, err := a.DB.WatchSlot(ctx, u.ID, store.NewWatch{Term: in.Term, ClassNbr: in.ClassNbr})
-	if err != nil {
-		return store.Watch{}, err
-	}
-	if dup {
-		return store.Watch{}, a.duplicateWatch("class #" + in.ClassNbr)
-	}
-	if n >= a.WatchLimit {
-		return store.Watch{}, a.watchLimitReached()
-	}
-	terms, err := a.terms(ctx)
-	if err != nil {
-		return store.Watch{}, err
-	}
-	known := false
-	for _, t := range terms {
-		known = known || t.Code == in.Term
-	}
-	if !known {
-		return store.Watch{}, invalid(FieldError{Field: "term", Message: "The catalog does not offer that term."})
-	}
-	key := catalog.SectionKey{Term: in.Term, ClassNbr: in.ClassNbr}
-	course, err := a.courseOf(ctx, u.ID, key)
-	if errors.Is(err, errSectionMissing) {
-		return store.Watch{}, sectionMissing(key)
-	}
-	if err != nil {
-		return store.Watch{}, err
-	}
-	w, err := a.DB.CreateWatch(ctx, u.ID, store.NewWatch{Term: in.Term, ClassNbr: in.ClassNbr, Subject: course.Subject, CatalogNbr: course.CatalogNbr}, a.WatchLimit)
-	switch {
-	case errors.Is(err, store.ErrConflict):
-		return store.Watch{}, a.duplicateWatch(course.Subject + " " + course.CatalogNbr + " #" + in.ClassNbr)
-	case errors.Is(err, store.ErrLimitReached):
-		return store.Watch{}, a.watchLimitReached()
-	case err != nil:
-		return store.Watch{}, err
-	}
-	return w, nil
-}
-
-func (a *app) duplicateWatch(what string) error {
-	return &Error{Status: http.StatusConflict, Message: "You are already watching this class.",
-		Details: []FieldError{{Field: "class_nbr", Message: "You are already watching " + what + "."}}}
-}
-
 func (a *app) watchLimitReached() error {
 	return errorf(http.StatusUnprocessableEntity, "You are watching "+itoa(a.WatchLimit)+" classes, the most allowed. Remove one to add another.")
 }
@@ -326,7 +80,8 @@ func (a *app) apiListWatches(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"watches": vs, "max_watches": a.WatchLimit})
+	return c.JSON(http.StatusOK, map[string]any{"watches": vs, "max_watches": a.WatchLimit,
+		"alerts_paused_until": pausedUntil(currentUser(c), a.Now())})
 }
 
 func (a *app) apiCreateWatch(c echo.Context) error {
@@ -345,7 +100,7 @@ func (a *app) apiCreateWatch(c echo.Context) error {
 	}
 	for _, v := range vs {
 		if v.ID == w.ID {
-			return c.JSON(http.StatusCreated, map[string]any{"watch": newWatchView(v)})
+			return c.JSON(http.StatusCreated, map[string]any{"watch": newWatchView(v, a.Now())})
 		}
 	}
 	return errorf(http.StatusNotFound, "not found")
@@ -369,31 +124,6 @@ func (a *app) apiDeleteWatch(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// apiUpdateWatch changes a watch's settings: {"notify_reserved": bool}.
-func (a *app) apiUpdateWatch(c echo.Context) error {
-	id, err := parseID(c.Param("id"))
-	if err != nil {
-		return err
-	}
-	var in struct {
-		NotifyReserved *bool `json:"notify_reserved"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if in.NotifyReserved == nil {
-		return invalid(FieldError{Field: "notify_reserved", Message: "Say whether to alert when only reserved seats open (true or false)."})
-	}
-	if err := a.DB.SetNotifyReserved(c.Request().Context(), currentUser(c).ID, id, *in.NotifyReserved); err != nil {
-		return err
-	}
-	v, err := a.ownWatch(c)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"watch": v})
-}
-
 func (a *app) apiTerms(c echo.Context) error {
 	ts, err := a.terms(c.Request().Context())
 	if err != nil {
@@ -411,63 +141,201 @@ type dashboardData struct {
 	Open      int
 	Full      int
 	Added     *watchView
+	// AlertsPausedUntil is set while every alert is paused.
+	AlertsPausedUntil *time.Time
+	// PauseInvalid says the pause-all form was sent without a usable time.
+	PauseInvalid bool
 	// DisabledChannels are alert channels a failure turned off.
 	DisabledChannels []channelView
 }
 
+// dashboardFlash is the message a redirect to the dashboard asks for.
+var dashboardFlash = map[string]string{
+	"alerts-paused":  "Every alert is paused. Your watches are still checked; you can resume any time.",
+	"alerts-resumed": "Alerts are on again.",
+}
+
 func (a *app) dashboard(c echo.Context) error {
-	vs, err := a.watchViews(c.Request().Context(), currentUser(c).ID)
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	vs, err := a.watchViews(ctx, u.ID)
 	if err != nil {
 		return err
 	}
-	d := dashboardData{Watches: vs, Limit: a.WatchLimit, Remaining: max(0, a.WatchLimit-len(vs))}
-	if d.DisabledChannels, err = a.disabledChannels(c.Request().Context(), currentUser(c).ID); err != nil {
+	csrf := csrfToken(c)
+	d := dashboardData{Watches: vs, Limit: a.WatchLimit, AlertsPausedUntil: pausedUntil(u, a.Now()), PauseInvalid: c.QueryParam("m") == "pause-invalid"}
+	if d.DisabledChannels, err = a.disabledChannels(ctx, u.ID); err != nil {
 		return err
 	}
 	added, _ := strconv.ParseInt(c.QueryParam("added"), 10, 64)
-	for i, v := range vs {
-		switch v.Status {
+	live := 0
+	for i := range vs {
+		v := &vs[i]
+		v.CSRF = csrf
+		if v.ID == added {
+			d.Added = v
+		}
+		if v.Expired() {
+			continue
+		}
+		live++
+		switch v.SeatStatus {
 		case statusOpen:
 			d.Open++
 		case statusFull:
 			d.Full++
 		}
-		if v.ID == added {
-			d.Added = &vs[i]
-		}
 	}
-	flash := ""
-	if c.QueryParam("removed") != "" {
+	d.Remaining = max(0, a.WatchLimit-live)
+	flash := dashboardFlash[c.QueryParam("m")]
+	switch {
+	case c.QueryParam("removed") != "":
 		flash = "The class was removed from your watch list."
+	case c.QueryParam("paused") != "":
+		flash = "Alerts for that watch are paused. It is still checked, and its card stays up to date."
+	case c.QueryParam("resumed") != "":
+		flash = "Alerts for that watch are on again."
 	}
 	return a.render(c, http.StatusOK, "dashboard", pageData{Title: "Your classes", Data: d, Flash: flash})
 }
 
+// addData is what the add page shows: the forms, and a looked-up section
+// with its labs.
 type addData struct {
 	Terms []catalog.Term
 	Limit int
+	// Days are the filter's day boxes, checked as the form was sent.
+	Days []dayBox
+	// Found is the section looked up, if any.
+	Found *foundSection
 }
 
-func (a *app) addWatchPage(c echo.Context) error {
+// dayBox is one day of the course form's filter.
+type dayBox struct {
+	Code, Name string
+	Checked    bool
+}
+
+// foundSection is a looked-up section, its labs and recitations, and, for a
+// lab, its lecture.
+type foundSection struct {
+	Term       string
+	Subject    string
+	CatalogNbr string
+	Section    sectionView
+	Labs       []sectionView
+	Lecture    *sectionView
+}
+
+// newAddData fills the add page's choices; days are the checked days.
+func (a *app) newAddData(c echo.Context, days []string) (addData, error) {
 	ts, err := a.terms(c.Request().Context())
+	if err != nil {
+		return addData{}, err
+	}
+	d := addData{Terms: ts, Limit: a.WatchLimit}
+	for _, day := range []dayBox{{"M", "Mon", false}, {"T", "Tue", false}, {"W", "Wed", false}, {"Th", "Thu", false}, {"F", "Fri", false}, {"Sa", "Sat", false}, {"Su", "Sun", false}} {
+		day.Checked = slices.Contains(days, day.Code)
+		d.Days = append(d.Days, day)
+	}
+	return d, nil
+}
+
+// addWatchPage shows the add forms. With term and class_nbr in the query it
+// first looks the section up and shows it with its labs and recitations,
+// so the student can watch it alone, with a lab, or any section of its
+// course.
+func (a *app) addWatchPage(c echo.Context) error {
+	d, err := a.newAddData(c, nil)
 	if err != nil {
 		return err
 	}
-	return a.render(c, http.StatusOK, "add", pageData{Title: "Watch a class", Data: addData{Terms: ts, Limit: a.WatchLimit}})
+	form := map[string]string{"kind": c.QueryParam("kind"), "term": c.QueryParam("term"), "class_nbr": c.QueryParam("class_nbr"),
+		"subject": c.QueryParam("subject"), "catalog_nbr": c.QueryParam("catalog_nbr")}
+	if form["class_nbr"] == "" || form["kind"] == "course" {
+		return a.render(c, http.StatusOK, "add", pageData{Title: "Watch a class", Data: d, Form: form})
+	}
+	form["kind"] = "lookup"
+	found, err := a.lookupForPage(c, form["term"], form["class_nbr"])
+	if err != nil {
+		return a.formErr(c, "add", "Watch a class", err, form, d)
+	}
+	d.Found = found
+	return a.render(c, http.StatusOK, "add", pageData{Title: "Watch a class", Data: d, Form: form})
 }
 
+// lookupForPage looks a section up with its course for the add page.
+func (a *app) lookupForPage(c echo.Context, term, classNbr string) (*foundSection, error) {
+	term, classNbr = strings.TrimSpace(term), strings.TrimSpace(classNbr)
+	var f fields
+	if !termRe.MatchString(term) {
+		f.add("term", "Choose a term.")
+	}
+	if !classNbrRe.MatchString(classNbr) {
+		f.add("class_nbr", "The class number is exactly 5 digits, like 70412.")
+	}
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	ctx := c.Request().Context()
+	if err := a.knownTerm(ctx, term); err != nil {
+		return nil, err
+	}
+	sec, labs, secs, err := a.linkedOf(ctx, currentUser(c).ID, catalog.SectionKey{Term: term, ClassNbr: classNbr}, false)
+	if err != nil {
+		return nil, err
+	}
+	now := a.Now()
+	view := func(s catalog.Section) sectionView {
+		return newSectionView(term, s.ClassNbr, &store.SectionState{Section: s, OpenSeats: s.OpenSeats(), ObservedAt: now})
+	}
+	found := &foundSection{Term: term, Subject: sec.Subject, CatalogNbr: sec.CatalogNbr, Section: view(sec)}
+	for _, l := range labs {
+		found.Labs = append(found.Labs, view(l))
+	}
+	if p := primaryOf(sec, secs); p != nil {
+		lv := view(*p)
+		found.Lecture = &lv
+	}
+	return found, nil
+}
+
+// addWatchForm adds a section, a course (with its filter) or a lecture with
+// its labs.
 func (a *app) addWatchForm(c echo.Context) error {
 	ctx := c.Request().Context()
-	in := watchInput{Term: c.FormValue("term"), ClassNbr: c.FormValue("class_nbr")}
+	params, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	in := watchInput{Kind: c.FormValue("kind"), Term: c.FormValue("term"), ClassNbr: c.FormValue("class_nbr"),
+		Subject: c.FormValue("subject"), CatalogNbr: c.FormValue("catalog_nbr"),
+		NotifyReserved: c.FormValue("notify_reserved") == "on", NotifyGone: c.FormValue("notify_gone") == "on"}
+	if in.Kind == string(catalog.WatchCourse) {
+		in.Filter = filterFromForm(c, params["days"])
+	}
 	w, err := a.addWatch(ctx, currentUser(c), in)
 	if err != nil {
-		ts, terr := a.terms(ctx)
-		if terr != nil {
-			return terr
+		d, derr := a.newAddData(c, params["days"])
+		if derr != nil {
+			return derr
 		}
-		return a.formErr(c, "add", "Watch a class", err, map[string]string{"term": in.Term, "class_nbr": in.ClassNbr}, addData{Terms: ts, Limit: a.WatchLimit})
+		form := map[string]string{"kind": in.Kind, "term": in.Term, "class_nbr": in.ClassNbr, "subject": in.Subject, "catalog_nbr": in.CatalogNbr,
+			"mode": c.FormValue("mode"), "campus": c.FormValue("campus"), "instructor": c.FormValue("instructor"),
+			"after": c.FormValue("after"), "before": c.FormValue("before"),
+			"notify_reserved": c.FormValue("notify_reserved"), "notify_gone": c.FormValue("notify_gone")}
+		if form["kind"] == "" {
+			form["kind"] = string(catalog.WatchSection)
+		}
+		return a.formErr(c, "add", "Watch a class", err, form, d)
 	}
 	return c.Redirect(http.StatusSeeOther, "/dashboard?added="+strconv.FormatInt(w.ID, 10))
+}
+
+// filterFromForm reads a course watch's filter fields.
+func filterFromForm(c echo.Context, days []string) *catalog.Filter {
+	return &catalog.Filter{Mode: c.FormValue("mode"), Campus: c.FormValue("campus"), Instructor: c.FormValue("instructor"),
+		Days: days, After: c.FormValue("after"), Before: c.FormValue("before")}
 }
 
 // ownWatch returns the signed-in user's watch id, or a 404 for anyone
@@ -489,6 +357,13 @@ func (a *app) ownWatch(c echo.Context) (watchView, error) {
 	return watchView{}, errorf(http.StatusNotFound, "not found")
 }
 
+// watchSettingsData is the watch settings page: the watch, and for a
+// course watch the filter's day boxes.
+type watchSettingsData struct {
+	watchView
+	Days []dayBox
+}
+
 func (a *app) watchSettingsPage(c echo.Context) error {
 	v, err := a.ownWatch(c)
 	if err != nil {
@@ -498,19 +373,57 @@ func (a *app) watchSettingsPage(c echo.Context) error {
 	if c.QueryParam("saved") != "" {
 		flash = "Your alert settings were saved."
 	}
-	return a.render(c, http.StatusOK, "watch_settings", pageData{Title: "Alert settings", Data: v, Flash: flash})
+	return a.render(c, http.StatusOK, "watch_settings", pageData{Title: "Alert settings", Data: a.settingsOf(c, v, nil), Flash: flash,
+		Form: filterForm(v.Filter)})
 }
 
+// settingsOf is the settings page's data for watch v; days are the days
+// checked in a form sent back, nil for the watch's own.
+func (a *app) settingsOf(c echo.Context, v watchView, days []string) watchSettingsData {
+	v.CSRF = csrfToken(c)
+	if days == nil && v.Filter != nil {
+		days = v.Filter.Days
+	}
+	d := watchSettingsData{watchView: v}
+	for _, day := range []dayBox{{"M", "Mon", false}, {"T", "Tue", false}, {"W", "Wed", false}, {"Th", "Thu", false}, {"F", "Fri", false}, {"Sa", "Sat", false}, {"Su", "Sun", false}} {
+		day.Checked = slices.Contains(days, day.Code)
+		d.Days = append(d.Days, day)
+	}
+	return d
+}
+
+// filterForm is a filter as the form fields show it.
+func filterForm(f *catalog.Filter) map[string]string {
+	if f == nil {
+		return nil
+	}
+	return map[string]string{"mode": f.Mode, "campus": f.Campus, "instructor": f.Instructor, "after": f.After, "before": f.Before}
+}
+
+// watchSettingsForm saves a watch's alert settings: reserved seats,
+// seat-gone notices and, for a course watch, its filter.
 func (a *app) watchSettingsForm(c echo.Context) error {
-	id, err := parseID(c.Param("id"))
+	v, err := a.ownWatch(c)
 	if err != nil {
 		return err
 	}
-	on := c.FormValue("notify_reserved") == "on"
-	if err := a.DB.SetNotifyReserved(c.Request().Context(), currentUser(c).ID, id, on); err != nil {
+	params, err := c.FormParams()
+	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/watches/"+strconv.FormatInt(id, 10)+"/settings?saved=1")
+	reserved, gone := c.FormValue("notify_reserved") == "on", c.FormValue("notify_gone") == "on"
+	o := store.WatchOptions{NotifyReserved: &reserved, NotifyGone: &gone}
+	if v.Kind == catalog.WatchCourse {
+		o.Filter = filterFromForm(c, params["days"])
+		if fe := filterErrors(*o.Filter); len(fe) > 0 {
+			form := filterForm(o.Filter)
+			return a.formErr(c, "watch_settings", "Alert settings", invalid(fe...), form, a.settingsOf(c, v, params["days"]))
+		}
+	}
+	if err := a.DB.SetWatchOptions(c.Request().Context(), currentUser(c).ID, v.ID, o); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/watches/"+strconv.FormatInt(v.ID, 10)+"/settings?saved=1")
 }
 
 func (a *app) deleteWatchPage(c echo.Context) error {

@@ -110,6 +110,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/watches/" + wid + "/delete", "", [4]int{303, 200, 404, 404}},
 		{"GET", "/watches/" + wid + "/settings", "", [4]int{303, 200, 404, 404}},
 		{"PATCH", "/api/class-watches/" + wid, `{"notify_reserved":true}`, [4]int{401, 200, 404, 404}},
+		{"PATCH", "/api/class-watches/" + wid, `{"paused_until":null}`, [4]int{401, 200, 404, 404}},
+		{"POST", "/watches/" + wid + "/pause", "", [4]int{303, 400, 404, 404}}, // no duration given
+		{"POST", "/watches/" + wid + "/resume", "", [4]int{303, 303, 404, 404}},
+		{"POST", "/settings/alerts-resume", "", [4]int{303, 303, 303, 303}},
+		{"PUT", "/api/user/alerts-pause", `{"until":null}`, [4]int{401, 200, 200, 200}},
+		{"GET", "/dashboard/add?term=2267&class_nbr=70412", "", [4]int{303, 200, 200, 200}},
 		{"GET", "/sections/2267/70412", "", [4]int{303, 200, 404, 404}},
 		{"GET", "/api/sections/2267/70412", "", [4]int{401, 200, 404, 404}},
 		{"GET", "/api/class-watches", "", [4]int{401, 200, 200, 200}},
@@ -245,6 +251,9 @@ type termsCatalog struct{ terms []catalog.Term }
 func (c termsCatalog) Terms(context.Context) ([]catalog.Term, error) { return c.terms, nil }
 func (c termsCatalog) Section(context.Context, catalog.SectionKey) (catalog.Section, error) {
 	return catalog.Section{}, &catalog.Error{Kind: catalog.KindNotFound}
+}
+func (c termsCatalog) Course(context.Context, catalog.CourseKey) ([]catalog.Section, error) {
+	return nil, nil
 }
 
 // Two servers in one process keep their own term lists: a list cached by

@@ -22,12 +22,13 @@
   var status = document.getElementById("live-status");
   function say(text) { if (status) { status.textContent = text; } }
 
-  // recount refreshes the Open and Full figures from the cards shown.
+  // recount refreshes the Open and Full figures from the cards shown: a
+  // card's data-seats is its seats' state, empty once enrollment closed.
   function recount() {
     var counts = { open: "count-open", full: "count-full" };
     Object.keys(counts).forEach(function (st) {
       var el = document.getElementById(counts[st]);
-      if (el) { el.textContent = String(cards.querySelectorAll(".card.status-" + st).length); }
+      if (el) { el.textContent = String(cards.querySelectorAll('.card[data-seats="' + st + '"]').length); }
     });
   }
 
