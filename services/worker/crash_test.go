@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asusim"
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/testenv"
@@ -28,35 +29,43 @@ func TestKilledWorkerIsReclaimedWithoutDuplicateEmail(t *testing.T) {
 	b.observedAfter(sec.Key(), time.Time{}, 20*time.Second)
 	stop()
 
-	if err := b.sim.SetSeats(sec.Key(), 1, -1); err != nil {
-		t.Fatal(err)
-	}
-	// The next request hangs, so the doomed worker is caught holding the entry.
-	if err := b.sim.InjectFault(asusim.Fault{Kind: asusim.FaultDelay, DelayMS: 30000, Count: 1}); err != nil {
-		t.Fatal(err)
-	}
-	before := b.sim.Requests()
-	b.crashHolding(func() { b.publish("c2", sec) }, func() error {
-		if b.sim.Requests() == before {
-			return fmt.Errorf("no upstream request yet")
-		}
-		return nil
-	})
-
-	b.startWorker("rescuer", over)
-	b.sink.WaitFor(t, 1, 30*time.Second)
-	testenv.Eventually(t, 20*time.Second, func() error {
-		if q := b.queue(); q.Pending != 0 || q.Lag != 0 {
-			return fmt.Errorf("queue %+v", q)
-		}
-		return nil
-	})
+	b.openThenCrash(sec.Key(), func() { b.publish("c2", sec) }, over)
 	if n := len(b.sink.Messages()); n != 1 {
 		t.Fatalf("%d emails, want exactly 1", n)
 	}
 	if q := b.queue(); q.DeadLetters != 0 {
 		t.Errorf("%d dead letters, want none", q.DeadLetters)
 	}
+}
+
+// openThenCrash opens a seat in the section, then has a worker SIGKILLed
+// while it holds the check enqueue publishes (its request to the university
+// hangs), starts a rescuer, and waits for the first email and a drained
+// queue.
+func (b *bundle) openThenCrash(key catalog.SectionKey, enqueue func(), over map[string]string) {
+	b.t.Helper()
+	if err := b.sim.SetSeats(key, 1, -1); err != nil {
+		b.t.Fatal(err)
+	}
+	// The next request hangs, so the doomed worker is caught holding the entry.
+	if err := b.sim.InjectFault(asusim.Fault{Kind: asusim.FaultDelay, DelayMS: 30000, Count: 1}); err != nil {
+		b.t.Fatal(err)
+	}
+	before := b.sim.Requests()
+	b.crashHolding(enqueue, func() error {
+		if b.sim.Requests() == before {
+			return fmt.Errorf("no upstream request yet")
+		}
+		return nil
+	})
+	b.startWorker("rescuer", over)
+	b.sink.WaitFor(b.t, 1, 30*time.Second)
+	testenv.Eventually(b.t, 20*time.Second, func() error {
+		if q := b.queue(); q.Pending != 0 || q.Lag != 0 {
+			return fmt.Errorf("queue %+v", q)
+		}
+		return nil
+	})
 }
 
 // Two schedulers running at once: each course is enqueued once per sweep,

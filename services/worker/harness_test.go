@@ -187,6 +187,14 @@ func (b *bundle) crashHolding(enqueue func(), asked func() error) {
 // watch makes email an active user (once) watching the section.
 func (b *bundle) watch(email string, sec asusim.SectionSpec) store.User {
 	b.t.Helper()
+	u := b.user(email)
+	storetest.Watch(b.t, b.db, u.ID, sec.Term, sec.ClassNbr, sec.Subject, sec.CatalogNbr)
+	return u
+}
+
+// user returns the active user of email, made on first use.
+func (b *bundle) user(email string) store.User {
+	b.t.Helper()
 	if b.users == nil {
 		b.users = map[string]store.User{}
 	}
@@ -195,7 +203,6 @@ func (b *bundle) watch(email string, sec asusim.SectionSpec) store.User {
 		u = storetest.User(b.t, b.db, email)
 		b.users[email] = u
 	}
-	storetest.Watch(b.t, b.db, u.ID, sec.Term, sec.ClassNbr, sec.Subject, sec.CatalogNbr)
 	return u
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/check"
 	"github.com/pickmyclass/pickmyclass/pkg/notify/smtptest"
 	"github.com/pickmyclass/pickmyclass/pkg/store"
-	"github.com/pickmyclass/pickmyclass/pkg/store/storetest"
 	"github.com/pickmyclass/pickmyclass/pkg/stream"
 	"github.com/pickmyclass/pickmyclass/pkg/testenv"
 )
@@ -21,15 +20,7 @@ import (
 // newWatch gives email (created once) a watch of any kind.
 func (b *bundle) newWatch(email string, nw store.NewWatch) store.Watch {
 	b.t.Helper()
-	if b.users == nil {
-		b.users = map[string]store.User{}
-	}
-	u, ok := b.users[email]
-	if !ok {
-		u = storetest.User(b.t, b.db, email)
-		b.users[email] = u
-	}
-	w, err := b.db.CreateWatch(context.Background(), u.ID, nw, 100)
+	w, err := b.db.CreateWatch(context.Background(), b.user(email).ID, nw, 100)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -285,27 +276,7 @@ func TestKilledWorkerCourseWatchAlertsOnce(t *testing.T) {
 	b.baselined(cw.ID)
 	stop()
 
-	if err := b.sim.SetSeats(a.Key(), 1, -1); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.sim.InjectFault(asusim.Fault{Kind: asusim.FaultDelay, DelayMS: 30000, Count: 1}); err != nil {
-		t.Fatal(err)
-	}
-	before := b.sim.Requests()
-	b.crashHolding(func() { b.publishWhole("c2", course) }, func() error {
-		if b.sim.Requests() == before {
-			return fmt.Errorf("no upstream request yet")
-		}
-		return nil
-	})
-	b.startWorker("rescuer", over)
-	b.sink.WaitFor(t, 1, 30*time.Second)
-	testenv.Eventually(t, 20*time.Second, func() error {
-		if q := b.queue(); q.Pending != 0 || q.Lag != 0 {
-			return fmt.Errorf("queue %+v", q)
-		}
-		return nil
-	})
+	b.openThenCrash(a.Key(), func() { b.publishWhole("c2", course) }, over)
 	// Applying the same course again claims nothing more.
 	b.publishWhole("c3", course)
 	b.observedAfter(a.Key(), time.Now(), 20*time.Second)
