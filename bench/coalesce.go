@@ -130,20 +130,10 @@ func (e *env) benchCoalesce(ctx context.Context, sc asusim.Scenario, watch []asu
 
 	ds := &dataset{courses: len(courses), sections: len(watch)}
 	defer e.closeDataset(ds)
-	var err error
-	if ds.db, err = e.newDatabase(ctx); err != nil {
+	prefix, err := e.seed(ctx, ds, sc, asusim.Scenario{Sections: watch})
+	if err != nil {
 		return res, err
 	}
-	if _, err = seedWatches(ctx, ds.db, asusim.Scenario{Sections: watch}, 1); err != nil {
-		return res, err
-	}
-	if ds.sim, err = startSim(sc); err != nil {
-		return res, err
-	}
-	if ds.sink, err = startSink(); err != nil {
-		return res, err
-	}
-	prefix := "bench:" + randomID() + ":"
 	defer e.deletePrefix(prefix)
 	w, s, err := e.startScaled(ctx, "coalesce-", ds, prefix, coalesceMode, coalesceFactor)
 	if err != nil {

@@ -29,21 +29,11 @@ func (e *env) benchDetect(ctx context.Context, interval, window time.Duration, o
 	sc := asusim.Generate(benchTerm, max(opened/5, 1)*2, 5, 1.0, 7)
 	ds := &dataset{courses: len(sc.Sections) / 5, sections: len(sc.Sections)}
 	defer e.closeDataset(ds)
-	var err error
-	if ds.db, err = e.newDatabase(ctx); err != nil {
-		return res, err
-	}
 	// One section per user: the recipient names the section.
-	if _, err = seedWatches(ctx, ds.db, sc, 1); err != nil {
+	prefix, err := e.seed(ctx, ds, sc, sc)
+	if err != nil {
 		return res, err
 	}
-	if ds.sim, err = startSim(sc); err != nil {
-		return res, err
-	}
-	if ds.sink, err = startSink(); err != nil {
-		return res, err
-	}
-	prefix := "bench:" + randomID() + ":"
 	defer e.deletePrefix(prefix)
 	w, err := e.start(ctx, "detect-worker-"+prefix[6:18], "worker", ds.workerEnv(e, prefix, "detect", 1000), "WORKER_OPS_ADDR")
 	if err != nil {

@@ -117,21 +117,11 @@ func (e *env) benchScale(ctx context.Context, mode string, sc asusim.Scenario, w
 	}
 	ds := &dataset{courses: res.watchedCourses, sections: len(watch)}
 	defer e.closeDataset(ds)
-	var err error
-	if ds.db, err = e.newDatabase(ctx); err != nil {
-		return res, err
-	}
 	// One watched section per user: the recipient names the section.
-	if _, err = seedWatches(ctx, ds.db, asusim.Scenario{Sections: watch}, 1); err != nil {
+	prefix, err := e.seed(ctx, ds, sc, asusim.Scenario{Sections: watch})
+	if err != nil {
 		return res, err
 	}
-	if ds.sim, err = startSim(sc); err != nil {
-		return res, err
-	}
-	if ds.sink, err = startSink(); err != nil {
-		return res, err
-	}
-	prefix := "bench:" + randomID() + ":"
 	defer e.deletePrefix(prefix)
 	factor := time.Duration(scaleFactor(mode))
 	w, s, err := e.startScaled(ctx, "scale-", ds, prefix, mode, scaleFactor(mode))

@@ -88,3 +88,24 @@ func randomID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// seed gives ds a fresh database where each section of watch has one
+// watcher of its own, a simulator serving sc and an SMTP sink, and returns
+// a new Redis key prefix for its run. The caller closes ds and deletes the
+// prefix.
+func (e *env) seed(ctx context.Context, ds *dataset, sc, watch asusim.Scenario) (string, error) {
+	var err error
+	if ds.db, err = e.newDatabase(ctx); err != nil {
+		return "", err
+	}
+	if _, err = seedWatches(ctx, ds.db, watch, 1); err != nil {
+		return "", err
+	}
+	if ds.sim, err = startSim(sc); err != nil {
+		return "", err
+	}
+	if ds.sink, err = startSink(); err != nil {
+		return "", err
+	}
+	return "bench:" + randomID() + ":", nil
+}
