@@ -47,6 +47,8 @@ type sizes struct {
 	scale         scaleSizes
 	// fanoutWatchers watch the one section of the channel fan-out run.
 	fanoutWatchers int
+	// coalesce is the term and watches of the course-watch run.
+	coalesce coalesceSizes
 }
 
 func pickSizes(full, quick bool) sizes {
@@ -54,15 +56,18 @@ func pickSizes(full, quick bool) sizes {
 	case quick: // seconds: checks that the harness works, figures mean little
 		return sizes{pipeline: [][2]int{{200, 5}}, budget200: 100, schedCourses: 2000, streamN: 20000, asynqN: 3000, bareN: 50000,
 			apiDuration: 2 * time.Second, detectEvery: 3 * time.Second, detectWindow: 6 * time.Second, detectOpened: 10,
-			scale: scaleSizes{sections: 2000, subjects: 30, courses: 300, opened: 10}, fanoutWatchers: 100}
+			scale: scaleSizes{sections: 2000, subjects: 30, courses: 300, opened: 10}, fanoutWatchers: 100,
+			coalesce: coalesceSizes{sections: 2000, subjects: 40, courses: 150, newCourses: 20}}
 	case full:
 		return sizes{pipeline: [][2]int{{2000, 5}, {20000, 5}}, budget200: 100, schedCourses: 20000, streamN: 300000, asynqN: 50000, bareN: 1000000,
 			apiDuration: 30 * time.Second, detectEvery: 30 * time.Second, detectWindow: 5 * time.Minute, detectOpened: 200,
-			scale: scaleSizes{sections: 20000, subjects: 300, courses: 4000, opened: 100}, fanoutWatchers: 1000}
+			scale: scaleSizes{sections: 20000, subjects: 300, courses: 4000, opened: 100}, fanoutWatchers: 1000,
+			coalesce: coalesceSizes{sections: 8000, subjects: 120, courses: 500, newCourses: 50}}
 	}
 	return sizes{pipeline: [][2]int{{2000, 5}}, budget200: 100, schedCourses: 20000, streamN: 100000, asynqN: 20000, bareN: 300000,
 		apiDuration: 10 * time.Second, detectEvery: 10 * time.Second, detectWindow: 60 * time.Second, detectOpened: 60,
-		scale: scaleSizes{sections: 20000, subjects: 300, courses: 4000, opened: 40}, fanoutWatchers: 1000}
+		scale: scaleSizes{sections: 20000, subjects: 300, courses: 4000, opened: 40}, fanoutWatchers: 1000,
+		coalesce: coalesceSizes{sections: 8000, subjects: 120, courses: 500, newCourses: 50}}
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -71,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	quick := fs.Bool("quick", false, "tiny sizes that check the harness in seconds")
 	out := fs.String("out", "docs/BENCHMARKS.md", "where to write the report ('-' for stdout)")
 	limit := fs.Duration("timeout", 0, "stop everything after this long (default 20m, 90m with -full)")
-	only := fs.String("only", "pipeline,scheduler,stream,api,detect,scale,fanout", "scenarios to run, comma-separated (sustained runs only when named or with -full)")
+	only := fs.String("only", "pipeline,scheduler,stream,api,detect,scale,coalesce,fanout", "scenarios to run, comma-separated (sustained runs only when named or with -full)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -140,6 +145,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if want["scale"] {
 		e.scales(ctx, rep, sz.scale, logf)
+	}
+	if want["coalesce"] {
+		e.coalesces(ctx, rep, sz.coalesce, logf)
 	}
 	if want["fanout"] {
 		e.fanouts(ctx, rep, sz.fanoutWatchers, logf)

@@ -123,6 +123,21 @@ sink run inside the harness process, so they share the 2 cores with everything e
   watched flagged section with open seats whose seats changed since it was last stored, so in
   steady state a sweep's extra requests are about the flagged watched sections whose seats moved
   (here: the opened ones). *without reserved lookups* is the measured requests less those.
+- **Course watches**: a generated term, courses of big subjects likelier to be watched
+  (as in detection at ASU scale), half the sections of each watched by one user each; a
+  scheduler (` + "`SCHEDULER_PLAN=auto`" + `) and a worker with the default budgets and intervals,
+  time scaled ÷10 (figures per sweep do not depend on it; the period is shown unscaled).
+  (a) section watches only; (b) the same plus one course watch on each watched course, by
+  other users, every other one with a filter (in person only, or M/W/F after 09:00); (c) plus
+  course watches on courses nobody watched. Each phase waits for the plan to stop changing
+  (the first sweep after new watches stores their sections for the first time, and prices
+  courses never counted), then measures two sweeps. Counters are read when a sweep's checks
+  are all done (stream: no lag, nothing pending or deferred) and before the next sweep
+  begins (the scheduler's sweep id in Redis), so a sweep's figures hold exactly its requests:
+  *requests* and *sections fetched* are counted at the simulator (*planned* is the
+  scheduler's heartbeat), *sections stored* by the worker (` + "`pickmyclass_sections_checked_total`" + `,
+  applied). A course watched whole is stored whole: the target for (b) is every section of the
+  watched courses.
 - **Channel fan-out**: one full section watched by 1,000 verified users, each with email and
   one verified channel of every kind (web push, Discord, Slack, ntfy, signed webhook), all
   pointing at one HTTPS stand-in service in the harness (on a non-loopback local address the

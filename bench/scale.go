@@ -134,37 +134,15 @@ func (e *env) benchScale(ctx context.Context, mode string, sc asusim.Scenario, w
 	prefix := "bench:" + randomID() + ":"
 	defer e.deletePrefix(prefix)
 	factor := time.Duration(scaleFactor(mode))
-	k := float64(factor)
-	rate, sections := strconv.FormatFloat(scaleRate*k, 'f', -1, 64), strconv.FormatFloat(scaleSectionRate*k, 'f', -1, 64)
-	wenv := ds.workerEnv(e, prefix, "scale", scaleRate*k)
-	wenv["ASU_SECTIONS_RATE"] = sections
-	w, err := e.start(ctx, "scale-worker-"+mode, "worker", wenv, "WORKER_OPS_ADDR")
+	w, s, err := e.startScaled(ctx, "scale-", ds, prefix, mode, scaleFactor(mode))
 	if err != nil {
 		return res, err
 	}
 	defer w.stop()
-	s, err := e.start(ctx, "scale-scheduler-"+mode, "scheduler", map[string]string{
-		"DATABASE_URL": ds.db.url, "REDIS_URL": e.redisURL, "REDIS_PREFIX": prefix,
-		"LOG_LEVEL": "info", "MIGRATE_ON_START": "false",
-		"SCHEDULER_INTERVAL":     (30 * time.Minute / factor).String(),
-		"SCHEDULER_MIN_INTERVAL": (time.Minute / factor).String(),
-		"SCHEDULER_TICK":         "100ms",
-		"SCHEDULER_PLAN":         mode,
-		"ASU_RATE":               rate, "ASU_SECTIONS_RATE": sections,
-	}, "SCHEDULER_OPS_ADDR")
-	if err != nil {
-		return res, err
-	}
 	defer s.stop()
 
 	keys := check.Keys{Prefix: prefix}
-	heartbeat := func() (check.Heartbeat, error) {
-		m, err := e.rdb.HGetAll(ctx, keys.Heartbeat()).Result()
-		if err != nil {
-			return check.Heartbeat{}, err
-		}
-		return check.ParseHeartbeat(m)
-	}
+	heartbeat := func() (check.Heartbeat, error) { return e.heartbeat(ctx, keys) }
 	// The first observation of a section raises no event: wait for all.
 	err = poll(ctx, 10*time.Minute, 100*time.Millisecond, func() (bool, error) {
 		var n int
@@ -221,6 +199,44 @@ func (e *env) benchScale(ctx context.Context, mode string, sc asusim.Scenario, w
 	res.period = end.Period * factor
 	res.p50, res.p99 = quantile(delays, 0.5), quantile(delays, 0.99)
 	return res, nil
+}
+
+// startScaled starts a worker and a scheduler (names prefixed with name) on
+// ds under the Redis key prefix, in plan mode, with the default politeness
+// budgets × factor and the default intervals ÷ factor. The caller stops
+// both.
+func (e *env) startScaled(ctx context.Context, name string, ds *dataset, prefix, mode string, factor int) (w, s *process, err error) {
+	k := float64(factor)
+	rate, sections := strconv.FormatFloat(scaleRate*k, 'f', -1, 64), strconv.FormatFloat(scaleSectionRate*k, 'f', -1, 64)
+	wenv := ds.workerEnv(e, prefix, "scale", scaleRate*k)
+	wenv["ASU_SECTIONS_RATE"] = sections
+	if w, err = e.start(ctx, name+"worker-"+mode, "worker", wenv, "WORKER_OPS_ADDR"); err != nil {
+		return nil, nil, err
+	}
+	f := time.Duration(factor)
+	s, err = e.start(ctx, name+"scheduler-"+mode, "scheduler", map[string]string{
+		"DATABASE_URL": ds.db.url, "REDIS_URL": e.redisURL, "REDIS_PREFIX": prefix,
+		"LOG_LEVEL": "info", "MIGRATE_ON_START": "false",
+		"SCHEDULER_INTERVAL":     (30 * time.Minute / f).String(),
+		"SCHEDULER_MIN_INTERVAL": (time.Minute / f).String(),
+		"SCHEDULER_TICK":         "100ms",
+		"SCHEDULER_PLAN":         mode,
+		"ASU_RATE":               rate, "ASU_SECTIONS_RATE": sections,
+	}, "SCHEDULER_OPS_ADDR")
+	if err != nil {
+		w.stop()
+		return nil, nil, err
+	}
+	return w, s, nil
+}
+
+// heartbeat reads the scheduler's record of its last enqueue run.
+func (e *env) heartbeat(ctx context.Context, keys check.Keys) (check.Heartbeat, error) {
+	m, err := e.rdb.HGetAll(ctx, keys.Heartbeat()).Result()
+	if err != nil {
+		return check.Heartbeat{}, err
+	}
+	return check.ParseHeartbeat(m)
 }
 
 // scales measures detection at the university's scale, walks against one

@@ -22,17 +22,9 @@ const benchTerm = "2271"
 // watching those sections, and returns the users' ids in order.
 func seedWatches(ctx context.Context, d *database, sc asusim.Scenario, perUser int) ([]int64, error) {
 	pool := d.db.Pool()
-	users := (len(sc.Sections) + perUser - 1) / perUser
-	rows, err := pool.Query(ctx, `
-		INSERT INTO users (email, password_hash, verified_at)
-		SELECT 'bench' || g || '@bench.test', 'not-a-real-hash', now() FROM generate_series(1, $1) g
-		RETURNING id`, users)
+	ids, err := seedUsers(ctx, d, "bench", (len(sc.Sections)+perUser-1)/perUser)
 	if err != nil {
-		return nil, fmt.Errorf("seed users: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("seed users: %w", err)
+		return nil, err
 	}
 	watches := make([][]any, len(sc.Sections))
 	for i, s := range sc.Sections {
@@ -44,6 +36,23 @@ func seedWatches(ctx context.Context, d *database, sc asusim.Scenario, perUser i
 	}
 	if _, err := pool.Exec(ctx, "ANALYZE"); err != nil {
 		return nil, err
+	}
+	return ids, nil
+}
+
+// seedUsers creates n verified users, <tag><i>@bench.test for i from 1, and
+// returns their ids in order.
+func seedUsers(ctx context.Context, d *database, tag string, n int) ([]int64, error) {
+	rows, err := d.db.Pool().Query(ctx, `
+		INSERT INTO users (email, password_hash, verified_at)
+		SELECT $1::text || g || '@bench.test', 'not-a-real-hash', now() FROM generate_series(1, $2) g
+		RETURNING id`, tag, n)
+	if err != nil {
+		return nil, fmt.Errorf("seed users: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("seed users: %w", err)
 	}
 	return ids, nil
 }

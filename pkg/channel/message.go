@@ -36,18 +36,63 @@ type Message struct {
 	// Code is the verification code of an EventVerify message.
 	Code string
 	At   time.Time
+	// Watch is what the alert's watch asks for; zero for a test or
+	// verification message.
+	Watch Watch
 }
 
-// Alert builds the message of a seat or instructor event on section s.
+// Watch is what an alert's watch asks for beyond its section.
+type Watch struct {
+	// Kind is the watch's kind; empty means a section watch.
+	Kind catalog.WatchKind
+	// Filter narrows a course watch.
+	Filter catalog.Filter
+	// Sections are the current states of the sections a course or linked
+	// alert names: for a course watch those that opened (or, for
+	// catalog.EventSeatGone, are full again); for a linked watch the
+	// lecture first, then its open labs or recitations. Empty for a
+	// section watch, whose section is the message's Section.
+	Sections []catalog.Section
+	// URLs are the enroll pages of Sections, index for index; optional.
+	URLs []string
+}
+
+// Alert builds the message of a section watch's event on section s: a seat
+// opened, an instructor was assigned, or the seat alerted about is gone.
 func Alert(id string, ev catalog.Event, s catalog.Section, termName string, openSeats int, enrollURL string, at time.Time) Message {
+	return WatchAlert(id, ev, s, Watch{}, termName, openSeats, enrollURL, at)
+}
+
+// WatchAlert builds the message of an event of any watch: w says what the
+// watch asks for and, for a course or linked watch, names the sections;
+// s is the first of them (or the watched section), enrollURL its page.
+// Any other event is told as a section watch's alert on s.
+func WatchAlert(id string, ev catalog.Event, s catalog.Section, w Watch, termName string, openSeats int, enrollURL string, at time.Time) Message {
+	if w.Kind == "" {
+		w.Kind = catalog.WatchSection
+	}
+	m := Message{ID: id, Event: string(ev), URL: enrollURL, Section: s, TermName: termName, OpenSeats: openSeats, At: at, Watch: w}
+	if (w.Kind == catalog.WatchCourse || w.Kind == catalog.WatchLinked) &&
+		(ev == catalog.EventSeatAvailable || ev == catalog.EventSeatGone) {
+		if len(m.Watch.Sections) == 0 {
+			m.Watch.Sections = []catalog.Section{s}
+			m.Watch.URLs = []string{enrollURL}
+		}
+		m.Title, m.Body = watchText(ev, m.Watch, termName)
+		return m
+	}
 	course := strings.TrimSpace(s.Subject + " " + s.CatalogNbr)
-	m := Message{ID: id, Event: string(ev), URL: enrollURL, Section: s, TermName: termName, OpenSeats: openSeats, At: at}
 	general, known := s.GeneralOpen()
 	reserved, _ := s.ReservedOpen()
 	reservedOnly := ev == catalog.EventSeatAvailable && known && general == 0 && reserved > 0
 	switch {
 	case ev == catalog.EventInstructorAssigned:
 		m.Title = fmt.Sprintf("Instructor assigned: %s (#%s)", course, s.ClassNbr)
+	case ev == catalog.EventSeatGone:
+		m.Title = fmt.Sprintf("Seat taken again: %s (#%s)", course, s.ClassNbr)
+		m.Body = fmt.Sprintf("The seat in %s %s you were told about is taken again.\n%s", course, sectionName(s, ""),
+			"Still watching it: you'll get another alert when a seat opens.")
+		return m
 	case reservedOnly:
 		m.Title = fmt.Sprintf("Reserved seats open (%d, none open to everyone): %s (#%s)", reserved, course, s.ClassNbr)
 	default:

@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	webpush "github.com/SherClockHolmes/webpush-go"
+
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 )
 
 // postJSON posts v as JSON to url with extra headers.
@@ -85,6 +87,8 @@ func buttonLabel(m Message) string {
 	switch m.Event {
 	case EventTest, EventVerify:
 		return "Open PickMyClass"
+	case string(catalog.EventSeatGone):
+		return "View class"
 	}
 	return "Enroll"
 }
@@ -133,6 +137,57 @@ type WebhookData struct {
 	Capacity    int    `json:"capacity,omitempty"`
 	Instructors string `json:"instructors,omitempty"`
 	Code        string `json:"code,omitempty"`
+	// Kind is what the alert's watch asks for: "section", "course" or
+	// "linked"; Filter narrows a course watch ({} when it does not).
+	// Both are absent from test and verification messages.
+	Kind   catalog.WatchKind `json:"kind,omitempty"`
+	Filter *catalog.Filter   `json:"filter,omitempty"`
+	// Sections are the sections the alert names: the watched section, a
+	// course watch's sections that opened (or are full again), or a
+	// linked watch's lecture followed by its open labs or recitations.
+	Sections []WebhookSection `json:"sections,omitempty"`
+}
+
+// WebhookSection is one section a webhook alert names.
+type WebhookSection struct {
+	ClassNbr    string            `json:"class_nbr"`
+	Section     string            `json:"section,omitempty"`
+	Component   string            `json:"component,omitempty"`
+	Title       string            `json:"title,omitempty"`
+	OpenSeats   int               `json:"open_seats"`
+	Capacity    int               `json:"capacity,omitempty"`
+	Instructors string            `json:"instructors"`
+	Meetings    []catalog.Meeting `json:"meetings,omitempty"`
+	Location    string            `json:"location,omitempty"`
+	Online      bool              `json:"online,omitempty"`
+	URL         string            `json:"url,omitempty"`
+}
+
+// webhookSections lists the sections of m's alert.
+func webhookSections(m Message) []WebhookSection {
+	secs, urls := m.Watch.Sections, m.Watch.URLs
+	if m.Watch.Kind == catalog.WatchSection || len(secs) == 0 {
+		secs, urls = []catalog.Section{m.Section}, []string{m.URL}
+	}
+	out := make([]WebhookSection, len(secs))
+	for i, s := range secs {
+		open := s.OpenSeats()
+		if general, ok := s.GeneralOpen(); ok {
+			open = general
+		}
+		if m.Watch.Kind == catalog.WatchSection {
+			open = m.OpenSeats
+		}
+		out[i] = WebhookSection{
+			ClassNbr: s.ClassNbr, Section: s.SectionCode, Component: s.Component, Title: s.Title,
+			OpenSeats: open, Capacity: s.Capacity, Instructors: Instructors(s), Meetings: s.Meetings,
+			Location: s.Location, Online: s.Online,
+		}
+		if i < len(urls) {
+			out[i].URL = urls[i]
+		}
+	}
+	return out
 }
 
 // sendWebhook posts a JSON event signed per Standard Webhooks
@@ -152,6 +207,10 @@ func (c *Client) sendWebhook(ctx context.Context, ch Channel, m Message) error {
 	}
 	if m.Section.ClassNbr != "" {
 		p.Data.Instructors = Instructors(m.Section)
+	}
+	if m.Watch.Kind != "" {
+		f := m.Watch.Filter
+		p.Data.Kind, p.Data.Filter, p.Data.Sections = m.Watch.Kind, &f, webhookSections(m)
 	}
 	body, err := json.Marshal(p)
 	if err != nil {

@@ -2,6 +2,7 @@ package check
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,13 +48,47 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// A whole-course check needs no class number, round-trips in both message
+// types, and covers its course's key beside its sections.
+func TestWholeCourse(t *testing.T) {
+	t.Parallel()
+	k := catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"}
+	b, err := Encode(Check{Course: k, WholeCourse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Decode(b)
+	if err != nil || !c.WholeCourse || len(c.ClassNbrs) != 0 {
+		t.Fatalf("Decode = %+v, %v", c, err)
+	}
+	c.ClassNbrs = []string{"70412"}
+	got := c.Covers()
+	want := []catalog.SectionKey{{Term: "2267", ClassNbr: "70412"}, WholeCourseKey(catalog.CourseKey{Term: "2267", Subject: "cse", CatalogNbr: "240"})}
+	if !slices.Equal(got, want) {
+		t.Errorf("Covers = %v, want %v", got, want)
+	}
+	w := Walk{Scan: catalog.ScanKey{Term: "2267", Subject: "CSE"}, Courses: []Check{{Course: k, WholeCourse: true}}}
+	wb, err := EncodeWalk(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dw, err := DecodeWalk(wb)
+	if err != nil || len(dw.Courses) != 1 || !dw.Courses[0].WholeCourse {
+		t.Fatalf("DecodeWalk = %+v, %v", dw, err)
+	}
+	e := &stream.Entry{Type: WalkMessageType, Data: wb}
+	if _, secs, ok := Waiting(e); !ok || !slices.Equal(secs, []catalog.SectionKey{WholeCourseKey(k)}) {
+		t.Errorf("Waiting = %v, %t", secs, ok)
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	good, _ := Encode(Check{Course: catalog.CourseKey{Term: "2267", Subject: "CSE", CatalogNbr: "240"}, ClassNbrs: []string{"70412"}})
 	f.Add(good)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Decode(b)
-		if err == nil && (c.Course.Term == "" || len(c.ClassNbrs) == 0) {
+		if err == nil && (c.Course.Term == "" || len(c.ClassNbrs) == 0 && !c.WholeCourse) {
 			t.Fatalf("Decode accepted an incomplete check: %+v", c)
 		}
 	})

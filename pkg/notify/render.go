@@ -42,6 +42,21 @@ type Alert struct {
 	// clients; when empty the List-Unsubscribe header uses UnsubscribeURL.
 	ListUnsubscribePostURL string
 	MessageID              string // see Email.MessageID
+
+	// Kind is what the watch asks for; empty means a section watch.
+	Kind catalog.WatchKind
+	// Filter narrows a course watch; its alert says what it matched.
+	Filter catalog.Filter
+	// Sections are the current states of the sections a course or linked
+	// alert names: for a course watch the sections that just opened (or,
+	// for EventSeatGone, that are full again); for a linked watch the
+	// lecture first, then its open labs or recitations. Empty means
+	// Section alone. A section watch's alert ignores them.
+	Sections []catalog.Section
+	// ClassURLs are the class pages of Sections, index for index: each
+	// named section gets its own link. When empty, ClassURL is the one
+	// link of a course or linked alert.
+	ClassURLs []string
 }
 
 type templatePair struct {
@@ -49,31 +64,71 @@ type templatePair struct {
 	text *texttemplate.Template
 }
 
-var templates = map[catalog.Event]templatePair{
-	catalog.EventSeatAvailable:      parseTemplates("seat_available"),
-	catalog.EventInstructorAssigned: parseTemplates("instructor_assigned"),
+// templateKey picks an alert's templates: what its watch asks for and what
+// happened.
+type templateKey struct {
+	kind  catalog.WatchKind
+	event catalog.Event
 }
 
-func parseTemplates(name string) templatePair {
+var templates = map[templateKey]templatePair{
+	{catalog.WatchSection, catalog.EventSeatAvailable}:      parseTemplates("seat_available", "footer_alert"),
+	{catalog.WatchSection, catalog.EventInstructorAssigned}: parseTemplates("instructor_assigned", "footer_alert"),
+	{catalog.WatchSection, catalog.EventSeatGone}:           parseTemplates("seat_gone", "footer_alert"),
+	{catalog.WatchCourse, catalog.EventSeatAvailable}:       parseTemplates("sections_seat_available", "footer_alert"),
+	{catalog.WatchCourse, catalog.EventSeatGone}:            parseTemplates("seat_gone", "footer_alert"),
+	{catalog.WatchLinked, catalog.EventSeatAvailable}:       parseTemplates("sections_seat_available", "footer_alert"),
+	{catalog.WatchLinked, catalog.EventSeatGone}:            parseTemplates("seat_gone", "footer_alert"),
+}
+
+// parseTemplates parses the layout with the named template files, which
+// define its "content" and "footer".
+func parseTemplates(names ...string) templatePair {
+	htmlFiles := []string{"templates/layout.html.tmpl"}
+	textFiles := []string{"templates/layout.txt.tmpl"}
+	for _, n := range names {
+		htmlFiles = append(htmlFiles, "templates/"+n+".html.tmpl")
+		textFiles = append(textFiles, "templates/"+n+".txt.tmpl")
+	}
 	return templatePair{
-		html: htmltemplate.Must(htmltemplate.New("layout").ParseFS(templateFS,
-			"templates/layout.html.tmpl", "templates/"+name+".html.tmpl")),
-		text: texttemplate.Must(texttemplate.New("layout").ParseFS(templateFS,
-			"templates/layout.txt.tmpl", "templates/"+name+".txt.tmpl")),
+		html: htmltemplate.Must(htmltemplate.New("layout").ParseFS(templateFS, htmlFiles...)),
+		text: texttemplate.Must(texttemplate.New("layout").ParseFS(templateFS, textFiles...)),
 	}
 }
 
 // view is what the templates see: every value already chosen and formatted,
 // so the templates hold layout and wording only.
 type view struct {
-	Subject         string
-	Preheader       string // the preview line mail clients show after the subject
-	UserName        string
-	Course          string // "CSE 240"
-	Title           string
-	TermName        string
-	ClassNbr        string
-	Details         string // "Fall 2026 · Section 01 · Class #70412"
+	Subject   string
+	Preheader string // the preview line mail clients show after the subject
+	UserName  string
+	Course    string // "CSE 240"
+	Title     string
+	TermName  string
+	ClassNbr  string
+	Details   string // "Fall 2026 · Section 01 · Class #70412"
+	// Watching is what the footer says the user watches: "CSE 240
+	// #70412", "any section of CSE 240".
+	Watching string
+	// facts describe Section; a course or linked alert's sections have
+	// their own.
+	facts
+
+	// Headline, Intro and Outro are the wording of the templates shared by
+	// several kinds of watch.
+	Headline string
+	Intro    string
+	Outro    string
+	// Sections are the sections a course or linked alert names.
+	Sections []sectionView
+
+	ClassURL       string
+	DashboardURL   string
+	UnsubscribeURL string
+}
+
+// facts are one section's details as the "facts" template lays them out.
+type facts struct {
 	InstructorLabel string // "Instructor" or "Instructors"
 	Instructors     string
 	Seats           string // "1 of 150 seats open"
@@ -85,10 +140,14 @@ type view struct {
 	ReservedOnly bool
 	Meetings     []string
 	Location     string
+}
 
-	ClassURL       string
-	DashboardURL   string
-	UnsubscribeURL string
+// sectionView is one section named by a course or linked alert.
+type sectionView struct {
+	facts
+	Heading  string // "Lab · Section 02 · Class #66450"
+	ClassURL string
+	Action   string // the label of the link to ClassURL
 }
 
 // RenderAlert renders the email for a, with both an HTML and a plain-text
@@ -96,14 +155,26 @@ type view struct {
 // headers. Everything that comes from the user or the university is escaped
 // in the HTML body; the email loads no remote content.
 func RenderAlert(a Alert) (Email, error) {
-	tp, ok := templates[a.Event]
+	kind := a.Kind
+	if kind == "" {
+		kind = catalog.WatchSection
+	}
+	if !kind.Valid() {
+		return Email{}, fmt.Errorf("render alert: unknown watch kind %q", a.Kind)
+	}
+	tp, ok := templates[templateKey{kind, a.Event}]
 	if !ok {
-		return Email{}, fmt.Errorf("render alert: unknown event %q", a.Event)
+		return Email{}, fmt.Errorf("render alert: unknown event %q for a %s watch", a.Event, kind)
 	}
 	if err := a.validate(); err != nil {
 		return Email{}, fmt.Errorf("render alert: %w", err)
 	}
-	v := newView(a)
+	var v view
+	if kind == catalog.WatchSection {
+		v = newView(a)
+	} else {
+		v = newWatchView(a, kind)
+	}
 	var html, text bytes.Buffer
 	if err := tp.html.ExecuteTemplate(&html, "layout", v); err != nil {
 		return Email{}, fmt.Errorf("render alert %s html: %w", a.Event, err)
@@ -143,37 +214,51 @@ func (a Alert) validate() error {
 	if a.UnsubscribeURL == "" {
 		problems = append(problems, errors.New("no unsubscribe url"))
 	}
-	for _, u := range []struct{ name, value string }{
+	if len(a.ClassURLs) > max(len(a.Sections), 1) {
+		problems = append(problems, fmt.Errorf("%d class urls for %d sections", len(a.ClassURLs), len(a.Sections)))
+	}
+	urls := []struct{ name, value string }{
 		{"class url", a.ClassURL},
 		{"dashboard url", a.DashboardURL},
 		{"unsubscribe url", a.UnsubscribeURL},
 		{"list-unsubscribe post url", a.ListUnsubscribePostURL},
-	} {
-		if u.value == "" {
-			continue
-		}
-		// The plain-text body prints URLs as they are, so a javascript: or
-		// relative link must be stopped here, not left to html/template.
-		p, err := url.Parse(u.value)
-		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" ||
-			strings.ContainsAny(u.value, " <>\r\n") {
-			problems = append(problems, fmt.Errorf("%s %q is not an absolute http(s) url", u.name, u.value))
+	}
+	for _, u := range a.ClassURLs {
+		urls = append(urls, struct{ name, value string }{"section class url", u})
+	}
+	for _, u := range urls {
+		if err := checkURL(u.name, u.value); err != nil {
+			problems = append(problems, err)
 		}
 	}
 	return errors.Join(problems...)
 }
 
+// checkURL reports a value that is set but not an absolute http(s) URL. The
+// plain-text body prints URLs as they are, so a javascript: or relative
+// link must be stopped here, not left to html/template.
+func checkURL(name, value string) error {
+	if value == "" {
+		return nil
+	}
+	p, err := url.Parse(value)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" ||
+		strings.ContainsAny(value, " <>\r\n") {
+		return fmt.Errorf("%s %q is not an absolute http(s) url", name, value)
+	}
+	return nil
+}
+
 func newView(a Alert) view {
 	s := a.Section
+	f, n := sectionFacts(s, a.Event, a.OpenSeats, a.Capacity, a.HasReservedSeats)
 	v := view{
-		UserName:        clean(a.UserName),
-		Course:          clean(s.Subject + " " + s.CatalogNbr),
-		Title:           clean(s.Title),
-		TermName:        clean(a.TermName),
-		ClassNbr:        clean(s.ClassNbr),
-		InstructorLabel: "Instructor",
-		Instructors:     clean(s.InstructorNames()),
-		Reserved:        a.HasReservedSeats || s.HasReservedSeats,
+		UserName: clean(a.UserName),
+		Course:   clean(s.Subject + " " + s.CatalogNbr),
+		Title:    clean(s.Title),
+		TermName: clean(a.TermName),
+		ClassNbr: clean(s.ClassNbr),
+		facts:    f,
 
 		ClassURL:       a.ClassURL,
 		DashboardURL:   a.DashboardURL,
@@ -187,62 +272,9 @@ func newView(a Alert) view {
 		details = append(details, "Section "+code)
 	}
 	v.Details = strings.Join(append(details, "Class #"+v.ClassNbr), " · ")
-	named := 0
-	for _, in := range s.Instructors {
-		if n := strings.TrimSpace(in.Name); n != "" && !strings.EqualFold(n, "staff") {
-			named++
-		}
-	}
-	if named > 1 {
-		v.InstructorLabel = "Instructors"
-	}
-	open, capacity := a.OpenSeats, a.Capacity
-	if open == 0 {
-		open = s.OpenSeats()
-	}
-	if capacity == 0 {
-		capacity = s.Capacity
-	}
-	general, known := s.GeneralOpen()
-	reserved, _ := s.ReservedOpen()
-	grouped := s.HasReservedSeats && s.NonReservedOpen != nil && known
-	if grouped {
-		// The groups were read: say exactly who the seats are for.
-		v.Reserved = false
-		for _, g := range s.ReservedGroups {
-			v.Groups = append(v.Groups, clean(g.Name)+": "+seatPhrase(g.Open(), g.Capacity)+" open")
-		}
-		v.ReservedOnly = a.Event == catalog.EventSeatAvailable && general == 0 && reserved > 0
-		open = general
-	}
-	switch {
-	case v.ReservedOnly:
-		v.Seats = seatPhrase(reserved, 0) + " open, all reserved; none open to everyone"
-	case grouped && open > 0:
-		v.Seats = seatPhrase(open, capacity) + " open to everyone"
-		if reserved > 0 {
-			v.Seats += ", plus " + seatPhrase(reserved, 0) + " reserved"
-		}
-	case open > 0:
-		v.Seats = seatPhrase(open, capacity) + " open"
-	default:
-		v.Seats = "none open right now"
-		if capacity > 0 {
-			v.Seats += " (" + strconv.Itoa(capacity) + " total)"
-		}
-	}
-	for _, m := range s.Meetings {
-		if line := meetingLine(m); line != "" {
-			v.Meetings = append(v.Meetings, line)
-		}
-	}
-	if s.Online {
-		v.Location = "Online"
-	} else {
-		v.Location = clean(s.Location)
-	}
-
 	class := v.Course + " #" + v.ClassNbr
+	v.Watching = class
+	open, reserved, capacity := n.open, n.reserved, n.capacity
 	switch {
 	case v.ReservedOnly:
 		v.Subject = "Reserved seats open: " + class
@@ -261,8 +293,86 @@ func newView(a Alert) view {
 	case a.Event == catalog.EventInstructorAssigned:
 		v.Subject = "Instructor assigned: " + class + " — " + v.Instructors
 		v.Preheader = v.Instructors + " will teach " + class + "."
+	case a.Event == catalog.EventSeatGone:
+		v.Subject = "Seat taken again: " + class
+		v.Headline = "The seat is taken again"
+		v.Intro = "The seat in " + v.Course + " " + sectionName(s, "") + " you were told about is taken again."
+		v.Outro = "We're still watching it and will email you again when a seat opens."
+		v.Preheader = v.Intro
 	}
 	return v
+}
+
+// seatCounts are the figures behind a section's seat line.
+type seatCounts struct {
+	open     int // open to everyone when the reserved groups were read
+	reserved int // open only to some groups
+	capacity int
+}
+
+// sectionFacts describes s for an alert about ev. open and capacity
+// override the section's own figures when not zero; reservedFlag adds the
+// caution that some seats may be reserved.
+func sectionFacts(s catalog.Section, ev catalog.Event, open, capacity int, reservedFlag bool) (facts, seatCounts) {
+	f := facts{
+		InstructorLabel: "Instructor",
+		Instructors:     clean(s.InstructorNames()),
+		Reserved:        reservedFlag || s.HasReservedSeats,
+	}
+	named := 0
+	for _, in := range s.Instructors {
+		if n := strings.TrimSpace(in.Name); n != "" && !strings.EqualFold(n, "staff") {
+			named++
+		}
+	}
+	if named > 1 {
+		f.InstructorLabel = "Instructors"
+	}
+	if open == 0 {
+		open = s.OpenSeats()
+	}
+	if capacity == 0 {
+		capacity = s.Capacity
+	}
+	general, known := s.GeneralOpen()
+	reserved, _ := s.ReservedOpen()
+	grouped := s.HasReservedSeats && s.NonReservedOpen != nil && known
+	if grouped {
+		// The groups were read: say exactly who the seats are for.
+		f.Reserved = false
+		for _, g := range s.ReservedGroups {
+			f.Groups = append(f.Groups, clean(g.Name)+": "+seatPhrase(g.Open(), g.Capacity)+" open")
+		}
+		f.ReservedOnly = ev == catalog.EventSeatAvailable && general == 0 && reserved > 0
+		open = general
+	}
+	switch {
+	case f.ReservedOnly:
+		f.Seats = seatPhrase(reserved, 0) + " open, all reserved; none open to everyone"
+	case grouped && open > 0:
+		f.Seats = seatPhrase(open, capacity) + " open to everyone"
+		if reserved > 0 {
+			f.Seats += ", plus " + seatPhrase(reserved, 0) + " reserved"
+		}
+	case open > 0:
+		f.Seats = seatPhrase(open, capacity) + " open"
+	default:
+		f.Seats = "none open right now"
+		if capacity > 0 {
+			f.Seats += " (" + strconv.Itoa(capacity) + " total)"
+		}
+	}
+	for _, m := range s.Meetings {
+		if line := meetingLine(m); line != "" {
+			f.Meetings = append(f.Meetings, line)
+		}
+	}
+	if s.Online {
+		f.Location = "Online"
+	} else {
+		f.Location = clean(s.Location)
+	}
+	return f, seatCounts{open: open, reserved: reserved, capacity: capacity}
 }
 
 // seatPhrase is "1 of 150 seats", or "3 seats" when the capacity is unknown.

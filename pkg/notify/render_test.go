@@ -101,6 +101,26 @@ func TestRenderAlertGolden(t *testing.T) {
 			a.Section.Enrolled = 150
 			return a
 		}},
+		{name: "course_seat_available", alert: func() notify.Alert {
+			a := watchAlert(catalog.WatchCourse, catalog.EventSeatAvailable, course240())
+			a.Filter = catalog.Filter{Mode: catalog.ModeInPerson, After: "10:00"}
+			return a
+		}},
+		{name: "linked_seat_available", alert: func() notify.Alert {
+			return watchAlert(catalog.WatchLinked, catalog.EventSeatAvailable, cse310()[:2])
+		}},
+		{name: "seat_gone_section", alert: func() notify.Alert {
+			a := seatAlert()
+			a.Event = catalog.EventSeatGone
+			a.Section.Enrolled = 150
+			return a
+		}},
+		{name: "seat_gone_course", alert: func() notify.Alert {
+			return watchAlert(catalog.WatchCourse, catalog.EventSeatGone, course240())
+		}},
+		{name: "seat_gone_linked", alert: func() notify.Alert {
+			return watchAlert(catalog.WatchLinked, catalog.EventSeatGone, cse310())
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,21 +129,36 @@ func TestRenderAlertGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("RenderAlert: %v", err)
 			}
-			got := goldenText(e)
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-			}
+			checkGolden(t, tc.name, goldenText(e))
 		})
+	}
+}
+
+func TestRenderExpirySummaryGolden(t *testing.T) {
+	t.Parallel()
+	e, err := notify.RenderExpirySummary("ada@example.edu", "https://pickmyclass.test/dashboard", expiredWatches())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "expiry_summary", goldenText(e))
+}
+
+// checkGolden compares got with testdata/name.golden, which -update
+// rewrites.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
 	}
 }
 

@@ -339,3 +339,35 @@ func TestPeriod(t *testing.T) {
 		t.Errorf("Period under the floor = %s, want 1m", got)
 	}
 }
+
+// Course watches on courses already watched by section cost nothing more:
+// the same units, requests and sections, whatever the mode and sizes.
+func TestWholeCoursesCostNoMoreRequests(t *testing.T) {
+	t.Parallel()
+	cs := courses("CSE", 40, 3)
+	counts := countsFor(cs, 20000, map[string]int{"CSE": 400})
+	for i := range cs {
+		// Their courses hold more than the watched sections.
+		counts.Courses[cs[i].Key] = 8
+	}
+	for _, mode := range []Mode{Auto, PerCourse} {
+		before := Make(cs, counts, defaultBudget, mode)
+		whole := slices.Clone(cs)
+		for i := range whole {
+			if i%2 == 0 {
+				whole[i].WholeCourse = true
+				whole[i].Watchers++
+			}
+		}
+		after := Make(whole, counts, defaultBudget, mode)
+		if !slices.Equal(shape(before), shape(after)) || before.Requests != after.Requests || before.Sections != after.Sections {
+			t.Errorf("mode %v: %d requests / %d sections in %v, then %d / %d in %v", mode,
+				before.Requests, before.Sections, shape(before), after.Requests, after.Sections, shape(after))
+		}
+	}
+	// A course watched whole only, never counted, still costs one request.
+	only := Course{Key: catalog.CourseKey{Term: "2267", Subject: "MAT", CatalogNbr: "343"}, Watchers: 1, WholeCourse: true}
+	if p := Make([]Course{only}, Counts{}, defaultBudget, PerCourse); p.Requests != 1 || p.Units[0].ClassNbrs() != 1 {
+		t.Errorf("a course watched whole only: %d requests, %d watched", p.Requests, p.Units[0].ClassNbrs())
+	}
+}

@@ -128,7 +128,7 @@ type ApplyResult struct {
 // sections; it keeps them apart from every other advisory lock.
 const sectionLockSpace int32 = 0x706d6373 // "pmcs"
 
-// lockSectionsSQL locks each wanted section and each course of the batch
+// lockSectionsSQL locks each wanted section and each course checked whole
 // (courseLockKey), in a stable order so two workers never deadlock. Row locks alone would not do: a section seen for the first
 // time has no row yet, and two concurrent first observations must still be
 // ordered so the later one sees the earlier one as prev.
@@ -495,11 +495,13 @@ func (db *DB) applyBatch(ctx context.Context, obs []CourseObservation) (ApplyRes
 			}
 			wholeSubjects = append(wholeSubjects, o.Course.Subject)
 			wholeCatalogs = append(wholeCatalogs, o.Course.CatalogNbr)
+			// The course's lock covers its stored sections missing from
+			// the check, and its course and linked watches.
+			locks = append(locks, courseLockKey(o.Course))
 		}
 		slices.Sort(w)
 		wantedBy[i] = slices.Compact(w)
 		all = append(all, wantedBy[i]...)
-		locks = append(locks, courseLockKey(o.Course))
 	}
 	slices.Sort(all)
 	all = slices.Compact(all)

@@ -18,10 +18,13 @@ import (
 	"github.com/pickmyclass/pickmyclass/pkg/store"
 )
 
-// demoUsers watch the demo catalog's sections. Both watch some of the same
-// sections, to show that every watcher gets exactly one email.
+// demoUsers watch the demo catalog's sections ("term:class number"), a
+// course ("course:term:subject:catalog number") or a lecture with its labs
+// ("linked:term:class number"). Both watch some of the same sections, to
+// show that every watcher gets exactly one email.
 var demoUsers = map[string][]string{
-	"demo@pickmyclass.test":   {"2267:70412", "2267:81777", "2267:66445", "2267:66447", "2267:71020", "2267:72100", "2271:70412"},
+	"demo@pickmyclass.test": {"2267:70412", "2267:81777", "2267:66445", "2267:66447", "2267:71020", "2267:72100", "2271:70412",
+		"course:2267:ENG:101", "linked:2267:76100"},
 	"friend@pickmyclass.test": {"2267:70412", "2267:66445", "2267:72102", "2267:73300", "2267:74010"},
 }
 
@@ -81,19 +84,39 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 			return fmt.Errorf("create %s: %w", email, err)
 		}
 		for _, w := range watches {
-			term, nbr, _ := strings.Cut(w, ":")
-			sec, err := src.Section(ctx, catalog.SectionKey{Term: term, ClassNbr: nbr})
-			if err != nil {
-				return fmt.Errorf("look up %s: %w", w, err)
-			}
-			if _, err := db.CreateWatch(ctx, u.ID, store.NewWatch{
-				Term: term, ClassNbr: nbr, Subject: sec.Subject, CatalogNbr: sec.CatalogNbr,
-			}, store.DefaultWatchLimit); err != nil && !errors.Is(err, store.ErrConflict) {
+			if err := seedWatch(ctx, db, src, u.ID, w); err != nil {
 				return fmt.Errorf("watch %s for %s: %w", w, email, err)
 			}
-			fmt.Fprintf(stdout, "seed: %s watches %s %s %s #%s (%d/%d seats taken)\n",
-				email, asu.TermName(term), sec.Subject, sec.CatalogNbr, nbr, sec.Enrolled, sec.Capacity)
+			fmt.Fprintf(stdout, "seed: %s watches %s\n", email, w)
 		}
+	}
+	return nil
+}
+
+// seedWatch adds one demo watch (see demoUsers), looked up in the catalog
+// as the web app does; one the user has already is left as it is.
+func seedWatch(ctx context.Context, db *store.DB, src *asu.Client, userID int64, spec string) error {
+	nw := store.NewWatch{Kind: catalog.WatchSection}
+	parts := strings.Split(spec, ":")
+	switch {
+	case parts[0] == "course" && len(parts) == 4:
+		nw = store.NewWatch{Kind: catalog.WatchCourse, Term: parts[1], Subject: parts[2], CatalogNbr: parts[3]}
+	case parts[0] == "linked" && len(parts) == 3:
+		nw.Kind, nw.Term, nw.ClassNbr = catalog.WatchLinked, parts[1], parts[2]
+	case len(parts) == 2:
+		nw.Term, nw.ClassNbr = parts[0], parts[1]
+	default:
+		return fmt.Errorf("bad demo watch %q", spec)
+	}
+	if nw.ClassNbr != "" {
+		sec, err := src.Section(ctx, catalog.SectionKey{Term: nw.Term, ClassNbr: nw.ClassNbr})
+		if err != nil {
+			return fmt.Errorf("look up: %w", err)
+		}
+		nw.Subject, nw.CatalogNbr = sec.Subject, sec.CatalogNbr
+	}
+	if _, err := db.CreateWatch(ctx, userID, nw, store.DefaultWatchLimit); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
 	}
 	return nil
 }

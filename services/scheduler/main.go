@@ -76,6 +76,25 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer, read
 		return fmt.Errorf("new job: %w", err)
 	}
 
+	_, err = sched.NewJob(
+		gocron.DurationJob(cfg.ExpiryEvery),
+		gocron.NewTask(func(ctx context.Context) {
+			n, err := db.ExpireWatches(ctx, time.Now(), expirySummary(cfg.PublicBaseURL))
+			switch {
+			case err != nil:
+				log.Error().Err(err).Msg("expire watches")
+			case n > 0:
+				log.Info().Int("watches", n).Msg("watches stopped at their enrollment deadline")
+			}
+		}),
+		gocron.WithName("expire-watches"),
+		gocron.WithSingletonMode(gocron.LimitModeReschedule),
+		gocron.WithStartAt(gocron.WithStartImmediately()),
+	)
+	if err != nil {
+		return fmt.Errorf("new job: %w", err)
+	}
+
 	checks := deps.ReadyChecks()
 	// Try for the lease before the scheduler's immediate first run, so a
 	// lone scheduler enqueues at once instead of a tick later.

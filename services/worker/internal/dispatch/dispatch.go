@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/pickmyclass/pickmyclass/pkg/catalog"
 	"github.com/pickmyclass/pickmyclass/pkg/catalog/asu"
 	"github.com/pickmyclass/pickmyclass/pkg/channel"
 	"github.com/pickmyclass/pickmyclass/pkg/notify"
@@ -238,11 +239,21 @@ func (d *Dispatcher) sendOne(ctx context.Context, dl store.Delivery) (bool, erro
 	return false, nil
 }
 
-// message builds the alert of a delivery.
+// message builds the alert of a delivery: for a course or linked watch it
+// names every section of the alert, each with its enroll link.
 func (d *Dispatcher) message(dl store.Delivery) channel.Message {
 	s := dl.Section
-	enroll := d.BaseURL + "/go/asu?" + url.Values{"term": {s.Term}, "classNbr": {s.ClassNbr}}.Encode()
-	return channel.Alert(dl.IdempotencyKey(), dl.Event, s, asu.TermName(s.Term), dl.OpenSeats, enroll, d.Now())
+	w := channel.Watch{Kind: dl.Watch.Kind, Filter: dl.Watch.Filter, Sections: dl.Watch.Sections}
+	for _, sec := range dl.Watch.Sections {
+		w.URLs = append(w.URLs, d.enrollURL(sec))
+	}
+	return channel.WatchAlert(dl.IdempotencyKey(), dl.Event, s, w, asu.TermName(s.Term), dl.OpenSeats, d.enrollURL(s), d.Now())
+}
+
+// enrollURL is the link to the university's page of s, through the web
+// app's redirect.
+func (d *Dispatcher) enrollURL(s catalog.Section) string {
+	return d.BaseURL + "/go/asu?" + url.Values{"term": {s.Term}, "classNbr": {s.ClassNbr}}.Encode()
 }
 
 // Reason is what the owner is told about a channel disabled by err.

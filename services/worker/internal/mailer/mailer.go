@@ -138,6 +138,11 @@ func (m *Mailer) sendOne(ctx context.Context, n store.Notification) error {
 func (m *Mailer) render(n store.Notification) (notify.Email, error) {
 	token := m.Signer.Sign(n.UserID, notify.PurposeUnsubscribe, m.Now().Add(notify.UnsubscribeTTL))
 	query := "?token=" + url.QueryEscape(token)
+	// A course or linked alert links each section it names.
+	var classURLs []string
+	for _, s := range n.Watch.Sections {
+		classURLs = append(classURLs, m.classURL(s))
+	}
 	return notify.RenderAlert(notify.Alert{
 		Event:                  n.Event,
 		To:                     n.Email,
@@ -146,10 +151,20 @@ func (m *Mailer) render(n store.Notification) (notify.Email, error) {
 		OpenSeats:              n.OpenSeats,
 		Capacity:               n.Section.Capacity,
 		HasReservedSeats:       n.Section.HasReservedSeats,
-		ClassURL:               m.BaseURL + "/go/asu?" + url.Values{"term": {n.Section.Term}, "classNbr": {n.Section.ClassNbr}}.Encode(),
+		ClassURL:               m.classURL(n.Section),
 		DashboardURL:           m.BaseURL + "/dashboard",
 		UnsubscribeURL:         m.BaseURL + notify.UnsubscribePath + query,
 		ListUnsubscribePostURL: m.BaseURL + notify.OneClickUnsubscribePath + query,
 		MessageID:              "<" + n.IdempotencyKey() + "@" + m.Domain + ">",
+		Kind:                   n.Watch.Kind,
+		Filter:                 n.Watch.Filter,
+		Sections:               n.Watch.Sections,
+		ClassURLs:              classURLs,
 	})
+}
+
+// classURL is the link to the university's page of s, through the web
+// app's redirect.
+func (m *Mailer) classURL(s catalog.Section) string {
+	return m.BaseURL + "/go/asu?" + url.Values{"term": {s.Term}, "classNbr": {s.ClassNbr}}.Encode()
 }
