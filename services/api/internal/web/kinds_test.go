@@ -515,6 +515,9 @@ func TestCourseAndLinkedPages(t *testing.T) {
 		t.Errorf("the dashboard does not say the last day to enroll is %s", lastDay)
 	}
 
+	// The lecture's page leads to its labs.
+	mustStatus(t, c.post("/api/class-watches", `{"term":"2267","class_nbr":"71001"}`), http.StatusCreated)
+	mustContain("lecture page", c.get("/sections/2267/71001"), http.StatusOK, `href="/dashboard/add?term=2267&amp;class_nbr=71001#found"`)
 	mustContain("course settings", c.get("/watches/"+courseID+"/settings"), http.StatusOK, `value="in_person" selected`, `value="M" checked`, "Pause this watch")
 	mustContain("bad settings", c.do("POST", "/watches/"+courseID+"/settings", "", url.Values{"mode": {"hybrid"}}), http.StatusBadRequest, "Mode")
 	mustStatus(t, c.do("POST", "/watches/"+courseID+"/settings", "", url.Values{"mode": {"online"}, "notify_gone": {"on"}}), http.StatusSeeOther)
