@@ -237,10 +237,22 @@ func TestWatchOptionsAndPauseAPI(t *testing.T) {
 	c := e.login("opts@example.edu")
 	mustStatus(t, c.post("/api/class-watches", `{"kind":"course","term":"2267","subject":"CSE","catalog_nbr":"240"}`), http.StatusCreated)
 	mustStatus(t, c.post("/api/class-watches", `{"kind":"linked","term":"2267","class_nbr":"71001"}`), http.StatusCreated)
+	mustStatus(t, c.post("/api/class-watches", `{"term":"2267","class_nbr":"70412"}`), http.StatusCreated)
 	list := c.get("/api/class-watches").json(t)["watches"].([]any)
 	courseID := fmt.Sprint(list[0].(map[string]any)["id"])
 	linkedID := fmt.Sprint(list[1].(map[string]any)["id"])
+	sectionID := fmt.Sprint(list[2].(map[string]any)["id"])
 	patch := func(id, body string) response { return c.do("PATCH", "/api/class-watches/"+id, body, nil) }
+
+	// A section watch pauses and takes seat-gone notices too; a bad
+	// filter and a bad time are reported together.
+	courseCheck(t, e, cse240)
+	r := patch(sectionID, `{"notify_gone":true,"paused_until":"`+time.Now().Add(time.Hour).Format(time.RFC3339)+`"}`)
+	mustStatus(t, r, http.StatusOK)
+	if w := r.json(t)["watch"].(map[string]any); w["status"] != "paused" || w["seat_status"] != "full" || w["notify_gone"] != true || w["open_seats"] != float64(0) {
+		t.Errorf("paused section watch = %v", w)
+	}
+	mustFields(t, "filter and time", patch(sectionID, `{"filter":{},"paused_until":"later"}`), "Only a course watch", "filter", "paused_until")
 
 	mustStatus(t, patch(courseID, `{}`), http.StatusBadRequest)
 	mustFields(t, "bad filter", patch(courseID, `{"filter":{"mode":"hybrid"}}`), "Mode", "filter.mode")
@@ -251,7 +263,7 @@ func TestWatchOptionsAndPauseAPI(t *testing.T) {
 	mustFields(t, "too far", patch(linkedID, `{"paused_until":"`+time.Now().AddDate(2, 0, 0).Format(time.RFC3339)+`"}`), "at most a year", "paused_until")
 	mustStatus(t, e.login2(t, "stranger@example.edu").do("PATCH", "/api/class-watches/"+linkedID, `{"notify_gone":true}`, nil), http.StatusNotFound)
 
-	r := patch(courseID, `{"filter":{"mode":"online","campus":"tempe"},"notify_gone":true,"notify_reserved":true}`)
+	r = patch(courseID, `{"filter":{"mode":"online","campus":"tempe"},"notify_gone":true,"notify_reserved":true}`)
 	mustStatus(t, r, http.StatusOK)
 	w := r.json(t)["watch"].(map[string]any)
 	if w["filter_label"] != "online, TEMPE" || w["notify_gone"] != true || w["notify_reserved"] != true {
@@ -503,6 +515,9 @@ func TestCourseAndLinkedPages(t *testing.T) {
 		t.Errorf("the dashboard does not say the last day to enroll is %s", lastDay)
 	}
 
+	// The lecture's page leads to its labs.
+	mustStatus(t, c.post("/api/class-watches", `{"term":"2267","class_nbr":"71001"}`), http.StatusCreated)
+	mustContain("lecture page", c.get("/sections/2267/71001"), http.StatusOK, `href="/dashboard/add?term=2267&amp;class_nbr=71001#found"`)
 	mustContain("course settings", c.get("/watches/"+courseID+"/settings"), http.StatusOK, `value="in_person" selected`, `value="M" checked`, "Pause this watch")
 	mustContain("bad settings", c.do("POST", "/watches/"+courseID+"/settings", "", url.Values{"mode": {"hybrid"}}), http.StatusBadRequest, "Mode")
 	mustStatus(t, c.do("POST", "/watches/"+courseID+"/settings", "", url.Values{"mode": {"online"}, "notify_gone": {"on"}}), http.StatusSeeOther)

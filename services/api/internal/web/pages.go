@@ -134,8 +134,9 @@ type sectionData struct {
 	Watched bool
 }
 
-// ownSection returns the user's watch of the section in the URL, or 404:
-// a section page exists only for sections the user watches.
+// ownSection returns the user's watch of the section in the URL (a
+// section watch, or a linked watch of the lecture), or 404: a section page
+// exists only for sections the user watches.
 func (a *app) ownSection(c echo.Context) (watchView, error) {
 	key := catalog.SectionKey{Term: c.Param("term"), ClassNbr: c.Param("classNbr")}
 	if !termRe.MatchString(key.Term) || !classNbrRe.MatchString(key.ClassNbr) {
@@ -145,12 +146,17 @@ func (a *app) ownSection(c echo.Context) (watchView, error) {
 	if err != nil {
 		return watchView{}, err
 	}
-	for _, v := range vs {
-		if v.Term == key.Term && v.ClassNbr == key.ClassNbr {
-			return v, nil
+	// The section watch of a lecture comes before its linked watch.
+	found := -1
+	for i, v := range vs {
+		if v.Term == key.Term && v.ClassNbr == key.ClassNbr && (found < 0 || v.Kind == catalog.WatchSection) {
+			found = i
 		}
 	}
-	return watchView{}, errorf(http.StatusNotFound, "not found")
+	if found < 0 {
+		return watchView{}, errorf(http.StatusNotFound, "not found")
+	}
+	return vs[found], nil
 }
 
 func (a *app) sectionPage(c echo.Context) error {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -122,10 +123,15 @@ func (a *app) apiUpdateWatch(c echo.Context) error {
 	}
 	if in.PausedUntil.Set {
 		t, err := a.pauseEnd("paused_until", in.PausedUntil)
-		if err != nil {
+		var e *Error
+		switch {
+		case errors.As(err, &e):
+			f = append(f, e.Details...)
+		case err != nil:
 			return err
+		default:
+			o.PausedUntil = &t
 		}
-		o.PausedUntil = &t
 	}
 	if err := f.err(); err != nil {
 		return err

@@ -233,12 +233,16 @@ func (a *app) newAddData(c echo.Context, days []string) (addData, error) {
 	if err != nil {
 		return addData{}, err
 	}
-	d := addData{Terms: ts, Limit: a.WatchLimit}
-	for _, day := range []dayBox{{"M", "Mon", false}, {"T", "Tue", false}, {"W", "Wed", false}, {"Th", "Thu", false}, {"F", "Fri", false}, {"Sa", "Sat", false}, {"Su", "Sun", false}} {
-		day.Checked = slices.Contains(days, day.Code)
-		d.Days = append(d.Days, day)
+	return addData{Terms: ts, Limit: a.WatchLimit, Days: dayBoxes(days)}, nil
+}
+
+// dayBoxes are the filter's day boxes, days checked.
+func dayBoxes(days []string) []dayBox {
+	out := []dayBox{{"M", "Mon", false}, {"T", "Tue", false}, {"W", "Wed", false}, {"Th", "Thu", false}, {"F", "Fri", false}, {"Sa", "Sat", false}, {"Su", "Sun", false}}
+	for i := range out {
+		out[i].Checked = slices.Contains(days, out[i].Code)
 	}
-	return d, nil
+	return out
 }
 
 // addWatchPage shows the add forms. With term and class_nbr in the query it
@@ -384,12 +388,7 @@ func (a *app) settingsOf(c echo.Context, v watchView, days []string) watchSettin
 	if days == nil && v.Filter != nil {
 		days = v.Filter.Days
 	}
-	d := watchSettingsData{watchView: v}
-	for _, day := range []dayBox{{"M", "Mon", false}, {"T", "Tue", false}, {"W", "Wed", false}, {"Th", "Thu", false}, {"F", "Fri", false}, {"Sa", "Sat", false}, {"Su", "Sun", false}} {
-		day.Checked = slices.Contains(days, day.Code)
-		d.Days = append(d.Days, day)
-	}
-	return d
+	return watchSettingsData{watchView: v, Days: dayBoxes(days)}
 }
 
 // filterForm is a filter as the form fields show it.
