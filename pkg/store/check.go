@@ -136,11 +136,15 @@ const lockSectionsSQL = `
 SELECT count(pg_advisory_xact_lock($3::int, hashtext($1 || ':' || nbr)))
 FROM (SELECT DISTINCT unnest($2::text[]) AS nbr ORDER BY 1) AS s`
 
-// readStatesSQL reads the wanted sections ($2) and every stored section of
-// the courses checked whole ($3 subjects, $4 catalog numbers).
 const readStatesSQL = `SELECT ` + stateColumns + `
-FROM section_states s WHERE s.term = $1 AND (s.class_nbr = ANY($2::text[])
-	OR (s.subject, s.catalog_nbr) IN (SELECT * FROM unnest($3::text[], $4::text[])))`
+FROM section_states s WHERE s.term = $1 AND s.class_nbr = ANY($2::text[])`
+
+// readCourseStatesSQL reads every stored section of the courses checked
+// whole ($2 subjects, $3 catalog numbers). It is a query of its own: joined
+// to readStatesSQL by OR, PostgreSQL would no longer look the class numbers
+// up by key.
+const readCourseStatesSQL = `SELECT ` + stateColumns + `
+FROM section_states s WHERE s.term = $1 AND (s.subject, s.catalog_nbr) IN (SELECT * FROM unnest($2::text[], $3::text[]))`
 
 // readWatchesSQL reads, and locks until the transaction ends, the live
 // course and linked watches of the courses checked whole.
@@ -568,7 +572,7 @@ func readLocked(ctx context.Context, conn *pgxpool.Conn, term string, locks, wan
 	var b pgx.Batch
 	b.Queue("BEGIN")
 	b.Queue(lockSectionsSQL, term, locks, sectionLockSpace)
-	b.Queue(readStatesSQL, term, wanted, wholeSubjects, wholeCatalogs).Query(func(rows pgx.Rows) error {
+	readStates := func(rows pgx.Rows) error {
 		for rows.Next() {
 			var n nullableState
 			if err := rows.Scan(n.dest()...); err != nil {
@@ -581,8 +585,10 @@ func readLocked(ctx context.Context, conn *pgxpool.Conn, term string, locks, wan
 			prev[st.Section.ClassNbr] = st
 		}
 		return rows.Err()
-	})
+	}
+	b.Queue(readStatesSQL, term, wanted).Query(readStates)
 	if len(wholeSubjects) > 0 {
+		b.Queue(readCourseStatesSQL, term, wholeSubjects, wholeCatalogs).Query(readStates)
 		b.Queue(readWatchesSQL, term, wholeSubjects, wholeCatalogs).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				w := liveWatch{course: catalog.CourseKey{Term: term}}

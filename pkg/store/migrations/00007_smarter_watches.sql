@@ -25,6 +25,8 @@ ALTER TABLE class_watches
 ALTER TABLE class_watches DROP CONSTRAINT class_watches_user_section_key;
 CREATE UNIQUE INDEX class_watches_user_section_key ON class_watches (user_id, term, kind, class_nbr) WHERE kind <> 'course';
 CREATE UNIQUE INDEX class_watches_user_course_key ON class_watches (user_id, term, subject, catalog_nbr) WHERE kind = 'course';
+-- The unique key that served a user's watches is partial now.
+CREATE INDEX class_watches_user_id_idx ON class_watches (user_id);
 CREATE INDEX class_watches_live_idx ON class_watches (term, subject, catalog_nbr) WHERE kind <> 'section' AND expired_at IS NULL;
 
 -- Pauses every alert of the user until then.
@@ -55,6 +57,7 @@ DROP INDEX section_states_course_idx;
 ALTER TABLE section_states DROP COLUMN enroll_deadline, DROP COLUMN is_primary, DROP COLUMN association, DROP COLUMN component;
 ALTER TABLE users DROP COLUMN alerts_paused_until;
 DROP INDEX class_watches_live_idx;
+DROP INDEX class_watches_user_id_idx;
 DROP INDEX class_watches_user_course_key;
 DROP INDEX class_watches_user_section_key;
 DELETE FROM class_watches WHERE kind <> 'section';
