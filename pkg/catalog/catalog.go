@@ -148,6 +148,24 @@ type Section struct {
 	EnrollDeadline time.Time `json:"enroll_deadline,omitzero"`
 }
 
+// componentNouns are the words for the kinds of class, as a sentence names
+// a section by its component ("lab 66450").
+var componentNouns = map[string]string{
+	"LEC": "lecture",
+	"LAB": "lab",
+	"REC": "recitation",
+	"SEM": "seminar",
+	"DIS": "discussion",
+	"STU": "studio",
+}
+
+// ComponentNoun returns the word for the section's component ("lab" for
+// LAB), and whether the component is one of those known.
+func (s Section) ComponentNoun() (string, bool) {
+	n, ok := componentNouns[strings.ToUpper(strings.TrimSpace(s.Component))]
+	return n, ok
+}
+
 // Linked returns the sections of secs taken together with s: those of its
 // course and association other than s itself that are not primary. A
 // section without an association has none.

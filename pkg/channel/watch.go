@@ -138,21 +138,11 @@ func meetingTimes(m catalog.Meeting) string {
 	return m.StartTime
 }
 
-// componentNouns name the kinds of class a message names sections by.
-var componentNouns = map[string]string{
-	"LEC": "lecture",
-	"LAB": "lab",
-	"REC": "recitation",
-	"SEM": "seminar",
-	"DIS": "discussion",
-	"STU": "studio",
-}
-
 // sectionName names s in a sentence: "section 01 (#70412)", or by its
 // kind when noun is set ("lab #66450"), its component winning over noun
 // when known.
 func sectionName(s catalog.Section, noun string) string {
-	if c, ok := componentNouns[strings.ToUpper(strings.TrimSpace(s.Component))]; ok && noun != "" {
+	if c, ok := s.ComponentNoun(); ok && noun != "" {
 		noun = c
 	}
 	switch {

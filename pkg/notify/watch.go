@@ -157,22 +157,12 @@ func (v *view) linkedWording(ev catalog.Event, names []string) {
 	}
 }
 
-// componentNouns name the kinds of class a sentence names sections by.
-var componentNouns = map[string]string{
-	"LEC": "lecture",
-	"LAB": "lab",
-	"REC": "recitation",
-	"SEM": "seminar",
-	"DIS": "discussion",
-	"STU": "studio",
-}
-
 // sectionName names s in a sentence: "section 01 (70412)", or by its kind
 // when noun is set or its component is known ("lab 66450"); noun is used
 // when the component is unknown.
 func sectionName(s catalog.Section, noun string) string {
 	nbr := clean(s.ClassNbr)
-	if c, ok := componentNouns[strings.ToUpper(strings.TrimSpace(s.Component))]; ok && noun != "" {
+	if c, ok := s.ComponentNoun(); ok && noun != "" {
 		noun = c
 	}
 	if noun != "" {
@@ -188,7 +178,7 @@ func sectionName(s catalog.Section, noun string) string {
 // Section 02 · Class #66450".
 func sectionHeading(s catalog.Section) string {
 	var parts []string
-	if c, ok := componentNouns[strings.ToUpper(strings.TrimSpace(s.Component))]; ok {
+	if c, ok := s.ComponentNoun(); ok {
 		parts = append(parts, strings.ToUpper(c[:1])+c[1:])
 	}
 	if code := clean(s.SectionCode); code != "" {
