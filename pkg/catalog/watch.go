@@ -325,6 +325,16 @@ func Evaluate(r WatchRule, st WatchState, secs []SectionChange, staleBefore time
 	}
 	out.State.Baselined = true
 	if len(opened) > 0 {
+		// The sections of the last alert that still count are named
+		// again: that alert may not have gone out yet, and it is skipped
+		// once superseded.
+		if st.Open {
+			for _, n := range st.Nbrs {
+				if c, ok := byNbr[n]; ok && r.usable(&c.Cur, c.Missing) && !slices.Contains(opened, n) {
+					opened = append(opened, n)
+				}
+			}
+		}
 		slices.Sort(opened)
 		out.State.Epoch++
 		out.State.Open = true

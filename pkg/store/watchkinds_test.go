@@ -118,9 +118,10 @@ func TestCourseWatchAlertsOncePerOpeningAndTellsWhenGone(t *testing.T) {
 	}
 	want := []claimRow{
 		{WatchID: w.ID, Term: term, ClassNbr: "200", Event: "seat_available", Epoch: 1, Status: "sent"},
-		{WatchID: w.ID, Term: term, ClassNbr: "400", Event: "seat_available", Epoch: 2, Status: "sent"},
+		// The second alert names 400, new, and 200, still open.
+		{WatchID: w.ID, Term: term, ClassNbr: "200", Event: "seat_available", Epoch: 2, Status: "sent"},
 		{WatchID: w.ID, Term: term, ClassNbr: "200", Event: "seat_available", Epoch: 3, Status: "pending"},
-		{WatchID: w.ID, Term: term, ClassNbr: "400", Event: "seat_gone", Epoch: 2, Status: "sent"},
+		{WatchID: w.ID, Term: term, ClassNbr: "200", Event: "seat_gone", Epoch: 2, Status: "sent"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("claims (-want +got):\n%s", diff)
