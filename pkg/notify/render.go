@@ -249,21 +249,27 @@ func checkURL(name, value string) error {
 	return nil
 }
 
-func newView(a Alert) view {
-	s := a.Section
-	f, n := sectionFacts(s, a.Event, a.OpenSeats, a.Capacity, a.HasReservedSeats)
-	v := view{
+// baseView is what every alert's view says of its user, links and
+// course, the course named by s.
+func baseView(a Alert, s catalog.Section) view {
+	return view{
 		UserName: clean(a.UserName),
 		Course:   clean(s.Subject + " " + s.CatalogNbr),
 		Title:    clean(s.Title),
 		TermName: clean(a.TermName),
 		ClassNbr: clean(s.ClassNbr),
-		facts:    f,
 
 		ClassURL:       a.ClassURL,
 		DashboardURL:   a.DashboardURL,
 		UnsubscribeURL: a.UnsubscribeURL,
 	}
+}
+
+func newView(a Alert) view {
+	s := a.Section
+	f, n := sectionFacts(s, a.Event, a.OpenSeats, a.Capacity, a.HasReservedSeats)
+	v := baseView(a, s)
+	v.facts = f
 	var details []string
 	if v.TermName != "" {
 		details = append(details, v.TermName)

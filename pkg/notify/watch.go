@@ -15,18 +15,7 @@ func newWatchView(a Alert, kind catalog.WatchKind) view {
 	if len(secs) == 0 {
 		secs = []catalog.Section{a.Section}
 	}
-	first := secs[0]
-	v := view{
-		UserName: clean(a.UserName),
-		Course:   clean(first.Subject + " " + first.CatalogNbr),
-		Title:    clean(first.Title),
-		TermName: clean(a.TermName),
-		ClassNbr: clean(first.ClassNbr),
-
-		ClassURL:       a.ClassURL,
-		DashboardURL:   a.DashboardURL,
-		UnsubscribeURL: a.UnsubscribeURL,
-	}
+	v := baseView(a, secs[0])
 	filter := clean(a.Filter.String())
 	var details []string
 	if v.TermName != "" {
